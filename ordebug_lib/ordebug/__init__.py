@@ -1,0 +1,1 @@
+"""OR-Debug: infeasible (MI)LP repair benchmark and environment on Gurobi."""

@@ -1,0 +1,187 @@
+"""Gurobi behind small functions: build, solve, IIS, minimum-violation relaxation.
+
+All solves use ``DualReductions=0`` so Gurobi never answers the ambiguous INF_OR_UNBD, one thread
+(deterministic, and CI has two cores), and ``MIPGap=1e-9`` so a MILP's optimal objective can be compared
+with the original's at the tolerance of ``objectives_match``.
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from functools import lru_cache
+
+from .model import INF, LinearModel, ModelError
+
+STATUS_NAMES = {
+    1: "LOADED", 2: "OPTIMAL", 3: "INFEASIBLE", 4: "INF_OR_UNBD", 5: "UNBOUNDED", 6: "CUTOFF",
+    7: "ITERATION_LIMIT", 8: "NODE_LIMIT", 9: "TIME_LIMIT", 10: "SOLUTION_LIMIT", 11: "INTERRUPTED",
+    12: "NUMERIC", 13: "SUBOPTIMAL", 14: "INPROGRESS", 15: "USER_OBJ_LIMIT", 16: "WORK_LIMIT",
+    17: "MEM_LIMIT",
+}
+OBJ_RTOL = 1e-6  # faithful recovery: |z - z*| <= OBJ_RTOL * max(1, |z*|)
+
+
+class SolverError(RuntimeError):
+    """Gurobi failed in a way that is not an answer about the model (license, numerics)."""
+
+
+@lru_cache(maxsize=1)
+def gurobi_env():
+    """One quiet Gurobi environment for the process."""
+    import gurobipy as gp
+
+    env = gp.Env(empty=True)
+    env.setParam("OutputFlag", 0)
+    env.start()
+    return env
+
+
+def build_gurobi(model: LinearModel, time_limit: float | None = None):
+    """A ``gurobipy.Model`` equal to ``model`` (caller disposes it)."""
+    import gurobipy as gp
+    from gurobipy import GRB
+
+    model.check_license()
+    gm = gp.Model(model.name, env=gurobi_env())
+    gm.Params.DualReductions = 0
+    gm.Params.Threads = 1
+    gm.Params.MIPGap = 1e-9
+    if time_limit is not None:
+        gm.Params.TimeLimit = time_limit
+    gvars = {}
+    for v in model.vars.values():
+        lb = -GRB.INFINITY if v.lb == -INF else v.lb
+        ub = GRB.INFINITY if v.ub == INF else v.ub
+        gvars[v.name] = gm.addVar(lb=lb, ub=ub, obj=v.obj, vtype=v.vtype, name=v.name)
+    sense = {"<=": GRB.LESS_EQUAL, ">=": GRB.GREATER_EQUAL, "==": GRB.EQUAL}
+    for c in model.constrs.values():
+        expr = gp.LinExpr(list(c.coeffs.values()), [gvars[k] for k in c.coeffs])
+        gm.addLConstr(expr, sense[c.sense], c.rhs, name=c.name)
+    gm.ModelSense = GRB.MINIMIZE if model.sense == "min" else GRB.MAXIMIZE
+    gm.ObjCon = model.obj_constant
+    gm.update()
+    return gm
+
+
+@dataclass
+class SolveResult:
+    status: str  # "OPTIMAL", "INFEASIBLE", "UNBOUNDED", "TIME_LIMIT", ...
+    objective: float | None = None
+    values: dict[str, float] | None = None
+
+    @property
+    def feasible(self) -> bool:
+        """A feasible point is known (optimal, or a limit hit with an incumbent)."""
+        return self.values is not None
+
+
+def solve(model: LinearModel, time_limit: float = 10.0, keep_values: bool = True) -> SolveResult:
+    import gurobipy as gp
+
+    gm = build_gurobi(model, time_limit)
+    try:
+        gm.optimize()
+        status = STATUS_NAMES.get(gm.Status, str(gm.Status))
+        if gm.SolCount > 0 and status != "INFEASIBLE":
+            vals = dict(zip(model.vars, gm.getAttr("X", gm.getVars()))) if keep_values else {}
+            return SolveResult(status, gm.ObjVal, vals)
+        return SolveResult(status)
+    except gp.GurobiError as e:
+        raise SolverError(f"Gurobi failed on {model.name!r}: {e}") from e
+    finally:
+        gm.dispose()
+
+
+def objectives_match(z: float | None, z_star: float | None, rtol: float = OBJ_RTOL) -> bool:
+    """Documented tolerance of faithful recovery: |z - z*| <= rtol * max(1, |z*|)."""
+    if z is None or z_star is None:
+        return False
+    return abs(z - z_star) <= rtol * max(1.0, abs(z_star))
+
+
+@dataclass
+class IIS:
+    """An irreducible infeasible subsystem, as diagnosis tokens (see actions.py)."""
+
+    constraints: list[str] = field(default_factory=list)
+    lower_bounds: list[str] = field(default_factory=list)  # variable names whose lower bound is in the IIS
+    upper_bounds: list[str] = field(default_factory=list)
+    minimal: bool = True
+
+    @property
+    def size(self) -> int:
+        return len(self.constraints) + len(self.lower_bounds) + len(self.upper_bounds)
+
+    def tokens(self) -> list[str]:
+        return self.constraints + [f"{v}.lb" for v in self.lower_bounds] + [f"{v}.ub" for v in self.upper_bounds]
+
+
+def compute_iis(model: LinearModel, time_limit: float = 10.0) -> IIS:
+    """Gurobi's IIS of an infeasible model. Raises SolverError if the model is not infeasible."""
+    import gurobipy as gp
+
+    gm = build_gurobi(model, time_limit)
+    try:
+        gm.optimize()
+        if gm.Status != 3:
+            raise SolverError(f"IIS asked for a model that is {STATUS_NAMES.get(gm.Status, gm.Status)}, not INFEASIBLE")
+        gm.computeIIS()
+        cons = [c.ConstrName for c in gm.getConstrs() if c.IISConstr]
+        gv = gm.getVars()
+        lbs = [v.VarName for v in gv if v.IISLB]
+        ubs = [v.VarName for v in gv if v.IISUB]
+        return IIS(cons, lbs, ubs, minimal=bool(gm.IISMinimal))
+    except gp.GurobiError as e:
+        raise SolverError(f"Gurobi IIS failed on {model.name!r}: {e}") from e
+    finally:
+        gm.dispose()
+
+
+def min_violation(model: LinearModel, time_limit: float = 10.0, tol: float = 1e-7) -> dict[str, float]:
+    """Smallest total violation that makes the model feasible (Gurobi feasRelax, sum of violations).
+
+    Returns diagnosis token -> violation amount for every constraint or bound that must move,
+    e.g. ``{"cap_m1": 12.0, "x.ub": 3.0}``. Empty if the model is feasible as it is.
+    """
+    import gurobipy as gp
+
+    gm = build_gurobi(model, time_limit)
+    try:
+        gm.feasRelaxS(0, False, True, True)  # relaxobjtype=0 (sum), minrelax=False, vrelax, crelax
+        gm.optimize()
+        if gm.SolCount == 0:
+            raise SolverError(f"feasibility relaxation of {model.name!r} found no solution ({STATUS_NAMES.get(gm.Status)})")
+        out: dict[str, float] = {}
+        for v in gm.getVars():
+            n = v.VarName
+            if not n.startswith("Art") or v.X <= tol:
+                continue
+            kind, _, orig = n.partition("_")  # ArtP_/ArtN_ constraint, ArtL_/ArtU_ bound
+            key = {"ArtP": orig, "ArtN": orig, "ArtL": f"{orig}.lb", "ArtU": f"{orig}.ub"}.get(kind)
+            if key is None:
+                continue
+            out[key] = out.get(key, 0.0) + v.X
+        return out
+    except gp.GurobiError as e:
+        raise SolverError(f"Gurobi feasRelax failed on {model.name!r}: {e}") from e
+    finally:
+        gm.dispose()
+
+
+def slacks(model: LinearModel, values: dict[str, float]) -> dict[str, float]:
+    """Slack of every constraint at a point: rhs - lhs for <=, lhs - rhs for >=, -|lhs - rhs| for ==."""
+    out = {}
+    for c in model.constrs.values():
+        lhs = sum(a * values[v] for v, a in c.coeffs.items())
+        out[c.name] = c.rhs - lhs if c.sense == "<=" else lhs - c.rhs if c.sense == ">=" else -abs(lhs - c.rhs)
+    return out
+
+
+def is_finite(x: float) -> bool:
+    return x is not None and math.isfinite(x)
+
+
+__all__ = [
+    "IIS", "SolveResult", "SolverError", "ModelError", "build_gurobi", "compute_iis", "gurobi_env",
+    "min_violation", "objectives_match", "slacks", "solve", "OBJ_RTOL",
+]
