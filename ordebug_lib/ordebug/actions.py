@@ -194,10 +194,7 @@ def apply_action(model: LinearModel, action: Action) -> LinearModel:
             raise ActionError("a lower bound cannot be +inf nor an upper bound -inf")
         var.lb, var.ub = lb, ub
     elif v == "SET_VTYPE":
-        var = _var(m, a[0])
-        var.vtype = a[1]
-        if a[1] == "B":
-            var.lb, var.ub = max(var.lb, 0.0), min(var.ub, 1.0)
+        _var(m, a[0]).vtype = a[1]  # bounds untouched: B means integer in [0,1] ∩ [lb, ub] (Gurobi's rule)
     elif v == "DROP":
         del m.constrs[_constr(m, a[0]).name]
     return m

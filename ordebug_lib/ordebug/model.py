@@ -28,7 +28,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 SENSES = ("<=", ">=", "==")
-VTYPES = ("C", "I", "B")  # continuous, integer, binary
+VTYPES = ("C", "I", "B")  # continuous, integer, binary (Gurobi: integer within [0,1] and the bounds)
 INF = math.inf
 LICENSE_LIMIT = 2000  # pip gurobipy's size-limited license: at most 2000 variables and 2000 constraints
 
@@ -68,8 +68,6 @@ class LinearModel:
             raise ModelError(f"duplicate name {name!r}")
         if vtype not in VTYPES:
             raise ModelError(f"variable type must be one of {VTYPES}, got {vtype!r}")
-        if vtype == "B":
-            lb, ub = max(lb, 0.0), min(ub, 1.0)
         v = Var(name, float(lb), float(ub), vtype, float(obj))
         self.vars[name] = v
         return v
