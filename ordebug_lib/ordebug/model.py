@@ -7,9 +7,9 @@ writer so any file Gurobi accepts can be debugged).
 Worked example::
 
     >>> m = LinearModel("toy", "min")
-    >>> m.add_var("x", lb=0, ub=10, obj=1.0)
-    >>> m.add_var("y", lb=0, obj=2.0, vtype="I")
-    >>> m.add_constr("demand", {"x": 1, "y": 1}, ">=", 4)
+    >>> _ = m.add_var("x", lb=0, ub=10, obj=1.0)
+    >>> _ = m.add_var("y", lb=0, obj=2.0, vtype="I")
+    >>> _ = m.add_constr("demand", {"x": 1, "y": 1}, ">=", 4)
     >>> print(render_text(m))            # doctest: +NORMALIZE_WHITESPACE
     Model toy: minimize 1 x + 2 y
     Constraints:
