@@ -186,10 +186,12 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--publish", action="store_true", help="copy figures/reports into the repo (gpu only)")
     ap.add_argument("--cell-timeout", type=int, default=3600, help="seconds per cell")
     ap.add_argument("--run-id")
+    ap.add_argument("--root", type=Path, default=ROOT, help="project folder holding notebooks/ and params/")
     args = ap.parse_args(argv)
+    root = args.root.resolve()
     if bool(args.notebook) == args.all:
         ap.error("give a NOTEBOOK or --all (not both)")
-    names = [n for n in list_notebooks() if (ROOT / "params" / n / f"{args.profile}.yaml").exists()] if args.all \
+    names = [n for n in list_notebooks(root) if (root / "params" / n / f"{args.profile}.yaml").exists()] if args.all \
         else [args.notebook]
     if args.all and not names:
         ap.error(f"no notebook has a {args.profile!r} profile")
@@ -197,7 +199,7 @@ def main(argv: list[str] | None = None) -> int:
         overrides = parse_overrides(args.param)
         for n in names:
             print(f"== {n} [{args.profile}]", flush=True)
-            rd = run_notebook(n, args.profile, overrides, args.run_id, args.cell_timeout, args.publish)
+            rd = run_notebook(n, args.profile, overrides, args.run_id, args.cell_timeout, args.publish, root=root)
             print(f"   ok -> {rd}", flush=True)
     except RunError as e:
         print(f"error: {e}", file=sys.stderr)

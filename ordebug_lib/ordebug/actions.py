@@ -194,7 +194,10 @@ def apply_action(model: LinearModel, action: Action) -> LinearModel:
             raise ActionError("a lower bound cannot be +inf nor an upper bound -inf")
         var.lb, var.ub = lb, ub
     elif v == "SET_VTYPE":
-        _var(m, a[0]).vtype = a[1]  # bounds untouched: B means integer in [0,1] ∩ [lb, ub] (Gurobi's rule)
+        var = _var(m, a[0])
+        var.vtype = a[1]
+        if a[1] == "B":  # as in Gurobi's files: a binary's bounds are clipped to [0, 1] (not restored by C/I)
+            var.lb, var.ub = max(var.lb, 0.0), min(var.ub, 1.0)
     elif v == "DROP":
         del m.constrs[_constr(m, a[0]).name]
     return m

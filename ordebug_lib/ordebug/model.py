@@ -28,7 +28,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 SENSES = ("<=", ">=", "==")
-VTYPES = ("C", "I", "B")  # continuous, integer, binary (Gurobi: integer within [0,1] and the bounds)
+VTYPES = ("C", "I", "B")  # continuous, integer, binary (bounds clipped to [0, 1])
 INF = math.inf
 LICENSE_LIMIT = 2000  # pip gurobipy's size-limited license: at most 2000 variables and 2000 constraints
 
@@ -68,6 +68,8 @@ class LinearModel:
             raise ModelError(f"duplicate name {name!r}")
         if vtype not in VTYPES:
             raise ModelError(f"variable type must be one of {VTYPES}, got {vtype!r}")
+        if vtype == "B":  # the bounds a binary has once written to and read from an MPS/LP file
+            lb, ub = max(lb, 0.0), min(ub, 1.0)
         v = Var(name, float(lb), float(ub), vtype, float(obj))
         self.vars[name] = v
         return v

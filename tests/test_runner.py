@@ -1,0 +1,98 @@
+"""The notebook runner: parameter validation, failures, artifacts, provenance (run as a subprocess)."""
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import nbformat
+import pytest
+from nbformat.v4 import new_code_cell, new_notebook
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def run_cli(*args, root=None, timeout=600):
+    cmd = [sys.executable, "-m", "ordebug_lib.run", *args]
+    if root is not None:
+        cmd += ["--root", str(root)]
+    return subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=timeout)
+
+
+def make_project(tmp_path, name, body, artifacts=()):
+    """A throw-away project with one notebook whose parameters cell is `run_dir` and `x`."""
+    nb = new_notebook()
+    nb.metadata = {"kernelspec": {"name": "ordebug", "display_name": "Python (ordebug)", "language": "python"},
+                   "ordebug": {"artifacts": list(artifacts)}}
+    p = new_code_cell('run_dir = "scratch"\nx = 1')
+    p.metadata["tags"] = ["parameters"]
+    nb.cells = [p, new_code_cell(body)]
+    (tmp_path / "notebooks").mkdir()
+    nbformat.write(nb, tmp_path / "notebooks" / f"{name}.ipynb")
+    (tmp_path / "params" / name).mkdir(parents=True)
+    (tmp_path / "params" / name / "smoke.yaml").write_text("x: 2\n")
+    return tmp_path
+
+
+def only_run(tmp_path, name):
+    (run,) = (tmp_path / "runs" / name / "smoke").iterdir()
+    return run
+
+
+def test_unknown_parameter_is_an_error_listing_valid_ones():
+    r = run_cli("00_environment_check", "--profile", "smoke", "-p", "bogus", "1")
+    assert r.returncode == 1
+    assert "bogus" in r.stderr and "valid parameters" in r.stderr
+    for name in ("matmul_size", "require_cuda", "run_dir", "solver_time_limit"):
+        assert name in r.stderr
+
+
+def test_missing_profile_lists_existing_profiles():
+    r = run_cli("00_environment_check", "--profile", "nope")
+    assert r.returncode == 1 and "profiles: ['default', 'gpu', 'smoke']" in r.stderr
+
+
+def test_notebook_that_raises_fails_the_run_with_cell_and_error(tmp_path):
+    root = make_project(tmp_path, "boom", 'raise ValueError(f"x was {x}")')
+    r = run_cli("boom", "--profile", "smoke", root=root)
+    assert r.returncode == 1
+    assert "failed in cell" in r.stderr and "ValueError: x was 2" in r.stderr
+    prov = json.loads((only_run(root, "boom") / "provenance.json").read_text())
+    assert prov["status"] == "failed" and "ValueError" in prov["error"]
+
+
+def test_missing_declared_artifact_fails_the_run(tmp_path):
+    root = make_project(tmp_path, "lazy", "y = x + 1", artifacts=["metrics.json"])
+    r = run_cli("lazy", "--profile", "smoke", root=root)
+    assert r.returncode == 1 and "did not write declared artifact" in r.stderr and "metrics.json" in r.stderr
+
+
+def test_overrides_reach_the_notebook_and_publish_is_gpu_only(tmp_path):
+    body = ("import json, pathlib\n"
+            "pathlib.Path(run_dir).mkdir(parents=True, exist_ok=True)\n"
+            "pathlib.Path(run_dir, 'metrics.json').write_text(json.dumps({'x': x}))")
+    root = make_project(tmp_path, "echo", body, artifacts=["metrics.json"])
+    r = run_cli("echo", "--profile", "smoke", "-p", "x", "[3, 4]", root=root)
+    assert r.returncode == 0, r.stderr
+    assert json.loads((only_run(root, "echo") / "metrics.json").read_text()) == {"x": [3, 4]}
+    r = run_cli("echo", "--profile", "smoke", "--publish", root=root)
+    assert r.returncode == 1 and "only for the 'gpu' profile" in r.stderr
+
+
+@pytest.mark.slow
+def test_environment_check_runs_through_the_runner():
+    r = run_cli("00_environment_check", "--profile", "smoke")
+    assert r.returncode == 0, r.stderr[-2000:]
+    run_dir = Path(r.stdout.strip().split("-> ")[-1])
+    metrics = json.loads((run_dir / "metrics.json").read_text())
+    assert metrics["toy_model"]["status"] == "INFEASIBLE"
+    assert sorted(metrics["toy_model"]["iis"]) == ["cap_assembly", "contract_gadget", "contract_widget"]
+    assert metrics["gurobi"]["limit"] == 2000 and metrics["gurobi"]["size_limited_license"] is True
+    assert metrics["matmul"]["max_abs_err"] < 1e-3
+    prov = json.loads((run_dir / "provenance.json").read_text())
+    assert prov["status"] == "ok" and prov["profile"] == "smoke"
+    assert prov["parameters"]["matmul_size"] == 128 and prov["parameters"]["run_dir"] == str(run_dir)
+    assert prov["wall_time_s"] > 0 and prov["device"]["device"] in ("cpu", "cuda")
+    for pkg in ("python", "torch", "transformers", "trl", "gurobipy"):
+        assert prov["versions"][pkg]
+    assert "commit" in prov["git"] and "dirty" in prov["git"]
+    assert (run_dir / "00_environment_check.ipynb").exists()
