@@ -175,6 +175,8 @@ def publish_run(run_dir: Path, stem: str, root: Path = ROOT) -> None:
     prov_dir = root / "reports" / "provenance"
     prov_dir.mkdir(parents=True, exist_ok=True)
     shutil.copy2(run_dir / "provenance.json", prov_dir / f"{stem}.json")
+    if (run_dir / "metrics.json").exists():
+        shutil.copy2(run_dir / "metrics.json", prov_dir / f"{stem}.metrics.json")
 
 
 def main(argv: list[str] | None = None) -> int:
