@@ -96,3 +96,20 @@ def test_environment_check_runs_through_the_runner():
         assert prov["versions"][pkg]
     assert "commit" in prov["git"] and "dirty" in prov["git"]
     assert (run_dir / "00_environment_check.ipynb").exists()
+
+
+def test_publish_copies_figures_reports_metrics_and_provenance(tmp_path):
+    from ordebug_lib.run import publish_run
+
+    run = tmp_path / "runs" / "nb" / "gpu" / "r1"
+    (run / "figures").mkdir(parents=True)
+    (run / "reports").mkdir()
+    (run / "figures" / "f.png").write_bytes(b"png")
+    (run / "reports" / "t.md").write_text("| a |\n")
+    (run / "provenance.json").write_text('{"status": "ok"}')
+    (run / "metrics.json").write_text('{"m": 1}')
+    publish_run(run, "nb", root=tmp_path)
+    assert (tmp_path / "figures" / "f.png").read_bytes() == b"png"
+    assert (tmp_path / "reports" / "t.md").read_text() == "| a |\n"
+    assert (tmp_path / "reports" / "provenance" / "nb.json").read_text() == '{"status": "ok"}'
+    assert (tmp_path / "reports" / "provenance" / "nb.metrics.json").read_text() == '{"m": 1}'
