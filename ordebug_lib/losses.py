@@ -1,0 +1,254 @@
+"""Per-token policy losses and the ways GRPO-family methods aggregate them into one scalar.
+
+Notation (shapes in comments): B sequences in the optimizer (micro-)batch, T padded completion width,
+``mask`` (B, T) is 1 on real completion tokens and 0 on padding, ``L_max`` is the generation budget
+(``max_completion_length``), ``ℓ`` (B, T) the per-token loss.
+
+Aggregations (design brief §4; TRL 1.16 ``GRPOTrainer._compute_loss`` computes the same numbers for
+``grpo``, ``dr_grpo`` and ``dapo`` with one process and no gradient accumulation):
+
+=========  =============================================  ======================================
+loss_type  loss                                           weight of one token of sequence i
+=========  =============================================  ======================================
+grpo       mean_i( Σ_t ℓ_it m_it / Σ_t m_it )             1 / (B · L_i)        (DeepSeekMath, arXiv 2402.03300 Eq. 3)
+dr_grpo    Σ_it ℓ_it m_it / (B · L_max)                   1 / (B · L_max)      (Dr. GRPO, arXiv 2503.20783 §3.1)
+dapo       Σ_it ℓ_it m_it / Σ_it m_it                     1 / Σ_j L_j          (DAPO, arXiv 2503.14476 §3.3)
+hybrid     α · dr_grpo + (1 − α) · grpo                   α/(B·L_max) + (1−α)/(B·L_i)   (seeds/004 §4.2)
+=========  =============================================  ======================================
+
+where L_i = Σ_t m_it is the length of completion i. GRPO gives every *sequence* the same total weight
+1/B, so each token of a long completion counts less (the length bias Dr. GRPO removes); DR-GRPO gives
+every *token* the same weight whatever its sequence's length; DAPO gives every token of the batch the same
+weight but that weight depends on the batch's total length.
+"""
+from __future__ import annotations
+
+import torch
+
+LOSS_TYPES = ("grpo", "dr_grpo", "dapo", "hybrid")
+HYBRID_REFERENCE_LENGTH = 512
+
+
+def _check_mask(x: torch.Tensor, mask: torch.Tensor) -> None:
+    if not isinstance(x, torch.Tensor) or not isinstance(mask, torch.Tensor):
+        raise ValueError(f"x and mask must be torch tensors, got {type(x).__name__} and {type(mask).__name__}")
+    if x.shape != mask.shape:
+        raise ValueError(f"x has shape {tuple(x.shape)} but mask has shape {tuple(mask.shape)}; they must match")
+    if not bool(((mask == 0) | (mask == 1)).all()):
+        raise ValueError("mask must hold only 0 and 1 (or False/True)")
+
+
+def masked_sum(x: torch.Tensor, mask: torch.Tensor, dim: int | None = None) -> torch.Tensor:
+    """Σ x·mask over ``dim`` (all elements when ``dim`` is None).
+
+    Example: ``masked_sum([[1., 2., 3.]], [[1, 1, 0]]) == 3.``
+    """
+    _check_mask(x, mask)
+    masked = x * mask.to(x.dtype)
+    return masked.sum() if dim is None else masked.sum(dim=dim)
+
+
+def masked_mean(x: torch.Tensor, mask: torch.Tensor, dim: int | None = None) -> torch.Tensor:
+    """Mean of ``x`` over the positions where ``mask == 1`` (along ``dim``, or over everything).
+
+    Raises ValueError when a reduced slice has no unmasked element (the mean is undefined there; the loss
+    aggregations below handle empty sequences explicitly instead).
+
+    Example::
+
+        x    = [[1., 2., 3.],      mask = [[1, 1, 0],
+                [4., 5., 6.]]              [1, 0, 0]]
+        masked_mean(x, mask, dim=1) == [1.5, 4.0]       # (1+2)/2, 4/1
+        masked_mean(x, mask)        == 7/3              # (1+2+4)/3
+    """
+    _check_mask(x, mask)
+    count = mask.to(x.dtype).sum() if dim is None else mask.to(x.dtype).sum(dim=dim)
+    if bool((count == 0).any()):
+        raise ValueError("masked_mean over a slice whose mask is all zero is undefined")
+    return masked_sum(x, mask, dim) / count
+
+
+def masked_normalize(
+    x: torch.Tensor, mask: torch.Tensor, normalize_constant: float, dim: int | None = None
+) -> torch.Tensor:
+    """Σ x·mask / ``normalize_constant`` (Dr. GRPO, arXiv 2503.20783 §3.1: a constant, not the length).
+
+    Example: ``masked_normalize([[1., 2., 3.]], [[1, 1, 0]], 4.) == 0.75``  # (1+2)/4
+    """
+    if not (isinstance(normalize_constant, (int, float)) and normalize_constant > 0):
+        raise ValueError(f"normalize_constant must be a positive number, got {normalize_constant!r}")
+    return masked_sum(x, mask, dim) / normalize_constant
+
+
+def hybrid_alpha(max_completion_length: int, reference_length: int = HYBRID_REFERENCE_LENGTH) -> float:
+    """α = min(1, L_max / reference_length) for the hybrid loss (seeds/004 §4.2, brief §4).
+
+    Examples: L_max=256 → 0.5, 512 → 1.0, 1024 → 1.0. Note what this formula does: it puts *more* weight
+    on DR-GRPO as the budget grows and is pure DR-GRPO from 512 tokens on, including at 1024 tokens, the
+    setting where seeds/004 saw DR-GRPO collapse; the comment next to it in seeds/004 ("more DR-GRPO for
+    shorter contexts") says the opposite. We implement the formula as specified; pass ``alpha`` explicitly
+    to :func:`aggregate_loss` to study other schedules.
+    """
+    if max_completion_length <= 0 or reference_length <= 0:
+        raise ValueError(
+            f"max_completion_length and reference_length must be positive, got {max_completion_length}, "
+            f"{reference_length}"
+        )
+    return min(1.0, max_completion_length / reference_length)
+
+
+def aggregate_loss(
+    per_token_loss: torch.Tensor,
+    mask: torch.Tensor,
+    loss_type: str,
+    max_completion_length: int,
+    alpha: float | None = None,
+) -> torch.Tensor:
+    """Reduce a (B, T) per-token loss to the scalar that is back-propagated (see module docstring).
+
+    - ``grpo``: per-sequence masked mean, then mean over the B sequences. A sequence with no unmasked token
+      (e.g. a truncated completion under ``mask_truncated_completions``) contributes 0 and still counts
+      in the mean over B, as in TRL (its length is clamped to 1).
+    - ``dr_grpo``: Σ ℓ·m / (B · L_max). Requires every completion length ≤ L_max.
+    - ``dapo``: Σ ℓ·m / Σ m over the whole batch (0 if the batch has no unmasked token, as in TRL).
+    - ``hybrid``: α·dr_grpo + (1−α)·grpo with α = :func:`hybrid_alpha` (L_max) unless ``alpha`` is given.
+
+    Worked example (B=2, L_max=4)::
+
+        ℓ = [[1, 1, 0, 0],   m = [[1, 1, 0, 0],      grpo    = (2/2 + 12/4)/2 = 2.0
+             [3, 3, 3, 3]]        [1, 1, 1, 1]]      dr_grpo = 14/(2·4)      = 1.75
+                                                     dapo    = 14/6          = 2.333…
+        hybrid: α = min(1, 4/512) = 1/128 → 1/128·1.75 + 127/128·2.0 = 1.998046875
+    """
+    if loss_type not in LOSS_TYPES:
+        raise ValueError(f"unknown loss_type {loss_type!r}; expected one of {LOSS_TYPES}")
+    _check_mask(per_token_loss, mask)
+    if per_token_loss.dim() != 2:
+        raise ValueError(f"per_token_loss must be 2-D (B, T), got shape {tuple(per_token_loss.shape)}")
+    if not (isinstance(max_completion_length, int) and max_completion_length > 0):
+        raise ValueError(f"max_completion_length must be a positive int, got {max_completion_length!r}")
+    m = mask.to(per_token_loss.dtype)  # (B, T)
+    lengths = m.sum(dim=1)  # (B,)
+    batch_size = per_token_loss.shape[0]
+
+    def grpo() -> torch.Tensor:
+        return ((per_token_loss * m).sum(dim=1) / lengths.clamp(min=1.0)).mean()
+
+    def dr_grpo() -> torch.Tensor:
+        if bool((lengths > max_completion_length).any()):
+            raise ValueError(
+                f"a completion has {int(lengths.max())} tokens, more than max_completion_length="
+                f"{max_completion_length}; DR-GRPO's constant B·L_max assumes every length ≤ L_max"
+            )
+        return masked_normalize(per_token_loss, mask, float(batch_size * max_completion_length))
+
+    if loss_type == "grpo":
+        return grpo()
+    if loss_type == "dr_grpo":
+        return dr_grpo()
+    if loss_type == "dapo":
+        return (per_token_loss * m).sum() / m.sum().clamp(min=1.0)
+    a = hybrid_alpha(max_completion_length) if alpha is None else alpha
+    if not 0.0 <= a <= 1.0:
+        raise ValueError(f"hybrid alpha must lie in [0, 1], got {a}")
+    return a * dr_grpo() + (1.0 - a) * grpo()
+
+
+def token_weights(
+    mask: torch.Tensor, loss_type: str, max_completion_length: int, alpha: float | None = None
+) -> torch.Tensor:
+    """(B, T) gradient weight ∂loss/∂ℓ_it of every token under ``loss_type``, obtained by autograd
+    through :func:`aggregate_loss` (so it is the weight the optimiser really sees, not a re-derivation).
+
+    Example: mask [[1, 1, 0, 0], [1, 1, 1, 1]], L_max=4 → grpo [[1/4, 1/4, 0, 0], [1/8]*4];
+    dr_grpo 1/8 on every real token; dapo 1/6 on every real token.
+    """
+    dtype = torch.float64
+    ell = torch.zeros(mask.shape, dtype=dtype, requires_grad=True)  # (B, T)
+    loss = aggregate_loss(ell, mask.to(dtype), loss_type, max_completion_length, alpha)
+    (grad,) = torch.autograd.grad(loss, ell)
+    return grad * mask.to(dtype)
+
+
+def k3_kl(logp: torch.Tensor, ref_logp: torch.Tensor) -> torch.Tensor:
+    """Per-token k3 estimator of KL(π_θ ‖ π_ref) (Schulman 2020, "Approximating KL divergence";
+    GRPO, arXiv 2402.03300 Eq. 4): exp(ref − logp) − (ref − logp) − 1 ≥ 0, zero iff logp == ref.
+
+    Example: logp = log 0.5, ref = log 0.25 → r = 0.5: 0.5 − log 0.5 − 1 = 0.193147…
+    """
+    if logp.shape != ref_logp.shape:
+        raise ValueError(f"logp {tuple(logp.shape)} and ref_logp {tuple(ref_logp.shape)} must have the same shape")
+    log_ratio = ref_logp - logp  # (B, T)
+    return torch.exp(log_ratio) - log_ratio - 1.0
+
+
+def clipped_surrogate(
+    logp: torch.Tensor,
+    old_logp: torch.Tensor,
+    advantages: torch.Tensor,
+    eps_low: float,
+    eps_high: float,
+) -> torch.Tensor:
+    """(B, T) per-token clipped policy loss −min(ρA, clip(ρ, 1−ε_low, 1+ε_high)·A), ρ = exp(logp − old_logp).
+
+    PPO's clipped objective (arXiv 1707.06347 Eq. 7) with DAPO's decoupled "clip-higher" bounds
+    (arXiv 2503.14476 §3.1). ``advantages`` is (B,) (one per sequence, broadcast over tokens) or (B, T).
+
+    Worked example: ρ = 1.5, A = +1, ε = (0.2, 0.28) → −min(1.5, 1.28) = −1.28 (clipped);
+    ρ = 1.5, A = −1 → −min(−1.5, −1.28) = +1.5 (not clipped: the pessimistic bound is kept).
+    """
+    if logp.shape != old_logp.shape:
+        raise ValueError(f"logp {tuple(logp.shape)} and old_logp {tuple(old_logp.shape)} must have the same shape")
+    if eps_low < 0 or eps_high < 0 or eps_low >= 1:
+        raise ValueError(f"need 0 ≤ eps_low < 1 and eps_high ≥ 0, got eps_low={eps_low}, eps_high={eps_high}")
+    if advantages.dim() == 1:
+        if advantages.shape[0] != logp.shape[0]:
+            raise ValueError(f"advantages has {advantages.shape[0]} entries but logp has {logp.shape[0]} sequences")
+        advantages = advantages.unsqueeze(1)  # (B, 1)
+    elif advantages.shape != logp.shape:
+        raise ValueError(f"advantages must be (B,) or (B, T) = {tuple(logp.shape)}, got {tuple(advantages.shape)}")
+    ratio = torch.exp(logp - old_logp)  # (B, T)
+    clipped_ratio = torch.clamp(ratio, 1.0 - eps_low, 1.0 + eps_high)
+    return -torch.min(ratio * advantages, clipped_ratio * advantages)
+
+
+def per_token_loss(
+    logp: torch.Tensor,
+    old_logp: torch.Tensor,
+    advantages: torch.Tensor,
+    eps_low: float,
+    eps_high: float,
+    ref_logp: torch.Tensor | None = None,
+    beta: float = 0.0,
+) -> torch.Tensor:
+    """ℓ = clipped_surrogate + β·k3_kl(logp, ref_logp) (brief §4); ``ref_logp`` is required when β > 0.
+
+    β here is TRL's ``beta``; DGRO's β_kl (arXiv 2505.12951) is passed as this β (see
+    ``ordebug_lib.advantages.dgro_advantages``).
+    """
+    if beta < 0:
+        raise ValueError(f"beta must be ≥ 0, got {beta}")
+    loss = clipped_surrogate(logp, old_logp, advantages, eps_low, eps_high)  # (B, T)
+    if beta > 0:
+        if ref_logp is None:
+            raise ValueError("beta > 0 needs ref_logp (the reference policy's per-token log-probabilities)")
+        loss = loss + beta * k3_kl(logp, ref_logp)
+    return loss
+
+
+def policy_loss(
+    logp: torch.Tensor,
+    old_logp: torch.Tensor,
+    advantages: torch.Tensor,
+    mask: torch.Tensor,
+    loss_type: str,
+    max_completion_length: int,
+    eps_low: float = 0.2,
+    eps_high: float = 0.2,
+    ref_logp: torch.Tensor | None = None,
+    beta: float = 0.0,
+    alpha: float | None = None,
+) -> torch.Tensor:
+    """The full scalar loss: :func:`per_token_loss` aggregated by :func:`aggregate_loss`."""
+    ell = per_token_loss(logp, old_logp, advantages, eps_low, eps_high, ref_logp, beta)  # (B, T)
+    return aggregate_loss(ell, mask, loss_type, max_completion_length, alpha)
