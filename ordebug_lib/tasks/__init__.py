@@ -1,0 +1,1 @@
+"""Verifiable tasks: Countdown (``countdown``, ``countdown_streams``, ``countdown_trl``)."""
