@@ -1,0 +1,270 @@
+"""RepairEnv: observations, info, step accounting, statuses, rewards, trajectory, PRM labels, no leaks."""
+import doctest
+import json
+import re
+from dataclasses import asdict
+from pathlib import Path
+
+import pytest
+
+from ordebug_lib.ordebug import env as env_module
+from ordebug_lib.ordebug import rewards as rewards_module
+from ordebug_lib.ordebug.env import (INFO_KEYS, EnvConfig, RepairEnv, progress_labels, run_episode, status_line,
+                                     step_progress_label)
+from ordebug_lib.ordebug.instance import ERROR_TYPES
+from ordebug_lib.ordebug.model import LinearModel, fmt_constr, read_model
+from ordebug_handmade import blend_type, production_flip, production_two, staffing_bound
+
+NETLIB = Path(__file__).resolve().parents[2] / "shared" / "data" / "netlib-infeasible"
+
+
+def play(env: RepairEnv, actions: list[str]):
+    """reset, then the actions; returns the list of step tuples."""
+    env.reset()
+    return [env.step(a) for a in actions]
+
+
+def test_module_doctests_pass():
+    for module in (env_module, rewards_module):
+        assert doctest.testmod(module).failed == 0
+
+
+def test_reset_observation_shows_model_status_and_grammar():
+    obs, info = RepairEnv(production_flip()).reset()
+    assert "Step 0 of 20 (20 left)" in obs
+    assert "Solver status: INFEASIBLE" in obs
+    assert "cap_assembly: 2 make_a + 1 make_b + 3 make_c >= 120" in obs
+    assert "GET_IIS | CHECK_SLACK" in obs and "SUBMIT <name>" in obs
+    assert info["status"] == "INFEASIBLE" and info["feasible"] is False and info["iis"] is None
+    assert info["constraint_names"] == ["cap_assembly", "cap_paint", "demand_b"]
+
+
+@pytest.mark.parametrize("make", [production_flip, staffing_bound, blend_type, production_two])
+def test_nothing_leaks_ground_truth(make):
+    inst = make()
+    env = RepairEnv(inst)
+    texts, infos = [], []
+    obs, info = env.reset()
+    texts.append(obs)
+    infos.append(info)
+    for action in ["GET_IIS", "CHECK_SLACK", f"INSPECT {next(iter(inst.sabotaged.constrs))}",
+                   *inst.true_repair, "SUBMIT " + " ".join(inst.root_cause)]:
+        obs, _, _, _, info = env.step(action)
+        texts.append(obs)
+        infos.append(info)
+    original_rows = {fmt_constr(c) for c in inst.original.constrs.values()} - \
+                    {fmt_constr(c) for c in inst.sabotaged.constrs.values()}
+    for text in texts[:1]:  # before any repair, the original form of a sabotaged row never appears
+        assert not any(row in text for row in original_rows)
+    for text in texts:
+        low = text.lower()
+        assert inst.id.lower() not in low and "sabot" not in low and "error type" not in low
+        assert not any(desc.lower() in low for desc in ERROR_TYPES.values())
+        assert not re.search(r"\btype [A-I]\b", text)
+    for info in infos[:-1]:
+        assert set(info) == set(INFO_KEYS)
+    assert set(infos[-1]) == set(INFO_KEYS) | {"reward_components"}
+    dumped = json.dumps({k: v for k, v in infos[0].items() if k != "model"})
+    assert "root_cause" not in dumped and "true_repair" not in dumped and "original" not in dumped
+
+
+def test_env_never_mutates_the_instance_model():
+    inst = production_flip()
+    before = inst.sabotaged.fingerprint()
+    play(RepairEnv(inst), ["FLIP_SENSE cap_assembly", "DROP demand_b", "SET_BOUNDS make_a 0 3", "RESET"])
+    assert inst.sabotaged.fingerprint() == before
+
+
+@pytest.mark.parametrize("bad", ["", "   ", "FLY_SENSE cap_assembly", "DROP", "DROP nope", "RELAX cap_assembly -3",
+                                 "RELAX cap_assembly abc", "SET_BOUNDS make_a 5 1", "SET_VTYPE make_a Z",
+                                 "FLIP_SENSE make_a", "INSPECT nothing", "SUBMIT", "<action>GET_IIS\nDROP x</action>",
+                                 "x" * 3000])
+def test_malformed_action_costs_a_step_and_never_raises(bad):
+    env = RepairEnv(production_flip())
+    env.reset()
+    fp = env.model.fingerprint()
+    obs, reward, terminated, truncated, info = env.step(bad)
+    assert obs.count("ERROR: ") == 1 and "The step is used; the model is unchanged." in obs
+    assert "Actions: GET_IIS" in obs  # the grammar is repeated after a mistake
+    assert info["step"] == 1 and info["steps_left"] == 19 and info["last_error"]
+    assert (reward, terminated, truncated) == (0.0, False, False)
+    assert env.model.fingerprint() == fp
+    rec = env.trajectory[-1]
+    assert rec.error == info["last_error"] and rec.changed == []
+
+
+def test_step_limit_truncates_with_failure_reward():
+    env = RepairEnv(production_flip(), EnvConfig(max_steps=3))
+    steps = play(env, ["INSPECT cap_paint", "GET_IIS", "INSPECT make_a"])
+    assert [s[2:4] for s in steps] == [(False, False), (False, False), (False, True)]
+    obs, reward, _, _, info = steps[-1]
+    assert "Step limit (3) reached without SUBMIT" in obs
+    # outcome -50, diagnosis 0, efficiency 0: 0.5 * -50 = -25
+    assert reward == -25.0
+    assert info["reward_components"] == {"outcome": -50.0, "diagnosis": 0.0, "efficiency": 0.0, "composite": -25.0}
+    out = env.outcome()
+    assert out.truncated and not out.submitted and out.steps == 3
+    with pytest.raises(RuntimeError, match="episode is over"):
+        env.step("GET_IIS")
+
+
+def test_faithful_repair_reward_worked_example():
+    # FLIP then SUBMIT: 2 of 20 steps. outcome 100, diagnosis F1 1 -> 100, efficiency 100*(20-1)/20 = 95.
+    # composite = 50 + 30 + 19 = 99.
+    steps = play(RepairEnv(production_flip()), ["FLIP_SENSE cap_assembly", "SUBMIT cap_assembly"])
+    _, reward, terminated, truncated, info = steps[-1]
+    assert (terminated, truncated, reward) == (True, False, 99.0)
+    assert info["reward_components"] == {"outcome": 100.0, "diagnosis": 100.0, "efficiency": 95.0, "composite": 99.0}
+
+
+def test_unfaithful_repair_and_partial_blame_reward():
+    # RELAX by 40 is feasible with z = 170 != 195: outcome 30. Blaming cap_assembly and cap_paint: precision
+    # 1/2, recall 1, F1 2/3 -> 66.67. 2 steps -> efficiency 95. 15 + 20 + 19 = 54.
+    env = RepairEnv(production_flip())
+    steps = play(env, ["RELAX cap_assembly 40", "SUBMIT cap_assembly cap_paint"])
+    assert steps[0][4]["objective"] == 170.0
+    assert steps[-1][1] == pytest.approx(54.0)
+    out = env.outcome()
+    assert out.feasible_end and out.faithful is False and out.final_objective == 170.0
+
+
+def test_reward_component_choice_and_user_model_default():
+    env = RepairEnv(production_flip(), EnvConfig(reward="outcome"))
+    assert play(env, ["FLIP_SENSE cap_assembly", "SUBMIT demand_b"])[-1][1] == 100.0
+    with pytest.raises(ValueError, match="reward must be one of"):
+        RepairEnv(production_flip(), EnvConfig(reward="noisy"))
+    user = production_flip().sabotaged
+    with pytest.raises(ValueError, match="needs a root cause"):
+        RepairEnv(user, EnvConfig(reward="composite"))
+    steps = play(RepairEnv(user), ["FLIP_SENSE cap_assembly", "SUBMIT cap_assembly"])
+    assert steps[-1][1] == 30.0  # feasible, optimum cannot be verified without ground truth
+    assert steps[-1][4]["reward_components"]["composite"] is None
+
+
+def test_first_feasible_step_survives_reset_and_unbounded_is_not_feasible():
+    env = RepairEnv(production_flip())
+    steps = play(env, ["GET_IIS", "FLIP_SENSE cap_assembly", "RESET", "DROP cap_paint", "SUBMIT cap_paint"])
+    assert [s[4]["status"] for s in steps] == ["INFEASIBLE", "OPTIMAL", "INFEASIBLE", "UNBOUNDED", "UNBOUNDED"]
+    assert "Solver status: UNBOUNDED (feasible, but the objective is unbounded: not a valid repair)" in steps[3][0]
+    assert steps[3][4]["feasible"] is False and steps[3][4]["objective"] is None
+    out = env.outcome()
+    assert out.first_feasible_step == 2 and not out.feasible_end
+    assert out.rewards["outcome"] == -50.0
+
+
+def test_get_iis_and_check_slack_answers():
+    env = RepairEnv(production_flip())
+    env.reset()
+    obs, _, _, _, info = env.step("GET_IIS")
+    assert info["iis"] == ["cap_assembly", "cap_paint", "make_a.lb", "make_b.lb"] and info["iis_minimal"] is True
+    assert "IIS of the current model (4 members): cap_assembly, cap_paint, make_a.lb, make_b.lb" in obs
+    assert "make_a.lb: make_a >= 0" in obs
+    obs, _, _, _, info = env.step("CHECK_SLACK")
+    # cheapest total violation: cap_paint must allow 2a + b + 3c >= 120 with b >= 5: a + b + c = 43.33
+    assert info["slack"] == {"cap_paint": pytest.approx(40 / 3)}
+    assert "these must move: cap_paint by 13.3333" in obs
+    obs, _, _, _, info = env.step("FLIP_SENSE cap_assembly")
+    assert info["iis"] is None and info["slack"] is None  # stale answers are not kept
+    obs, _, _, _, info = env.step("GET_IIS")
+    assert info["last_result"] == "no IIS: the model is OPTIMAL, not INFEASIBLE" and info["iis"] is None
+
+
+def test_inspect_variable_and_bound_token():
+    env = RepairEnv(staffing_bound())
+    env.reset()
+    obs, _, _, _, info = env.step("INSPECT night_staff.ub")
+    assert info["last_result"] == ("variable night_staff: 0 <= night_staff <= 8; type continuous; objective "
+                                   "coefficient 120; in 2 constraint(s): cover_total, cover_night")
+    obs, _, _, _, info = env.step("INSPECT cover_night")
+    assert info["last_result"].startswith("constraint cover_night: 1 night_staff >= 12")
+
+
+def test_history_and_changed_tokens():
+    env = RepairEnv(staffing_bound(), EnvConfig(history_len=2))
+    steps = play(env, ["INSPECT day_staff", "SET_BOUNDS night_staff 0 30", "SET_VTYPE day_staff I",
+                       "SET_VTYPE day_staff I"])
+    info = steps[-1][4]
+    assert [h["changed"] for h in info["history"]] == [[], ["night_staff.ub"], ["day_staff.type"], []]
+    obs = steps[-1][0]
+    assert "Earlier actions:" in obs and "  3. SET_VTYPE day_staff I" in obs and "  1. INSPECT" not in obs
+
+
+def test_trajectory_record_and_progress_labels():
+    inst = production_flip()
+    env = RepairEnv(inst)
+    play(env, ["GET_IIS", "INSPECT cap_paint", "DROP nope", "FLIP_SENSE cap_assembly", "SUBMIT cap_assembly"])
+    out = env.outcome()
+    rows = [asdict(s) for s in out.trajectory]
+    json.dumps(rows)  # serialisable for the results store
+    assert [r["verb"] for r in rows] == ["GET_IIS", "INSPECT", "DROP", "FLIP_SENSE", "SUBMIT"]
+    assert rows[0]["iis_size"] == 4 and rows[0]["iis_requested"] and rows[0]["iis_tokens"][0] == "cap_assembly"
+    assert rows[2]["error"] == "no constraint named 'nope'"
+    assert rows[3]["objective"] == 195.0 and rows[3]["changed"] == ["cap_assembly"]
+    assert rows[4]["diagnosis"] == ["cap_assembly"]
+    assert all(r["wall_time"] >= 0 for r in rows)
+    assert out.initial_iis_size == 4 and out.first_feasible_step == 4
+    assert progress_labels(out) == [0.2, 0.2, 0.0, 1.0, 0.5]
+
+
+def test_progress_label_needs_a_strictly_smaller_iis():
+    # production_two: fixing demand_b removes one of its two conflicts, but the IIS of what remains has
+    # 4 members too, so the change is not labelled progress; against a larger previous IIS it would be.
+    env = RepairEnv(production_two())
+    play(env, ["SET_RHS demand_b 5", "SUBMIT cap_paint"])
+    out = env.outcome()
+    assert out.initial_iis_size == 4 and out.trajectory[0].iis_size == 4  # a different IIS, same size
+    labels = progress_labels(out)
+    assert labels == [0.0, 0.0]
+    step = out.trajectory[0]
+    assert step_progress_label(step, prev_iis_size=5, root_cause=["demand_b"]) == 1.0
+
+
+def test_time_limit_status_is_not_feasible():
+    import random
+
+    rng = random.Random(0)
+    m = LinearModel("knap", "max")
+    for i in range(60):
+        m.add_var(f"x{i}", ub=1, vtype="B", obj=rng.randint(10, 99))
+    for j in range(5):
+        m.add_constr(f"c{j}", {f"x{i}": rng.randint(5, 40) for i in range(60)}, "<=", 500)
+    obs, info = RepairEnv(m, EnvConfig(solve_time_limit=0.0)).reset()
+    assert info["status"] == "TIME_LIMIT" and info["feasible"] is False and info["objective"] is None
+    assert "Solver status: TIME_LIMIT (no answer within 0 s: not proven feasible-and-bounded)" in obs
+    assert status_line("NUMERIC", None, 10) == "Solver status: NUMERIC (not feasible-and-bounded)"
+
+
+def test_big_user_model_shows_summary_then_iis_rows_and_check_slack_license_message():
+    model = read_model(NETLIB / "chemcom.mps")
+    env = RepairEnv(model, EnvConfig(max_steps=5))
+    obs, info = env.reset()
+    assert "720 variables (0 integer), 288 constraints" in obs and "Call GET_IIS" in obs
+    assert len(obs) < 2000
+    obs, _, _, _, info = env.step("GET_IIS")
+    assert "Rows of the IIS:" in obs and f"(showing 21 of 288 constraints" in obs
+    obs, _, _, _, info = env.step("CHECK_SLACK")
+    assert info["slack"] is None and "CHECK_SLACK is not available for this model" in info["slack_unavailable"]
+    assert "beyond the license limit of 2000" in obs
+
+
+def test_run_episode_and_outcome_before_end():
+    env = RepairEnv(production_flip())
+    with pytest.raises(RuntimeError, match="reset"):
+        env.step("GET_IIS")
+    env.reset()
+    with pytest.raises(RuntimeError, match="once the episode is over"):
+        env.outcome()
+
+    class Scripted:
+        def __init__(self):
+            self.seen = []
+
+        def reset(self, seed=None):
+            self.seen.append(seed)
+
+        def act(self, observation, info):
+            return ["FLIP_SENSE cap_assembly", "SUBMIT cap_assembly"][info["step"]]
+
+    policy = Scripted()
+    out = run_episode(RepairEnv(production_flip()), policy, seed=7)
+    assert policy.seen == [7] and out.faithful and out.steps == 2
