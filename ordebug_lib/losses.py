@@ -220,11 +220,18 @@ def per_token_loss(
     eps_high: float,
     ref_logp: torch.Tensor | None = None,
     beta: float = 0.0,
+    kl_ratio_correction: bool = False,
 ) -> torch.Tensor:
     """ℓ = clipped_surrogate + β·k3_kl(logp, ref_logp) (brief §4); ``ref_logp`` is required when β > 0.
 
     β here is TRL's ``beta``; DGRO's β_kl (arXiv 2505.12951) is passed as this β (see
     ``ordebug_lib.advantages.dgro_advantages``).
+
+    ``kl_ratio_correction=True`` multiplies the KL term by the importance ratio ρ = exp(logp − old_logp)
+    (differentiable), the "unbiased reverse-KL" correction of DeepSeek-V3.2 (arXiv 2512.02556). **TRL 1.16
+    does this by default** (``GRPOConfig.use_bias_correction_kl=True``); the brief's definition, and our
+    default, is the plain β·k3. With β = 0 the flag changes nothing. Even on-policy (ρ = 1 in value) it
+    changes the gradient, because ∂ρ/∂logp = ρ.
     """
     if beta < 0:
         raise ValueError(f"beta must be ≥ 0, got {beta}")
@@ -232,7 +239,10 @@ def per_token_loss(
     if beta > 0:
         if ref_logp is None:
             raise ValueError("beta > 0 needs ref_logp (the reference policy's per-token log-probabilities)")
-        loss = loss + beta * k3_kl(logp, ref_logp)
+        kl = k3_kl(logp, ref_logp)  # (B, T)
+        if kl_ratio_correction:
+            kl = kl * torch.exp(logp - old_logp)
+        loss = loss + beta * kl
     return loss
 
 
@@ -248,7 +258,8 @@ def policy_loss(
     ref_logp: torch.Tensor | None = None,
     beta: float = 0.0,
     alpha: float | None = None,
+    kl_ratio_correction: bool = False,
 ) -> torch.Tensor:
     """The full scalar loss: :func:`per_token_loss` aggregated by :func:`aggregate_loss`."""
-    ell = per_token_loss(logp, old_logp, advantages, eps_low, eps_high, ref_logp, beta)  # (B, T)
+    ell = per_token_loss(logp, old_logp, advantages, eps_low, eps_high, ref_logp, beta, kl_ratio_correction)  # (B, T)
     return aggregate_loss(ell, mask, loss_type, max_completion_length, alpha)

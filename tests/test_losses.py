@@ -165,3 +165,19 @@ def test_policy_loss_composes():
     assert policy_loss(logp, logp, adv, MASK, "grpo", 4).item() == pytest.approx(-0.5)
     assert policy_loss(logp, logp, adv, MASK, "dapo", 4).item() == pytest.approx(0.0)
     assert policy_loss(logp, logp, adv, MASK, "dr_grpo", 4).item() == pytest.approx(0.0)
+
+
+def test_kl_ratio_correction_changes_gradient_not_value_on_policy():
+    # on-policy (old = logp, ρ = 1), A = 0 so only the KL term matters; ref/π = 0.5
+    logp = t([[math.log(0.5)]]).requires_grad_(True)
+    ref = t([[math.log(0.25)]])
+    k3 = 0.5 + math.log(2) - 1  # 0.1931472
+    plain = per_token_loss(logp, logp.detach(), t([0.0]), 0.2, 0.2, ref_logp=ref, beta=0.1)
+    corrected = per_token_loss(logp, logp.detach(), t([0.0]), 0.2, 0.2, ref_logp=ref, beta=0.1,
+                               kl_ratio_correction=True)
+    assert plain.item() == pytest.approx(0.1 * k3) and corrected.item() == pytest.approx(0.1 * k3)
+    # d k3/d logp = 1 − ref/π = 0.5; with the ratio: d(k3·ρ)/d logp = 0.5·1 + k3·1
+    (g_plain,) = torch.autograd.grad(plain.sum(), logp)
+    (g_corr,) = torch.autograd.grad(corrected.sum(), logp)
+    assert g_plain.item() == pytest.approx(0.1 * 0.5)
+    assert g_corr.item() == pytest.approx(0.1 * (0.5 + k3))
