@@ -1,0 +1,79 @@
+"""`python -m ordebug_lib.ordebug debug MODEL`: all 23 Netlib infeasible LPs in-process, two real subprocesses."""
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from ordebug_lib.ordebug.__main__ import CliError, debug_model, format_report, main
+from ordebug_lib.ordebug.model import write_model
+from ordebug_handmade import production_flip
+
+ROOT = Path(__file__).resolve().parents[1]
+NETLIB = ROOT.parent / "shared" / "data" / "netlib-infeasible"
+NETLIB_FILES = sorted(NETLIB.glob("*.mps"))
+VERDICTS = {"repaired", "repaired, no SUBMIT before the step limit", "timeout", "not repaired"}
+
+
+def test_the_netlib_set_is_there():
+    assert len(NETLIB_FILES) == 23
+
+
+@pytest.mark.parametrize("path", NETLIB_FILES, ids=lambda p: p.stem)
+def test_greedy_on_every_netlib_model_ends_cleanly(path):
+    report = debug_model(path, "greedy", max_steps=4)
+    assert report["initial_status"] == "INFEASIBLE" and report["verdict"] in VERDICTS
+    assert 1 <= report["steps"] <= 4 and len(report["trajectory"]) == report["steps"]
+    if report["verdict"] == "timeout":  # e.g. IIS of 100+ rows: the budget ends the episode, no crash
+        assert not report["submitted"] and report["steps"] == 4
+    assert report["feasible_end"] == (report["final_status"] == "OPTIMAL")
+    json.dumps(report)
+    assert report["model"] in format_report(report)
+
+
+@pytest.mark.parametrize("name", ["galenet", "itest6", "woodinfe", "bgprtr", "forest6", "mondou2"])
+def test_search_on_small_and_license_limited_netlib_models(name):
+    report = debug_model(NETLIB / f"{name}.mps", "search", max_steps=6)
+    assert report["verdict"] in VERDICTS
+    actions = [s["action"] for s in report["trajectory"]]
+    assert actions[:2] == ["GET_IIS", "CHECK_SLACK"]
+    if name == "mondou2":  # feasRelax of mondou2 exceeds the license: told so, not crashed
+        assert report["trajectory"][1]["result"].startswith("CHECK_SLACK is not available")
+
+
+def test_cli_errors_are_clear(tmp_path, capsys):
+    feasible = write_model(production_flip().original, tmp_path / "ok.lp")
+    with pytest.raises(CliError, match="ok.lp is OPTIMAL, not INFEASIBLE: there is nothing to debug"):
+        debug_model(feasible, "greedy")
+    big = tmp_path / "big.lp"
+    terms = " + ".join(f"x{i}" for i in range(2001))
+    big.write_text(f"Minimize\n obj: {terms}\nSubject To\n c0: x0 >= 1\nEnd\n")
+    with pytest.raises(CliError, match="2001 variables .* at most 2000"):
+        debug_model(big, "search")
+    with pytest.raises(CliError, match="no such file"):
+        debug_model(tmp_path / "missing.mps", "greedy")
+    with pytest.raises(CliError, match="unknown agent"):
+        debug_model(feasible, "psychic")
+    assert main(["debug", str(feasible)]) == 2
+    assert "error: " in capsys.readouterr().err
+
+
+def run_cli(*args):
+    return subprocess.run([sys.executable, "-m", "ordebug_lib.ordebug", *args], cwd=ROOT,
+                          capture_output=True, text=True, timeout=120)
+
+
+def test_subprocess_json_report():
+    proc = run_cli("debug", str(NETLIB / "bgprtr.mps"), "--agent", "search", "--max-steps", "8", "--json")
+    assert proc.returncode == 0, proc.stderr
+    report = json.loads(proc.stdout)
+    assert report["model"] == "bgprtr" and report["agent"] == "search" and report["verdict"] == "repaired"
+    assert report["trajectory"][-1]["action"].startswith("SUBMIT")
+
+
+def test_subprocess_text_report_and_timeout():
+    proc = run_cli("debug", str(NETLIB / "qual.mps"), "--agent", "greedy", "--max-steps", "3")
+    assert proc.returncode == 0, proc.stderr
+    assert "Model qual: 464 variables, 323 constraints, status INFEASIBLE" in proc.stdout
+    assert "Outcome: timeout; final status INFEASIBLE" in proc.stdout
