@@ -231,6 +231,20 @@ def compute_advantages(rewards, group_size: int, method: str, **options) -> torc
     return func(rewards, group_size, **options)
 
 
+def advantages_by_method(
+    rewards, group_size: int, methods=METHODS, options: dict[str, dict] | None = None
+) -> dict[str, torch.Tensor]:
+    """{method: (B,) advantages} for several estimators on the same rewards; ``options[method]`` are passed on.
+
+    Example: ``advantages_by_method([1., 0.], 2, ("dr_grpo",)) == {"dr_grpo": [0.5, −0.5]}``
+    """
+    options = options or {}
+    unknown = set(options) - set(methods)
+    if unknown:
+        raise ValueError(f"options given for method(s) {sorted(unknown)} that are not in methods {list(methods)}")
+    return {m: compute_advantages(rewards, group_size, m, **options.get(m, {})) for m in methods}
+
+
 def informative_groups(rewards, group_size: int, atol: float = 0.0) -> torch.Tensor:
     """(n_groups,) bool: True where the group's rewards are not all equal (max − min > atol).
 

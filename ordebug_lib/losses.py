@@ -170,6 +170,35 @@ def token_weights(
     return grad * mask.to(dtype)
 
 
+def lengths_to_mask(lengths, width: int | None = None) -> torch.Tensor:
+    """(B, T) right-padded 0/1 mask (float64) for completions of the given lengths; T = max length by default.
+
+    Example: ``lengths_to_mask([2, 4]) == [[1, 1, 0, 0], [1, 1, 1, 1]]``
+    """
+    lens = torch.as_tensor(lengths, dtype=torch.long)  # (B,)
+    if lens.dim() != 1 or lens.numel() == 0 or bool((lens < 0).any()):
+        raise ValueError(f"lengths must be a non-empty 1-D sequence of non-negative ints, got {lengths!r}")
+    width = int(lens.max()) if width is None else width
+    if width < int(lens.max()):
+        raise ValueError(f"width {width} is smaller than the longest completion {int(lens.max())}")
+    return (torch.arange(width).unsqueeze(0) < lens.unsqueeze(1)).to(torch.float64)
+
+
+def weights_by_length(
+    lengths, max_completion_length: int, loss_type: str, alpha: float | None = None
+) -> torch.Tensor:
+    """(B,) gradient weight that each token of each completion receives in one batch with these lengths.
+
+    All four aggregations give every token of a sequence the same weight, so one number per sequence.
+    Example: lengths [2, 4], L_max 4 → grpo [1/4, 1/8], dr_grpo [1/8, 1/8], dapo [1/6, 1/6].
+    """
+    lens = torch.as_tensor(lengths, dtype=torch.long)
+    if bool((lens < 1).any()):
+        raise ValueError("every completion needs at least one token to have a per-token weight")
+    w = token_weights(lengths_to_mask(lens), loss_type, max_completion_length, alpha)  # (B, T)
+    return w[:, 0]
+
+
 def k3_kl(logp: torch.Tensor, ref_logp: torch.Tensor) -> torch.Tensor:
     """Per-token k3 estimator of KL(π_θ ‖ π_ref) (Schulman 2020, "Approximating KL divergence";
     GRPO, arXiv 2402.03300 Eq. 4): exp(ref − logp) − (ref − logp) − 1 ≥ 0, zero iff logp == ref.

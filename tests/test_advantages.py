@@ -170,3 +170,14 @@ def test_accepts_lists_and_keeps_dtype():
     assert group_rewards([1.0, 0.0, 0.5, 0.5], 2).shape == (2, 2)
     f32 = compute_advantages(torch.tensor([1.0, 0.0], dtype=torch.float32), 2, "grpo")
     assert f32.dtype == torch.float32
+
+
+def test_advantages_by_method():
+    from ordebug_lib.advantages import advantages_by_method
+
+    out = advantages_by_method(t([1, 0]), 2, ("grpo", "dr_grpo"), {"grpo": {"eps": 0.0}})
+    # [1, 0]: mean 0.5, unbiased std sqrt(0.5) → grpo ±0.5/0.7071068 = ±0.7071068; dr_grpo ±0.5
+    assert close(out["grpo"], [0.5 / math.sqrt(0.5), -0.5 / math.sqrt(0.5)])
+    assert close(out["dr_grpo"], [0.5, -0.5])
+    with pytest.raises(ValueError):
+        advantages_by_method(t([1, 0]), 2, ("grpo",), {"krpo": {}})

@@ -181,3 +181,18 @@ def test_kl_ratio_correction_changes_gradient_not_value_on_policy():
     (g_corr,) = torch.autograd.grad(corrected.sum(), logp)
     assert g_plain.item() == pytest.approx(0.1 * 0.5)
     assert g_corr.item() == pytest.approx(0.1 * (0.5 + k3))
+
+
+def test_lengths_to_mask_and_weights_by_length():
+    from ordebug_lib.losses import lengths_to_mask, weights_by_length
+
+    assert torch.equal(lengths_to_mask([2, 4]), MASK)
+    assert lengths_to_mask([1], width=3).tolist() == [[1, 0, 0]]
+    # lengths [2, 4], L_max 4: grpo 1/(2·2), 1/(2·4); dr_grpo 1/(2·4); dapo 1/6
+    assert torch.allclose(weights_by_length([2, 4], 4, "grpo"), t([0.25, 0.125]))
+    assert torch.allclose(weights_by_length([2, 4], 4, "dr_grpo"), t([0.125, 0.125]))
+    assert torch.allclose(weights_by_length([2, 4], 4, "dapo"), t([1 / 6, 1 / 6]))
+    with pytest.raises(ValueError):
+        weights_by_length([0, 4], 4, "grpo")
+    with pytest.raises(ValueError):
+        lengths_to_mask([3], width=2)
