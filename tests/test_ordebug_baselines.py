@@ -168,16 +168,24 @@ def test_evaluate_is_resumable_and_stores_trajectories(tmp_path):
         evaluate(OraclePolicy, insts, db, "oracle", progress=False, batch_size=2)
 
 
-@pytest.mark.skipif(importlib.util.find_spec("ordebug_lib.ordebug.dataset") is None,
-                    reason="ordebug_lib.ordebug.dataset (the benchmark builder, another engineer's module) "
-                           "is not in this tree yet")
-def test_oracle_on_generated_instances():  # pragma: no cover - depends on the builder's API
-    from ordebug_lib.ordebug import dataset
+def _saboteur_make_instance():
+    """The benchmark builder's ``make_instance`` (another engineer's module), or None while it is absent."""
+    if importlib.util.find_spec("ordebug_lib.ordebug.saboteur") is None:
+        return None
+    from ordebug_lib.ordebug import saboteur
 
-    make_instance = getattr(dataset, "make_instance", None)
-    if make_instance is None:
-        pytest.skip("ordebug_lib.ordebug.dataset has no make_instance yet")
-    insts = [make_instance(seed=s) for s in range(3)]
-    for inst in insts:
-        out = run_episode(RepairEnv(inst), OraclePolicy(inst))
-        assert out.faithful and out.submitted
+    return getattr(saboteur, "make_instance", None)
+
+
+@pytest.mark.skipif(_saboteur_make_instance() is None,
+                    reason="ordebug_lib.ordebug.saboteur.make_instance (the benchmark builder, another engineer's "
+                           "module) is not in this tree")
+@pytest.mark.parametrize("family, error_type", [("production_planning", "A"), ("production_planning", "H"),
+                                                ("transportation", "D"), ("diet", "B")])
+def test_generated_instances_oracle_faithful_and_baselines_run(family, error_type):
+    inst = _saboteur_make_instance()(family, error_type, "easy", seed=0)
+    out = run_episode(RepairEnv(inst), OraclePolicy(inst))
+    assert out.faithful and out.submitted and out.diagnosis == inst.root_cause
+    for policy in (GreedyIISDropPolicy(), SearchRepairPolicy()):
+        out = run_episode(RepairEnv(inst), policy)
+        assert out.submitted or out.truncated

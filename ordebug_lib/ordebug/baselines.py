@@ -164,6 +164,10 @@ class SearchConfig:
     """Seconds per candidate solve."""
     use_check_slack: bool = True
     """Ask CHECK_SLACK once per model before repairing (its members are tried and preferred first)."""
+    ranking: tuple[str, ...] = ("tier", "check_slack", "reference")
+    """Sort keys of the candidates that restore feasibility, in order (IIS order breaks the last ties):
+    'tier' smaller change first, 'check_slack' members CHECK_SLACK named first, 'reference' objective
+    closest to the IIS-elastic reference."""
 
 
 @dataclass(order=True)
@@ -258,11 +262,11 @@ class SearchRepairPolicy(BasePolicy):
                 cands.append(cand)
         restoring = [c for c in cands if c.status == FEASIBLE_STATUS]
         if restoring:
-            z_ref = reference_objective(model, [t for t in iis], self.config.time_limit)
+            z_ref = reference_objective(model, list(iis), self.config.time_limit)
             order = {id(c): i for i, c in enumerate(cands)}
-            best = min(restoring, key=lambda c: (c.tier, c.member not in slack,
-                                                 abs(c.objective - z_ref) if z_ref is not None else 0.0,
-                                                 order[id(c)]))
+            keys = {"tier": lambda c: c.tier, "check_slack": lambda c: c.member not in slack,
+                    "reference": lambda c: abs(c.objective - z_ref) if z_ref is not None else 0.0}
+            best = min(restoring, key=lambda c: (*(keys[k](c) for k in self.config.ranking), order[id(c)]))
             self.last_decision = {"mode": "restore", "reference_objective": z_ref, "chosen": best,
                                   "candidates": cands}
             return best
