@@ -131,3 +131,14 @@ def test_netlib_itest2_matches_its_readme():
     assert solver.solve(m).status == "INFEASIBLE"
     iis = solver.compute_iis(m)
     assert len(iis.constraints) == 3 and not iis.lower_bounds and not iis.upper_bounds
+
+
+def test_copy_is_independent_and_equal():
+    m = two_products()
+    c = m.copy()
+    assert c.fingerprint() == m.fingerprint() and c is not m
+    c.constrs["cap_assembly"].coeffs["make_widget"] = 5
+    c.vars["make_gadget"].ub = 1
+    c.add_var("extra")
+    assert m.constrs["cap_assembly"].coeffs["make_widget"] == 2 and m.vars["make_gadget"].ub == 40
+    assert "extra" not in m.vars

@@ -181,21 +181,6 @@ class Candidate:
     objective: float | None = field(default=None, compare=False)
 
 
-class _FastCopyModel(LinearModel):
-    """A LinearModel whose ``copy()`` is a structural copy (~60x faster than deepcopy on Netlib models);
-    ``apply_action`` copies its input, so candidate repairs are built with the grammar's own code."""
-
-    def copy(self) -> "_FastCopyModel":
-        return fast_copy(self)
-
-
-def fast_copy(model: LinearModel) -> _FastCopyModel:
-    m = _FastCopyModel(model.name, model.sense, obj_constant=model.obj_constant)
-    m.vars = {k: Var(v.name, v.lb, v.ub, v.vtype, v.obj) for k, v in model.vars.items()}
-    m.constrs = {k: Constr(c.name, dict(c.coeffs), c.sense, c.rhs) for k, c in model.constrs.items()}
-    return m
-
-
 class SearchRepairPolicy(BasePolicy):
     """Solver-search repair: diagnose with GET_IIS and CHECK_SLACK, try candidate repairs on the IIS
     members on copies of the model, apply the best through the env, SUBMIT what it changed.
@@ -246,7 +231,7 @@ class SearchRepairPolicy(BasePolicy):
     # -- decision ----------------------------------------------------------------------------------
     def choose_repair(self, model: LinearModel, iis: list[str], slack: dict[str, float],
                       history: list[dict]) -> Candidate | None:
-        model = fast_copy(model)
+        model = model.copy()
         members = sorted(iis, key=lambda t: t not in slack)[: self.config.max_members]  # stable sort
         done_actions = {h["action"] for h in history if h["ok"]}
         flipped = {h["action"].split()[1] for h in history if h["ok"] and h["action"].startswith("FLIP_SENSE")}
@@ -325,11 +310,11 @@ class SearchRepairPolicy(BasePolicy):
 SLACK_PREFIX = "__elastic_"
 
 
-def _elastic(model: LinearModel, tokens: list[str]) -> tuple[_FastCopyModel, list[tuple[str, str, int]]]:
+def _elastic(model: LinearModel, tokens: list[str]) -> tuple[LinearModel, list[tuple[str, str, int]]]:
     """A copy of ``model`` with zero objective where each token may be violated through a nonnegative
     slack variable of cost 1. Returns the model and (token, slack name, direction) triples; direction
     +1 means the row's rhs (or the bound) would move up, -1 down."""
-    m = fast_copy(model)
+    m = model.copy()
     m.sense, m.obj_constant = "min", 0.0
     for v in m.vars.values():
         v.obj = 0.0
@@ -387,12 +372,12 @@ def single_member_violation(model: LinearModel, token: str, time_limit: float,
     return None
 
 
-def iis_submodel(model: LinearModel, iis: list[str]) -> _FastCopyModel:
+def iis_submodel(model: LinearModel, iis: list[str]) -> LinearModel:
     """The subsystem an IIS describes: its rows, its variables (types kept), and only the bounds that are
     IIS members (every other bound is dropped, as in the IIS definition)."""
     rows = [t for t in iis if t in model.constrs]
     bounds = {t for t in iis if t not in model.constrs}
-    m = _FastCopyModel(model.name, model.sense)
+    m = LinearModel(model.name, model.sense)
     names = {v for r in rows for v in model.constrs[r].coeffs} | {t.rpartition(".")[0] for t in bounds}
     for name in model.vars:  # column order kept
         if name in names:

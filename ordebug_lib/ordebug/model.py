@@ -20,7 +20,6 @@ Worked example::
 """
 from __future__ import annotations
 
-import copy
 import hashlib
 import json
 import math
@@ -87,7 +86,14 @@ class LinearModel:
         return c
 
     def copy(self) -> "LinearModel":
-        return copy.deepcopy(self)
+        """An independent copy. Structural (Var/Constr/coeff dicts rebuilt), ~60x faster than
+        ``copy.deepcopy`` on Netlib-sized models; env steps and repair searches copy constantly."""
+        return LinearModel(
+            self.name, self.sense,
+            {k: Var(v.name, v.lb, v.ub, v.vtype, v.obj) for k, v in self.vars.items()},
+            {k: Constr(c.name, dict(c.coeffs), c.sense, c.rhs) for k, c in self.constrs.items()},
+            self.obj_constant,
+        )
 
     @property
     def is_mip(self) -> bool:
