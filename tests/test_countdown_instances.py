@@ -77,8 +77,8 @@ def test_generator_sizes_and_errors():
 
 
 def test_splits_are_disjoint():
-    train, test = make_splits(60, 20, seed=3, num_numbers=(3, 4))
-    assert len(train) == 60 and len(test) == 20
+    train, test = make_splits(40, 15, seed=3, num_numbers=(3, 4))
+    assert len(train) == 40 and len(test) == 15
     train_keys, test_keys = {i.key for i in train}, {i.key for i in test}
     assert not train_keys & test_keys
     # a permuted copy of a training problem is the same problem (key sorts the numbers)
@@ -87,7 +87,7 @@ def test_splits_are_disjoint():
     with pytest.raises(ValueError, match="split 0 and split 1"):
         check_disjoint(train, [permuted])
     # excluding keys keeps a new pool out of an old one
-    extra = generate_instances(20, seed=99, num_numbers=(3, 4), exclude_keys=train_keys | test_keys)
+    extra = generate_instances(15, seed=99, num_numbers=(3, 4), exclude_keys=train_keys | test_keys)
     assert not {i.key for i in extra} & (train_keys | test_keys)
 
 

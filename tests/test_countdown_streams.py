@@ -73,12 +73,12 @@ def test_trace_length_grows_with_budget():
 
 
 def test_make_streams_about_half_reach_goal():
-    insts = generate_instances(120, seed=0, num_numbers=(3, 4))
-    traces = make_streams(insts, seed=1, max_nodes=(10, 150))
+    insts = generate_instances(100, seed=0, num_numbers=(3, 4))
+    traces = make_streams(insts, seed=1)  # default budget range (3, 40)
     stats = stream_statistics(traces)
-    assert stats["n"] == 120
-    # measured 0.5 on 300 instances; keep a loose band so the claim "about half" is checked
-    assert 0.3 <= stats["fraction_reaching_goal"] <= 0.7
+    assert stats["n"] == 100
+    # measured 0.51 on 1000 instances; a loose band so the claim "about half" is checked
+    assert 0.35 <= stats["fraction_reaching_goal"] <= 0.65
     assert stats["length_min"] <= stats["length_median"] <= stats["length_max"]
     assert {"dfs", "bfs"} <= set(stats)
     for tr, inst in zip(traces, insts):
@@ -86,7 +86,7 @@ def test_make_streams_about_half_reach_goal():
         expected = 1.0 if tr.reached_goal else 0.1
         assert countdown_reward(tr.text, list(inst.numbers), inst.target) == expected
     # reproducible
-    assert make_streams(insts[:10], seed=1, max_nodes=(10, 150)) == traces[:10]
+    assert make_streams(insts[:10], seed=1) == traces[:10]
 
 
 def test_stream_errors():
@@ -98,3 +98,11 @@ def test_stream_errors():
         bfs_stream([3, 4], 7, beam_width=0)
     with pytest.raises(ValueError):
         stream_statistics([])
+
+
+def test_greedy_finish_can_reach_goal_and_says_so():
+    # BFS beam search whose budget runs out on level 1; the greedy finish then lands on 94 = 57 + 44 + 86 − 93
+    tr = bfs_stream([44, 57, 86, 93], 94, max_nodes=24, beam_width=2, heuristic="closest")
+    assert "Budget of 24 nodes spent" in tr.text
+    assert tr.reached_goal
+    assert tr.text.endswith("finish 187-93=94 -> [94]\nReached 94\n<answer>((57 + 44) + 86) - 93</answer>")

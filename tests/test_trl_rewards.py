@@ -78,7 +78,7 @@ def install_scripted_generate(model, tok):
     model.generate = generate
 
 
-def run_one_step(tmp_path, records, reward_funcs, scripted: bool):
+def run_one_step(tmp_path, records, reward_funcs, scripted: bool, max_completion: int = MAX_COMPLETION):
     import pandas as pd
     from datasets import Dataset
     from transformers import AutoModelForCausalLM, AutoTokenizer
@@ -91,7 +91,7 @@ def run_one_step(tmp_path, records, reward_funcs, scripted: bool):
         install_scripted_generate(model, tok)
     cfg = GRPOConfig(
         output_dir=str(tmp_path / "out"), per_device_train_batch_size=8, num_generations=4,
-        max_completion_length=MAX_COMPLETION, max_steps=1, report_to="none", use_cpu=True, bf16=False,
+        max_completion_length=max_completion, max_steps=1, report_to="none", use_cpu=True, bf16=False,
         logging_steps=1, log_completions=True, save_strategy="no", seed=0,
     )
     trainer = GRPOTrainer(model=model, processing_class=tok, reward_funcs=reward_funcs, args=cfg,
@@ -143,7 +143,8 @@ def test_logged_rewards_equal_recomputed_scripted(tmp_path, conversational):
 @pytest.mark.slow
 def test_logged_rewards_equal_recomputed_real_sampling(tmp_path):
     records = to_records(generate_instances(8, seed=6, num_numbers=(3, 4)))
-    trainer, _, table = run_one_step(tmp_path, records, [countdown_reward_func, graduated_reward_func], scripted=False)
+    funcs = [countdown_reward_func, graduated_reward_func]
+    _, _, table = run_one_step(tmp_path, records, funcs, scripted=False, max_completion=16)
     assert len(table) == 8
     for _, row in table.iterrows():
         numbers, target = problem_of(row["prompt"], records)

@@ -430,15 +430,17 @@ def generate_instance(
 ) -> CountdownInstance:
     """Sample numbers and a target uniformly (inclusive ranges) until the target is provably reachable.
 
-    Rejection sampling keeps the target uniform over ``target_range`` among solvable draws; the stored
+    The count of numbers is drawn once from ``num_numbers`` (so (3, 4) gives a 50/50 mix even though
+    3-number draws are rejected more often); rejection sampling then keeps the target uniform over
+    ``target_range`` among solvable draws; the stored
     solution comes from the exhaustive solver and is re-checked with :func:`evaluate_expression`.
     """
     lo, hi = number_range
     tlo, thi = target_range
     if not (0 <= lo <= hi and tlo <= thi):
         raise ValueError(f"bad ranges number_range={number_range}, target_range={target_range}")
+    size = _pick_size(num_numbers, rng)  # chosen once, so the size mix is not skewed by rejections
     for _ in range(max_tries):
-        size = _pick_size(num_numbers, rng)
         numbers = tuple(rng.randint(lo, hi) for _ in range(size))
         target = rng.randint(tlo, thi)
         solution = solve(numbers, target)

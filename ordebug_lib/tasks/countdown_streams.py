@@ -1,16 +1,16 @@
 """Search-stream traces for Countdown warm starts, in the spirit of Stream of Search (arXiv 2404.03683).
 
 Stream of Search trains on the *whole search*, not only the solution: the text shows each operation
-tried, the state it leads to, dead ends and backtracking, and roughly half of the streams never reach
-the goal. We write our own compact format (one line per node generated), from two heuristic solvers:
+tried, the state it leads to, dead ends and backtracking, and many streams (about half, brief §6) never
+reach the goal. We write our own compact format (one line per node generated), from two heuristic solvers:
 
 - :func:`dfs_stream`: depth-first search, children ordered by a heuristic, backtracking on dead ends;
 - :func:`bfs_stream`: level-by-level beam search that keeps the ``beam_width`` best children per level.
 
 Both stop after ``max_nodes`` generated nodes (the budget that controls trace length, hence tokens) and
 always end with an ``<answer>…</answer>``: the solution when the goal was reached, otherwise the
-closest full expression found (or a greedy completion of the best partial state), so failed streams
-score 0.1–0.7 under the graduated reward rather than 1.0.
+closest full expression found (or a greedy completion of the best partial state), so a failed stream
+scores 0.1 under the seed reward and 0.3–0.7 under the graduated one (its answer uses every number).
 
 Search moves use integer arithmetic only (as in Countdown and Stream of Search): a + b, a · b, a − b with
 a > b, and a / b when b divides a; the reward accepts any exact expression, so an instance solvable only
@@ -19,10 +19,16 @@ through fractions is solvable but not found by these streams.
 Example stream (``dfs_stream([2, 3, 4], 14)``)::
 
     Goal 14 from [2, 3, 4]
-    [2, 3, 4] 3*4=12 -> [2, 12]
-    [2, 12] 2+12=14 -> [14] goal
+    [2, 3, 4] 4*3=12 -> [2, 12]
+    [2, 12] 12+2=14 -> [14] goal
     Reached 14
-    <answer>2 + (3 * 4)</answer>
+    <answer>(4 * 3) + 2</answer>
+
+Measured with the defaults of :func:`make_streams` (budget 3–40 nodes) on 1000 generated instances
+(50/50 3 and 4 numbers, numbers 1–99, targets 10–100): 51.4% reach the goal (DFS 60%, BFS 43%;
+3 numbers 73%, 4 numbers 30%); length median 522 characters (quartiles 318 / 866, max 1945), 17 lines.
+With a 1024-token byte-level BPE trained on those streams, 300 held-out streams have median 285 tokens
+(max 934): 43% fit in 256 tokens, 76% in 512, all in 1024. Raise ``max_nodes`` for longer streams.
 """
 from __future__ import annotations
 
@@ -39,7 +45,8 @@ State = tuple[Item, ...]
 
 @dataclass(frozen=True)
 class SearchTrace:
-    """One stream: ``text`` ends with ``<answer>{answer}</answer>``; ``reached_goal`` says if it solved it."""
+    """One stream: ``text`` ends with ``<answer>{answer}</answer>``; ``reached_goal`` is True iff the answer
+    evaluates to the target (found by the search, or by the greedy finish after the budget ran out)."""
 
     numbers: tuple[int, ...]
     target: int
@@ -146,6 +153,9 @@ def _finish(writer: _Writer, reached: str | None, fallback: State, target: int, 
             writer.lines.append(f"Closest found: {evaluate_expression(answer)}")
         else:
             answer = _greedy_finish(fallback, target, score, writer)
+            if evaluate_expression(answer) == target:  # the greedy finish can land on the target by itself
+                writer.lines.append(f"Reached {target}")
+                reached = answer
     writer.lines.append(f"<answer>{answer}</answer>")
     return "\n".join(writer.lines), answer, reached is not None
 
@@ -239,13 +249,17 @@ def bfs_stream(
 def make_streams(
     instances: Iterable[CountdownInstance],
     seed: int = 0,
-    max_nodes: int | tuple[int, int] = 60,
+    max_nodes: int | tuple[int, int] = (3, 40),
     strategies: Sequence[str] = ("dfs", "bfs"),
     beam_widths: Sequence[int] = (1, 2, 3, 5),
     heuristics: Sequence[str] = ("closest", "sum"),
 ) -> list[SearchTrace]:
     """One stream per instance; strategy, heuristic, beam width and (if a range) budget drawn per instance
     from a seeded RNG, as Stream of Search mixes solvers. Every answer is checked to use each number once.
+
+    The default budget range (3, 40) nodes was calibrated on a 50/50 mix of 3- and 4-number instances
+    (numbers 1–99, targets 10–100): about half of the streams reach the goal (DFS more often than BFS,
+    3 numbers far more often than 4). Larger budgets give longer streams and more successes.
     """
     rng = random.Random(seed)
     out = []
