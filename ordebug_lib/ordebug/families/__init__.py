@@ -9,7 +9,7 @@ scale on until the pip license (2000 variables / constraints) refuses them with 
     >>> m.name, 6 <= len(m.vars) <= 12
     ('transportation', True)
     >>> sorted({row_kind("transportation", c) for c in m.constrs})
-    ['def_out', 'demand', 'min_load', 'supply']
+    ['def_out', 'demand', 'fleet', 'min_load', 'supply']
     >>> generate("transportation", 1, seed=3).fingerprint() == m.fingerprint()
     True
 

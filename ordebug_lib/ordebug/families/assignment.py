@@ -1,8 +1,8 @@
 """Assignment (MILP, binary, minimise cost).
 
 Every task gets exactly one qualified worker (unqualified pairs have upper bound 0); a worker's load
-in hours is an auxiliary variable defined by an equality and limited by their availability; some
-part-time workers also have a maximum number of tasks.
+in hours is an auxiliary variable defined by an equality and limited by their availability (tight:
+a balanced plan plus one to three hours); some part-time workers also have a maximum number of tasks.
 
 Example (size 1)::
 
@@ -53,8 +53,7 @@ def build(d: dict, rng: np.random.Generator) -> LinearModel:
     for j in range(n_t):  # every task has at least two qualified workers
         while qualified[:, j].sum() < min(2, n_w):
             qualified[rng.integers(n_w), j] = True
-    # A reference plan (each task to a random qualified worker) that the limits are built around.
-    plan = np.array([rng.choice(np.flatnonzero(qualified[:, j])) for j in range(n_t)])
+    plan = _balanced_plan(rng, qualified, duration)  # the hours and task limits are built around it
     plan_hours = np.array([duration[plan == i].sum() for i in range(n_w)])
     plan_tasks = np.array([(plan == i).sum() for i in range(n_w)])
 
@@ -71,11 +70,25 @@ def build(d: dict, rng: np.random.Generator) -> LinearModel:
         coeffs = {f"load_{w}": 1.0} | {f"assign_{w}_{t}": -float(duration[j]) for j, t in enumerate(tasks)}
         m.add_constr(f"def_load_{w}", coeffs, "==", 0.0)
     for i, w in enumerate(workers):
-        m.add_constr(f"hours_{w}", {f"load_{w}": 1.0}, "<=", float(max(plan_hours[i], 6) + rng.integers(0, 5)))
+        m.add_constr(f"hours_{w}", {f"load_{w}": 1.0}, "<=", float(plan_hours[i] + rng.integers(1, 4)))
     for w in subset(rng, workers, optional_count(rng, n_w, 0.4)):
         i = workers.index(w)
         m.add_constr(f"max_tasks_{w}", {f"assign_{w}_{t}": 1.0 for t in tasks}, "<=", float(max(1, plan_tasks[i])))
     return m
+
+
+def _balanced_plan(rng: np.random.Generator, qualified: np.ndarray, duration: np.ndarray) -> np.ndarray:
+    """Longest task first, each to the least-loaded qualified worker (random tie-break): a feasible,
+    even plan, so availabilities are tight and a typo in hours or durations cannot be absorbed."""
+    n_w, n_t = qualified.shape
+    load = np.zeros(n_w)
+    plan = np.zeros(n_t, dtype=int)
+    for j in sorted(range(n_t), key=lambda j: (-duration[j], rng.random())):
+        options = np.flatnonzero(qualified[:, j])
+        best = options[load[options] == load[options].min()]
+        plan[j] = rng.choice(best)
+        load[plan[j]] += duration[j]
+    return plan
 
 
 def injectable_rows(model: LinearModel) -> list[RowTemplate]:

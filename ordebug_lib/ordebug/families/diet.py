@@ -71,9 +71,11 @@ def build(d: dict, rng: np.random.Generator) -> LinearModel:
     for n in with_min:
         i = nutrients.index(n)
         m.add_constr(f"min_{n}", {f"intake_{n}": 1.0}, ">=", _nice(at_plan[i] * rng.uniform(0.6, 0.95)))
+    most = content @ servings  # intake if every food is bought at its limit
     for n in subset(rng, nutrients, optional_count(rng, len(nutrients), 0.4)):
-        i = nutrients.index(n)
-        m.add_constr(f"max_{n}", {f"intake_{n}": 1.0}, "<=", _nice(at_plan[i] * rng.uniform(1.15, 1.5)))
+        i = nutrients.index(n)  # half the maxima are tolerable upper limits no menu here can reach
+        hi = at_plan[i] * rng.uniform(1.15, 1.5) if rng.random() < 0.5 else most[i] * rng.uniform(1.02, 1.2)
+        m.add_constr(f"max_{n}", {f"intake_{n}": 1.0}, "<=", _nice(hi))
     return m
 
 

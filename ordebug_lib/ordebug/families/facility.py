@@ -10,6 +10,7 @@ Example (size 1)::
     def_flow_north:  1 flow_north - 1 serve_north_avon - 1 serve_north_bray ... == 0
     cap_north:       1 flow_north - 250 open_north <= 0
     demand_avon:     1 serve_north_avon + 1 serve_south_avon >= 80
+    fleet:           1 flow_north + 1 flow_south <= 620
     min_flow_south:  1 flow_south >= 40
 """
 from __future__ import annotations
@@ -26,6 +27,7 @@ ROW_KINDS = {
     "cap": r"cap_\w+",
     "demand": r"demand_\w+",
     "min_flow": r"min_flow_\w+",
+    "fleet": r"fleet",
 }
 LINKING_KINDS = {"def_flow"}
 TIER_SHAPES = {1: [(2, 2), (2, 3), (2, 4)], 2: [(3, 3), (3, 4), (3, 5), (4, 3), (4, 4)],
@@ -40,7 +42,7 @@ def dims(size: int, rng: np.random.Generator) -> dict:
 
 
 def counts(d: dict) -> tuple[int, int]:
-    return d["sites"] * (d["customers"] + 2), 3 * d["sites"] + d["customers"]
+    return d["sites"] * (d["customers"] + 2), 3 * d["sites"] + d["customers"] + 1
 
 
 def build(d: dict, rng: np.random.Generator) -> LinearModel:
@@ -70,6 +72,8 @@ def build(d: dict, rng: np.random.Generator) -> LinearModel:
         m.add_constr(f"cap_{s}", {f"flow_{s}": 1.0, f"open_{s}": -float(capacity[i])}, "<=", 0.0)
     for j, c in enumerate(customers):
         m.add_constr(f"demand_{c}", {f"serve_{s}_{c}": 1.0 for s in sites}, ">=", float(demand[j]))
+    # the trucking contract covers more than all sites together can ship (a limit that never binds)
+    m.add_constr("fleet", {f"flow_{s}": 1.0 for s in sites}, "<=", rounded(capacity.sum() * rng.uniform(1.05, 1.2), 10))
     for s in subset(rng, sites, optional_count(rng, len(sites), 0.35)):
         i = sites.index(s)
         m.add_constr(f"min_flow_{s}", {f"flow_{s}": 1.0}, ">=", rounded(capacity[i] * rng.uniform(0.1, 0.3), 5))

@@ -1,6 +1,7 @@
 """Capital budgeting, a multi-dimensional knapsack (MILP, binary, maximise value).
 
-Select projects (binary) whose yearly costs fit each year's budget; each year's spend is an auxiliary
+Select projects (binary) whose yearly costs fit each year's budget (the last year's funding exceeds
+all requests); each year's spend is an auxiliary
 variable defined by an equality. Policy rows ask for a minimum number of projects of some categories;
 some projects require another one, some pairs exclude each other.
 
@@ -35,7 +36,7 @@ CATEGORIES = ("safety", "green", "community")
 
 def dims(size: int, rng: np.random.Generator) -> dict:
     if size == 1:
-        return {"projects": int(rng.integers(5, 10)), "years": int(rng.integers(1, 3))}
+        return {"projects": int(rng.integers(5, 10)), "years": 2}
     if size == 2:
         return {"projects": int(rng.integers(11, 21)), "years": int(rng.integers(2, 4))}
     if size == 3:
@@ -75,6 +76,8 @@ def build(d: dict, rng: np.random.Generator) -> LinearModel:
     reference = {int(np.argmin(np.where(category == c, total_cost, 10 ** 9))) for c in with_min}
     for k, y in enumerate(years):
         budget = rounded(cost[k].sum() * rng.uniform(0.35, 0.55), 5)
+        if k == len(years) - 1 and k > 0:  # the last year's funding already exceeds all requests
+            budget = rounded(cost[k].sum() * rng.uniform(1.02, 1.2), 5)
         budget = max(budget, float(cost[k, sorted(reference)].sum()) + 5)
         m.add_constr(f"budget_{y}", {f"spend_{y}": 1.0}, "<=", budget)
     for c in with_min:

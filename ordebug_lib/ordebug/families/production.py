@@ -4,7 +4,8 @@ Products share department hours and raw materials; each department's load is an 
 defined by an equality. Market demand caps each product (variable upper bound); some products have a
 minimum-output contract.
 
-Example (size 1)::
+The last material is plentiful (its limit is near what full market demand would use), as some
+resources are in practice. Example (size 1)::
 
     maximize 23 make_widget + 41 make_gadget + ...
     def_hours_assembly: 1 hours_assembly - 2 make_widget - 1.5 make_gadget ... == 0
@@ -35,7 +36,7 @@ HOURS_PER_UNIT = (0.5, 1.0, 1.5, 2.0, 2.5, 3.0, 4.0)
 
 def dims(size: int, rng: np.random.Generator) -> dict:
     if size == 1:
-        return {"products": int(rng.integers(4, 8)), "departments": int(rng.integers(2, 4)), "materials": 1}
+        return {"products": int(rng.integers(4, 8)), "departments": int(rng.integers(2, 4)), "materials": 2}
     if size == 2:
         return {"products": int(rng.integers(10, 16)), "departments": int(rng.integers(3, 5)), "materials": 2}
     if size == 3:
@@ -72,8 +73,10 @@ def build(d: dict, rng: np.random.Generator) -> LinearModel:
         if not usage[k].any():
             usage[k, rng.integers(n_p)] = 2
         full_use = float(usage[k] @ market)
+        # the last material is plentiful: its limit is about what full market demand would use
+        share = rng.uniform(0.85, 1.05) if k == len(materials) - 1 else rng.uniform(0.55, 0.8)
         coeffs = {f"make_{p}": float(usage[k, j]) for j, p in enumerate(products) if usage[k, j]}
-        m.add_constr(f"material_{mat}", coeffs, "<=", rounded(full_use * rng.uniform(0.55, 0.8), 10))
+        m.add_constr(f"material_{mat}", coeffs, "<=", rounded(full_use * share, 10))
     contracted = subset(rng, products, optional_count(rng, n_p, 0.4))
     for p in contracted:  # contracts are small: the point "every product at its minimum" is feasible
         j = products.index(p)

@@ -11,6 +11,7 @@ Example (size 1)::
     cover_mon_06:  1 ft_mon_00 + 1 ft_mon_06 + 1 pt_mon_06 >= 7
     def_payroll:   1 payroll - 240 ft_mon_00 - 90 pt_mon_00 ... == 0
     budget:        1 payroll <= 5200
+    headcount:     1 ft_mon_00 + ... + 1 pt_mon_18 <= 60
     pt_ratio:      1 pt_mon_00 + ... - 0.5 ft_mon_00 - ... <= 0
     min_ft_mon_00: 1 ft_mon_00 >= 1
     0 <= pt_mon_06 <= 3  (integer)
@@ -29,6 +30,7 @@ ROW_KINDS = {
     "def_payroll": r"def_payroll",
     "budget": r"budget",
     "pt_ratio": r"pt_ratio",
+    "headcount": r"headcount",
     "min_ft": r"min_ft_\w+",
 }
 LINKING_KINDS = {"def_payroll"}
@@ -45,7 +47,7 @@ def dims(size: int, rng: np.random.Generator) -> dict:
 
 def counts(d: dict) -> tuple[int, int]:
     n = d["days"] * d["blocks"]
-    return 2 * n + 1, n + 3 + n // 2
+    return 2 * n + 1, n + 4 + n // 2
 
 
 def _slots(days: int, blocks: int) -> list[str]:
@@ -77,6 +79,9 @@ def build(d: dict, rng: np.random.Generator) -> LinearModel:
                  | {f"pt_{s}": -pt_cost for s in slots}, "==", 0.0)
     all_full_time = ft_cost * need.sum()  # a feasible roster: need[i] full-timers start in every block
     m.add_constr("budget", {"payroll": 1.0}, "<=", rounded(all_full_time * rng.uniform(1.05, 1.25), 100))
+    # the headcount agreement allows more people than the budget could ever pay (never binds)
+    cap = int(np.ceil(rng.uniform(1.05, 1.2) * m.constrs["budget"].rhs / pt_cost))
+    m.add_constr("headcount", {f"ft_{s}": 1.0 for s in slots} | {f"pt_{s}": 1.0 for s in slots}, "<=", float(cap))
     m.add_constr("pt_ratio", {f"pt_{s}": 1.0 for s in slots} | {f"ft_{s}": -0.5 for s in slots}, "<=", 0.0)
     for s in subset(rng, slots, max(1, min(n - 1, n // 3))):
         m.add_constr(f"min_ft_{s}", {f"ft_{s}": 1.0}, ">=", 1.0)

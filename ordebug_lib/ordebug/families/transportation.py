@@ -10,6 +10,7 @@ Example (size 1)::
     def_out_plant1:  1 out_plant1 - 1 ship_plant1_cityA - 1 ship_plant1_cityB ... == 0
     supply_plant1:   1 out_plant1 <= 260
     demand_cityB:    1 ship_plant1_cityB + 1 ship_plant2_cityB >= 140
+    fleet:           1 out_plant1 + 1 out_plant2 <= 520
     min_load_plant2: 1 out_plant2 >= 90
 """
 from __future__ import annotations
@@ -20,12 +21,13 @@ from ..model import LinearModel
 from ._common import INF, RowTemplate, existing_suffixes, letters, optional_count, rounded, scaled, subset
 
 KEY = "transportation"
-DESCRIPTION = "plants ship to cities; supply limits, demands, lane capacities, minimum plant loads"
+DESCRIPTION = "plants ship to cities; supply limits, demands, lane capacities, minimum plant loads, fleet"
 ROW_KINDS = {
     "def_out": r"def_out_\w+",
     "supply": r"supply_\w+",
     "demand": r"demand_\w+",
     "min_load": r"min_load_\w+",
+    "fleet": r"fleet",
 }
 LINKING_KINDS = {"def_out"}
 TIER_SHAPES = {1: [(2, 3), (2, 4), (3, 3)], 2: [(3, 4), (3, 5), (4, 4), (3, 6), (4, 5)],
@@ -40,7 +42,7 @@ def dims(size: int, rng: np.random.Generator) -> dict:
 
 
 def counts(d: dict) -> tuple[int, int]:
-    return d["plants"] * (d["cities"] + 1), 2 * d["plants"] + d["cities"] + d["plants"] - 1
+    return d["plants"] * (d["cities"] + 1), 3 * d["plants"] + d["cities"]
 
 
 def build(d: dict, rng: np.random.Generator) -> LinearModel:
@@ -70,6 +72,8 @@ def build(d: dict, rng: np.random.Generator) -> LinearModel:
         m.add_constr(f"supply_{p}", {f"out_{p}": 1.0}, "<=", float(supply[i]))
     for j, c in enumerate(cities):
         m.add_constr(f"demand_{c}", {f"ship_{p}_{c}": 1.0 for p in plants}, ">=", float(demand[j]))
+    # the trucking contract covers more than the plants can supply (a limit that never binds)
+    m.add_constr("fleet", {f"out_{p}": 1.0 for p in plants}, "<=", rounded(supply.sum() * rng.uniform(1.05, 1.2), 10))
     for p in subset(rng, plants, optional_count(rng, len(plants), 0.4)):
         i = plants.index(p)  # at most half the supply: together below total demand, so feasible
         m.add_constr(f"min_load_{p}", {f"out_{p}": 1.0}, ">=", rounded(supply[i] * rng.uniform(0.2, 0.45), 5))

@@ -1,0 +1,253 @@
+"""Build, write and read an OR-Debug benchmark (the on-disk format is in docs/ordebug_benchmark.md).
+
+    out_dir/
+      manifest.json                  build parameters, counts per split and cell, skipped families, timing
+      index.jsonl                    one line per instance: Instance.index_row() + split + MPS paths
+      models/<id>.original.mps       the feasible model (Gurobi MPS)
+      models/<id>.sabotaged.mps      the infeasible model given to the agent
+
+Splits are disjoint by construction: a base model's split is a function of its identity
+(family, size, base seed), fixed before any sabotage, and each instance is made only from base seeds
+of its own split. A fingerprint guard also refuses an instance whose original or sabotaged model
+(names ignored) already appears in another split.
+
+    >>> import tempfile
+    >>> d = build_benchmark(tempfile.mkdtemp(), 1, error_types="D", difficulties=("easy",), progress=False)
+    >>> [inst.error_type for inst in load_benchmark(d)]
+    ['D']
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import time
+from itertools import count
+from pathlib import Path
+from typing import Iterable, Iterator
+
+from tqdm import tqdm
+
+from . import families as fam_lib
+from .instance import DIFFICULTIES, ERROR_TYPES, Instance
+from .model import ModelError, read_model, write_model
+from .saboteur import DIFFICULTY, GenerationError, derive_seed, make_instance
+
+SPLITS = ("train", "val", "test")
+FORMAT_VERSION = 1
+ATTEMPTS_PER_SLOT = 4  # base models tried for one instance before its family is set aside for that cell
+
+
+def split_of(family: str, size: int, base_seed: int, fractions: tuple[float, ...], salt: int) -> str:
+    """The split of a base model: a uniform hash of its identity cut at the cumulative fractions.
+
+    >>> split_of("diet", 1, 7, (1.0, 0.0, 0.0), salt=0)
+    'train'
+    """
+    u = int(hashlib.sha256(f"{salt}|{family}|{size}|{base_seed}".encode()).hexdigest()[:15], 16) / 16 ** 15
+    edge = 0.0
+    for name, frac in zip(SPLITS, fractions):
+        edge += frac
+        if u < edge:
+            return name
+    return SPLITS[len(fractions) - 1]
+
+
+def allocate_splits(n_cells: int, n_per_cell: int, fractions: tuple[float, ...]) -> list[list[str]]:
+    """Split labels for every slot of every cell, so each cell gets n_per_cell slots and the running
+    totals follow the fractions (cumulative rounding: small cells still feed val and test overall).
+
+    >>> allocate_splits(3, 4, (0.5, 0.25, 0.25))
+    [['train', 'train', 'val', 'test'], ['train', 'train', 'val', 'test'], ['train', 'train', 'val', 'test']]
+    """
+    out, given = [], [0] * len(fractions)
+    for c in range(n_cells):
+        total = (c + 1) * n_per_cell
+        want = [round(f * total) for f in fractions]
+        want[0] += total - sum(want)  # rounding remainder to the first split
+        cell = []
+        for i, name in enumerate(SPLITS[:len(fractions)]):
+            k = max(0, min(want[i] - given[i], n_per_cell - len(cell)))
+            cell += [name] * k
+            given[i] += k
+        given[0] += n_per_cell - len(cell)
+        cell += [SPLITS[0]] * (n_per_cell - len(cell))
+        out.append(cell)
+    return out
+
+
+def seeds_in_split(family: str, size: int, split: str, fractions, salt: int, stream: str) -> Iterator[int]:
+    """Base seeds of one split, in a fixed pseudo-random order (``stream`` keeps cells apart)."""
+    for k in count():
+        s = derive_seed("bench", salt, stream, family, size, k)
+        if split_of(family, size, s, fractions, salt) == split:
+            yield s
+
+
+def _check_fractions(fractions: tuple[float, ...]) -> tuple[float, ...]:
+    fractions = tuple(float(f) for f in fractions)
+    if len(fractions) != len(SPLITS) or any(f < 0 for f in fractions) or abs(sum(fractions) - 1) > 1e-9:
+        raise ValueError(f"split_fractions must be {len(SPLITS)} non-negative numbers summing to 1 "
+                         f"(train, val, test), got {fractions}")
+    return fractions
+
+
+def build_benchmark(out_dir: str | Path, n_per_cell: int, error_types: Iterable[str] = "ABCDEFGHI",
+                    difficulties: Iterable[str] = DIFFICULTIES, families: Iterable[str] | None = None,
+                    naming: str = "semantic", seed: int = 0,
+                    split_fractions: tuple[float, ...] = (0.7, 0.15, 0.15), progress: bool = True) -> Path:
+    """Generate ``n_per_cell`` validated instances per (error type, difficulty) cell, families in
+    rotation, and write them to ``out_dir`` (which must not hold a benchmark yet). Returns the path.
+
+    A family that cannot make a cell's instances (e.g. type D rows of production planning always
+    conflict with a single bound, so never reach the IIS size of "hard") is set aside for that cell
+    after ``ATTEMPTS_PER_SLOT`` failed base models; the manifest lists it with the reason.
+    """
+    out = Path(out_dir)
+    if (out / "index.jsonl").exists():
+        raise FileExistsError(f"{out / 'index.jsonl'} exists; build into an empty directory")
+    types = list(error_types)
+    levels = list(difficulties)
+    fams = list(families) if families is not None else list(fam_lib.FAMILIES)
+    for t in types:
+        if t not in ERROR_TYPES:
+            raise ValueError(f"unknown error type {t!r}; known: {''.join(ERROR_TYPES)}")
+    for d in levels:
+        if d not in DIFFICULTY:
+            raise ValueError(f"unknown difficulty {d!r}; known: {', '.join(DIFFICULTIES)}")
+    for f in fams:
+        fam_lib.family_module(f)
+    if n_per_cell < 1:
+        raise ValueError(f"n_per_cell must be at least 1, got {n_per_cell}")
+    fractions = _check_fractions(split_fractions)
+
+    start = time.perf_counter()
+    (out / "models").mkdir(parents=True, exist_ok=True)
+    cells = [(t, d) for t in types for d in levels]
+    plan = allocate_splits(len(cells), n_per_cell, fractions)
+    builder = _Builder(out, fams, naming, seed, fractions)
+    with tqdm(total=len(cells) * n_per_cell, desc="OR-Debug benchmark", disable=not progress) as bar:
+        for ci, ((t, d), splits) in enumerate(zip(cells, plan)):
+            for j, split in enumerate(splits):
+                builder.add(t, d, split, first_family=(ci + j) % len(fams))
+                bar.update(1)
+    builder.write_index()
+    manifest = {
+        "format_version": FORMAT_VERSION, "n_per_cell": n_per_cell, "error_types": "".join(types),
+        "difficulties": levels, "families": fams, "naming": naming, "seed": seed,
+        "split_fractions": list(fractions), "n_instances": len(builder.rows),
+        "splits": {s: sum(r["split"] == s for r in builder.rows) for s in SPLITS},
+        "cells": {f"{t}/{d}": {s: sum(r["split"] == s and r["error_type"] == t and r["difficulty"] == d
+                                      for r in builder.rows) for s in SPLITS} for t, d in cells},
+        "families_set_aside": builder.set_aside, "failed_base_models": builder.failures,
+        "fingerprint_collisions_skipped": builder.collisions,
+        "difficulty": {k: vars(v) for k, v in DIFFICULTY.items()},
+        "build_seconds": round(time.perf_counter() - start, 2),
+    }
+    (out / "manifest.json").write_text(json.dumps(manifest, indent=2) + "\n")
+    return out
+
+
+class _Builder:
+    """Makes instances slot by slot, keeping the splits apart and the seeds unused."""
+
+    def __init__(self, out: Path, fams: list[str], naming: str, seed: int, fractions):
+        self.out, self.fams, self.naming, self.seed, self.fractions = out, fams, naming, seed, fractions
+        self.rows: list[dict] = []
+        self.streams: dict[tuple, Iterator[int]] = {}
+        self.split_of_fp: dict[str, str] = {}  # fingerprint(names=False) -> split
+        self.set_aside: dict[str, str] = {}  # "family E/hard" -> reason
+        self.failures = 0
+        self.collisions = 0
+
+    def add(self, t: str, d: str, split: str, first_family: int) -> None:
+        order = self.fams[first_family:] + self.fams[:first_family]
+        for family in order:
+            key = f"{family} {t}/{d}"
+            if key in self.set_aside:
+                continue
+            inst = self._try(family, t, d, split)
+            if inst is not None:
+                self._write(inst, split)
+                return
+        raise GenerationError(f"no family among {self.fams} can make a {t}/{d} instance: "
+                              + "; ".join(f"{k}: {v}" for k, v in self.set_aside.items() if k.endswith(f" {t}/{d}")))
+
+    def _try(self, family: str, t: str, d: str, split: str) -> Instance | None:
+        size = DIFFICULTY[d].size
+        key = (family, t, d, split)
+        if key not in self.streams:
+            self.streams[key] = seeds_in_split(family, size, split, self.fractions, self.seed, f"{t}/{d}")
+        stream = self.streams[key]
+        first = next(stream)
+        seeds = _chain_first(first, stream)
+        try:
+            inst = make_instance(family, t, d, first, self.naming, max_attempts=ATTEMPTS_PER_SLOT, base_seeds=seeds)
+        except GenerationError as e:
+            self.failures += ATTEMPTS_PER_SLOT
+            self.set_aside[f"{family} {t}/{d}"] = str(e).splitlines()[-1].strip()
+            return None
+        self.failures += inst.meta["attempt"]
+        fps = (inst.original.fingerprint(names=False), inst.sabotaged.fingerprint(names=False))
+        if any(self.split_of_fp.get(fp, split) != split for fp in fps):
+            self.collisions += 1  # an identical model already sits in another split
+            return None
+        for fp in fps:
+            self.split_of_fp[fp] = split
+        return inst
+
+    def _write(self, inst: Instance, split: str) -> None:
+        inst.meta["split"] = split
+        orig_path = Path("models") / f"{inst.id}.original.mps"
+        sab_path = Path("models") / f"{inst.id}.sabotaged.mps"
+        write_model(inst.original, self.out / orig_path)
+        write_model(inst.sabotaged, self.out / sab_path)
+        row = inst.index_row()
+        row.update(split=split, original_mps=str(orig_path), sabotaged_mps=str(sab_path),
+                   original_fingerprint=inst.original.fingerprint(names=False))
+        self.rows.append(row)
+
+    def write_index(self) -> None:
+        with open(self.out / "index.jsonl", "w") as fh:
+            for row in self.rows:
+                fh.write(json.dumps(row, sort_keys=True) + "\n")
+
+
+def _chain_first(first: int, rest: Iterator[int]) -> Iterator[int]:
+    yield first
+    yield from rest
+
+
+def read_index(directory: str | Path, split: str | None = None) -> list[dict]:
+    """The index rows (no models), optionally of one split."""
+    path = Path(directory) / "index.jsonl"
+    if not path.exists():
+        raise FileNotFoundError(f"no benchmark index at {path}")
+    if split is not None and split not in SPLITS:
+        raise ValueError(f"split must be one of {SPLITS} or None, got {split!r}")
+    rows = [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+    return [r for r in rows if split is None or r["split"] == split]
+
+
+def load_benchmark(directory: str | Path, split: str | None = None) -> list[Instance]:
+    """Instances read back from disk (models through Gurobi's MPS reader). Raises ModelError when a
+    model file does not match the fingerprint recorded at build time."""
+    directory = Path(directory)
+    out = []
+    for row in read_index(directory, split):
+        original = read_model(directory / row["original_mps"])
+        sabotaged = read_model(directory / row["sabotaged_mps"])
+        for model, key in ((original, "original_fingerprint"), (sabotaged, "fingerprint")):
+            if model.fingerprint(names=False) != row[key]:
+                raise ModelError(f"{row['id']}: a model file does not match the index ({key}); the benchmark "
+                                 f"at {directory} is damaged or was edited")
+        original.name = sabotaged.name = row["id"]
+        out.append(Instance(
+            id=row["id"], family=row["family"], error_type=row["error_type"], difficulty=row["difficulty"],
+            naming=row["naming"], seed=row["seed"], original=original, sabotaged=sabotaged,
+            root_cause=row["root_cause"], true_repair=row["true_repair"],
+            original_objective=row["original_objective"], meta=row["meta"],
+        ))
+    return out
+
+
+__all__ = ["SPLITS", "allocate_splits", "build_benchmark", "load_benchmark", "read_index", "split_of"]
