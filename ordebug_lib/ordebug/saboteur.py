@@ -56,7 +56,7 @@ class Difficulty:
 
 
 DIFFICULTY = {
-    "easy": Difficulty(size=1, n_errors=2, iis=(1, 8), f_depth=(2, 2)),
+    "easy": Difficulty(size=1, n_errors=2, iis=(1, 10), f_depth=(2, 2)),
     "medium": Difficulty(size=2, n_errors=2, iis=(2, 10 ** 6), f_depth=(2, 3)),
     "hard": Difficulty(size=3, n_errors=3, iis=(3, 10 ** 6), f_depth=(3, 10 ** 6)),
 }
@@ -758,14 +758,15 @@ def derive_seed(*parts) -> int:
 
 
 def instance_id(family: str, error_type: str, difficulty: str, naming: str, seed: int) -> str:
-    """``<family>-<10 hex>``: derived from the parameters, but opaque about the error type and level
-    (an id may be shown to an agent).
+    """``<family>-<10 hex>`` (``model-<10 hex>`` under random naming, which hides the domain too):
+    derived from the parameters but opaque about the error type and level. The id is also the
+    models' name, which an agent sees.
 
-    >>> instance_id("diet", "A", "easy", "semantic", 0)[:5]
-    'diet-'
+    >>> instance_id("diet", "A", "easy", "semantic", 0)[:5], instance_id("diet", "A", "easy", "random", 0)[:6]
+    ('diet-', 'model-')
     """
     digest = hashlib.sha256(f"{family}|{error_type}|{difficulty}|{naming}|{seed}".encode()).hexdigest()[:10]
-    return f"{family}-{digest}"
+    return f"{family if naming == 'semantic' else 'model'}-{digest}"
 
 
 # -- instance assembly and its recorded structure ------------------------------------------------
@@ -799,8 +800,10 @@ def sabotage(model: LinearModel, error_type: str, difficulty: str, seed: int = 0
     rng = np.random.default_rng(derive_seed("sabotage", seed, error_type, difficulty))
     errors = SEARCHERS[error_type](Search(base, error_type, difficulty, rng))
     sabotaged = apply_errors(model, errors)
-    iid = iid or f"{family or 'model'}-" + derive_seed(model.fingerprint(names=False), error_type,
-                                                                 difficulty, naming, seed).to_bytes(4, "big").hex()
+    if iid is None:
+        prefix = family if family and naming == "semantic" else "model"
+        iid = f"{prefix}-" + derive_seed(model.fingerprint(names=False), error_type, difficulty, naming,
+                                         seed).to_bytes(4, "big").hex()
     names = Renaming.random(model, sabotaged, np.random.default_rng(derive_seed("names", iid))) \
         if naming == "random" else None
     inst = _assemble(iid, family or "custom", error_type, difficulty, naming, seed, model, sabotaged, errors,

@@ -1,0 +1,108 @@
+"""Benchmark builder: on-disk round trip, disjoint splits, and a benchmark that needs diagnosis."""
+import json
+import statistics
+
+import pytest
+
+from ordebug_lib.ordebug.dataset import (SPLITS, allocate_splits, build_benchmark, load_benchmark, read_index,
+                                         split_of)
+from ordebug_lib.ordebug.instance import DIFFICULTIES, ERROR_TYPES
+from ordebug_lib.ordebug.model import ModelError, read_model, write_model
+from ordebug_lib.ordebug.saboteur import make_instance, validate
+
+FRACTIONS = (0.6, 0.2, 0.2)
+
+
+@pytest.fixture(scope="module")
+def bench(tmp_path_factory):
+    """One instance of every (error type, difficulty) cell: 27 instances."""
+    return build_benchmark(tmp_path_factory.mktemp("bench"), 1, split_fractions=FRACTIONS, seed=5, progress=False)
+
+
+def test_manifest_and_index_describe_the_build(bench):
+    manifest = json.loads((bench / "manifest.json").read_text())
+    rows = read_index(bench)
+    assert manifest["n_instances"] == len(rows) == len(ERROR_TYPES) * len(DIFFICULTIES)
+    assert sum(manifest["splits"].values()) == len(rows)
+    assert all(sum(c.values()) == 1 for c in manifest["cells"].values())
+    assert {(r["error_type"], r["difficulty"]) for r in rows} == {(t, d) for t in ERROR_TYPES for d in DIFFICULTIES}
+    for r in rows:
+        assert (bench / r["original_mps"]).exists() and (bench / r["sabotaged_mps"]).exists()
+        assert r["split"] in SPLITS and r["meta"]["split"] == r["split"]
+    assert min(manifest["splits"].values()) >= 1, manifest["splits"]
+
+
+def test_loaded_instances_are_valid_and_keep_their_fingerprints(bench):
+    loaded = load_benchmark(bench)
+    rows = {r["id"]: r for r in read_index(bench)}
+    assert len(loaded) == len(rows)
+    for inst in loaded:
+        assert inst.sabotaged.fingerprint(names=False) == rows[inst.id]["fingerprint"]
+        assert validate(inst) == [], (inst.id, validate(inst))
+    assert [i.id for i in load_benchmark(bench, split="test")] == [r["id"] for r in rows.values() if r["split"] == "test"]
+
+
+def test_mps_round_trip_gives_identical_models(tmp_path):
+    """B sabotage (binary bounds), D (added row), H (bounds) and a MILP family, names included."""
+    for family, t in (("production_planning", "B"), ("diet", "D"), ("staffing", "H"), ("facility_location", "C")):
+        inst = make_instance(family, t, "easy", 3)
+        for model in (inst.original, inst.sabotaged):
+            path = write_model(model, tmp_path / f"{model.name}.{len(model.constrs)}.mps")
+            back = read_model(path)
+            assert back.fingerprint() == model.fingerprint(), (family, t)
+            assert back.sense == model.sense and back.is_mip == model.is_mip
+
+
+def test_splits_share_no_id_no_base_model_and_no_model(bench):
+    rows = read_index(bench)
+    seen: dict[str, dict] = {s: {"id": set(), "base": set(), "fp": set()} for s in SPLITS}
+    for r in rows:
+        meta = r["meta"]
+        s = seen[r["split"]]
+        s["id"].add(r["id"])
+        s["base"].add((r["family"], meta["size"], meta["base_seed"]))
+        s["fp"] |= {r["fingerprint"], r["original_fingerprint"]}
+        assert split_of(r["family"], meta["size"], meta["base_seed"], FRACTIONS, 5) == r["split"]
+    for a in SPLITS:
+        for b in SPLITS:
+            if a < b:
+                for key in ("id", "base", "fp"):
+                    assert not seen[a][key] & seen[b][key], (a, b, key)
+
+
+def test_dropping_one_iis_member_restores_feasibility_far_more_often_than_the_optimum(bench):
+    """BRIEF §3.4: greedy IIS-drop must get feasibility without faithful recovery."""
+    metas = [r["meta"] for r in read_index(bench)]
+    feasible = statistics.mean(m["single_drop_feasible_frac"] for m in metas)
+    faithful = statistics.mean(m["single_drop_faithful_frac"] for m in metas)
+    any_faithful = statistics.mean(any(d["faithful"] for d in m["single_drop"]) for m in metas)
+    assert feasible >= 0.35, feasible
+    assert faithful <= 0.5 * feasible, (feasible, faithful)
+    assert any_faithful <= 0.5, "most instances have no single drop that keeps the optimum"
+
+
+def test_allocation_follows_the_fractions_and_fills_every_cell():
+    plan = allocate_splits(27, 4, (0.7, 0.15, 0.15))
+    assert all(len(cell) == 4 for cell in plan)
+    counts = {s: sum(cell.count(s) for cell in plan) for s in SPLITS}
+    assert counts == {"train": 76, "val": 16, "test": 16}
+
+
+def test_builder_refuses_bad_input(tmp_path, bench):
+    with pytest.raises(FileExistsError):
+        build_benchmark(bench, 1, progress=False)
+    with pytest.raises(ValueError, match="split_fractions"):
+        build_benchmark(tmp_path / "x", 1, split_fractions=(0.5, 0.5), progress=False)
+    with pytest.raises(ValueError, match="unknown error type"):
+        build_benchmark(tmp_path / "y", 1, error_types="AZ", progress=False)
+    with pytest.raises(FileNotFoundError):
+        load_benchmark(tmp_path / "nothing")
+
+
+def test_a_damaged_model_file_is_detected(tmp_path):
+    d = build_benchmark(tmp_path / "b", 1, error_types="C", difficulties=("easy",), progress=False)
+    row = read_index(d)[0]
+    other = make_instance("diet", "C", "easy", 99)
+    write_model(other.sabotaged, d / row["sabotaged_mps"])
+    with pytest.raises(ModelError, match="does not match the index"):
+        load_benchmark(d)
