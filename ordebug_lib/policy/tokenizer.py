@@ -1,0 +1,208 @@
+"""The project tokenizer: byte-level BPE trained on task text, with a ChatML chat template.
+
+No hub tokenizer is reachable, so the default policy uses a tokenizer trained here with the
+``tokenizers`` library on the text the policy reads and writes: Countdown prompts and search streams,
+and OR-Debug expert transcripts (rendered models, solver observations, actions in the grammar of
+``ordebug/actions.py``). It is byte-level, so every string round-trips exactly.
+
+Design, in the style of Qwen3's tokenizer so that code written for one works with the other:
+
+- pre-tokenisation splits every digit on its own (``\\p{N}``), as Qwen does: numbers are written
+  digit by digit, which keeps arithmetic consistent (``94`` is always ``9`` ``4``);
+- special tokens ``<|pad|>`` (padding), ``<|endoftext|>``, ``<|im_start|>`` and ``<|im_end|>``;
+  ``<|im_end|>`` ends every chat turn and is the **EOS** token: generation stops there;
+- the markup ``<think> </think> <answer> </answer> <action> </action>`` is added as atomic tokens
+  that are *not* "special": decoding with ``skip_special_tokens=True`` (as TRL does for rewards) keeps
+  them, so the Countdown reward still sees ``<answer>`` and the env still sees ``<action>``;
+- the chat template is ChatML without newlines between turns, and wraps each assistant turn
+  (content + ``<|im_end|>``) in ``{% generation %}`` markers, so TRL's ``assistant_only_loss`` trains
+  on the policy's own turns (EOS included) and never on environment observations.
+
+Rendered conversation::
+
+    <|im_start|>user\\nMake 14 from [2, 3, 4] ...<|im_end|><|im_start|>assistant\\nGoal 14 ...<|im_end|>
+
+The trained tokenizer is committed under ``ordebug_lib/policy/assets/tokenizer`` (``project_tokenizer()``
+loads it); ``python -m ordebug_lib.policy.tokenizer`` rebuilds it from freshly generated task text.
+"""
+from __future__ import annotations
+
+import argparse
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Iterable, Sequence
+
+PAD_TOKEN = "<|pad|>"
+EOS_TOKEN = "<|im_end|>"  # ends every turn; generation stops at it
+ENDOFTEXT_TOKEN = "<|endoftext|>"
+IM_START = "<|im_start|>"
+SPECIAL_TOKENS = (PAD_TOKEN, ENDOFTEXT_TOKEN, IM_START, EOS_TOKEN)
+MARKUP_TOKENS = ("<think>", "</think>", "<answer>", "</answer>", "<action>", "</action>")
+
+# Qwen2/Qwen3's pre-tokenizer pattern: words with one leading non-letter, single digits, punctuation runs
+PRETOKENIZE_PATTERN = (
+    r"(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}| ?[^\s\p{L}\p{N}]+[\r\n]*|\s*[\r\n]+"
+    r"|\s+(?!\S)|\s+"
+)
+
+CHAT_TEMPLATE = (
+    "{%- for message in messages -%}"
+    "{{- '<|im_start|>' + message['role'] + '\n' -}}"
+    "{%- if message['role'] == 'assistant' -%}"
+    "{% generation %}{{- message['content'] + '<|im_end|>' -}}{% endgeneration %}"
+    "{%- else -%}"
+    "{{- message['content'] + '<|im_end|>' -}}"
+    "{%- endif -%}"
+    "{%- endfor -%}"
+    "{%- if add_generation_prompt -%}{{- '<|im_start|>assistant\n' -}}{%- endif -%}"
+)
+
+ASSET_DIR = Path(__file__).resolve().parent / "assets" / "tokenizer"
+
+
+@dataclass
+class TokenizerConfig:
+    """How the project tokenizer is trained."""
+
+    vocab_size: int = 4096
+    """Target vocabulary (bytes + specials + merges); BPE stops earlier when the corpus has no more pairs."""
+    min_frequency: int = 2
+    """A pair must occur this often to be merged."""
+    model_max_length: int = 4096
+    """Recorded in the tokenizer config (the presets' context length)."""
+
+
+def train_tokenizer(texts: Iterable[str], config: TokenizerConfig | None = None):
+    """Train the byte-level BPE on ``texts``; return a ``PreTrainedTokenizerFast`` with the chat template.
+
+    >>> tok = train_tokenizer(["Goal 14 from [2, 3, 4]", "<action>GET_IIS</action>"] * 20,
+    ...                       TokenizerConfig(vocab_size=300))
+    >>> tok.decode(tok("<answer>2 + (3 * 4)</answer>")["input_ids"])
+    '<answer>2 + (3 * 4)</answer>'
+    >>> tok.eos_token, tok.pad_token
+    ('<|im_end|>', '<|pad|>')
+    """
+    from tokenizers import AddedToken, Regex, Tokenizer, decoders, models, pre_tokenizers, trainers
+    from transformers import PreTrainedTokenizerFast
+
+    config = config or TokenizerConfig()
+    n_fixed = 256 + len(SPECIAL_TOKENS)
+    if config.vocab_size <= n_fixed:
+        raise ValueError(f"vocab_size must exceed {n_fixed} (256 bytes + special tokens), got {config.vocab_size}")
+    backend = Tokenizer(models.BPE())
+    backend.pre_tokenizer = pre_tokenizers.Sequence([
+        pre_tokenizers.Split(Regex(PRETOKENIZE_PATTERN), behavior="isolated"),
+        pre_tokenizers.ByteLevel(add_prefix_space=False, use_regex=False),
+    ])
+    backend.decoder = decoders.ByteLevel()
+    trainer = trainers.BpeTrainer(
+        vocab_size=config.vocab_size, min_frequency=config.min_frequency, special_tokens=list(SPECIAL_TOKENS),
+        initial_alphabet=pre_tokenizers.ByteLevel.alphabet(), show_progress=False,
+    )
+    backend.train_from_iterator(texts, trainer=trainer)
+    backend.add_tokens([AddedToken(t, special=False, normalized=False) for t in MARKUP_TOKENS])
+    tok = PreTrainedTokenizerFast(
+        tokenizer_object=backend, pad_token=PAD_TOKEN, eos_token=EOS_TOKEN,
+        additional_special_tokens=[IM_START, ENDOFTEXT_TOKEN], model_max_length=config.model_max_length,
+        padding_side="left",
+    )
+    tok.chat_template = CHAT_TEMPLATE
+    check_tokenizer(tok)
+    return tok
+
+
+def check_tokenizer(tok) -> None:
+    """Raise ValueError unless ``tok`` has the special and markup tokens as single tokens, EOS, pad and a
+    chat template whose assistant turn ends in EOS."""
+    vocab = tok.get_vocab()
+    missing = [t for t in (*SPECIAL_TOKENS, *MARKUP_TOKENS) if t not in vocab]
+    if missing:
+        raise ValueError(f"tokenizer lacks the token(s) {missing}")
+    if tok.eos_token != EOS_TOKEN or tok.pad_token != PAD_TOKEN:
+        raise ValueError(f"tokenizer eos/pad must be {EOS_TOKEN!r}/{PAD_TOKEN!r}, got {tok.eos_token!r}/{tok.pad_token!r}")
+    for t in MARKUP_TOKENS:
+        if tok(t, add_special_tokens=False)["input_ids"] != [vocab[t]]:
+            raise ValueError(f"markup {t!r} is not encoded as one token")
+    rendered = tok.apply_chat_template([{"role": "user", "content": "u"}, {"role": "assistant", "content": "a"}],
+                                       tokenize=False)
+    if rendered != f"{IM_START}user\nu{EOS_TOKEN}{IM_START}assistant\na{EOS_TOKEN}":
+        raise ValueError(f"unexpected chat rendering {rendered!r}")
+
+
+def project_tokenizer(path: str | Path = ASSET_DIR):
+    """The committed project tokenizer (``ordebug_lib/policy/assets/tokenizer``), checked."""
+    from transformers import PreTrainedTokenizerFast
+
+    path = Path(path)
+    if not (path / "tokenizer.json").exists():
+        raise FileNotFoundError(
+            f"no project tokenizer at {path}; build it with `python -m ordebug_lib.policy.tokenizer --out {path}`")
+    tok = PreTrainedTokenizerFast.from_pretrained(str(path))
+    check_tokenizer(tok)
+    return tok
+
+
+# -- training text ------------------------------------------------------------------------------------
+def chat_text(messages: Sequence[dict]) -> str:
+    """A conversation rendered as the chat template does (without tokenising), for corpus building."""
+    parts = []
+    for m in messages:
+        parts.append(f"{IM_START}{m['role']}\n{m['content']}{EOS_TOKEN}")
+    return "".join(parts)
+
+
+def countdown_corpus(n: int, seed: int) -> list[str]:
+    """Countdown text: both prompt templates and a search stream per instance (instances from a seed
+    disjoint from the SFT / evaluation seeds is not needed: no answers leak through token merges)."""
+    from ..tasks.countdown import PROMPT_TEMPLATES, generate_instances, make_prompt
+    from ..tasks.countdown_streams import make_streams
+
+    instances = generate_instances(n, seed=seed)
+    streams = make_streams(instances, seed=seed, max_nodes=(10, 120))
+    texts = []
+    for inst, trace in zip(instances, streams):
+        for template in PROMPT_TEMPLATES:
+            texts.append(make_prompt(inst.numbers, inst.target, template))
+        texts.append(chat_text([{"role": "user", "content": make_prompt(inst.numbers, inst.target, "search")},
+                                {"role": "assistant", "content": trace.text}]))
+    return texts
+
+
+def ordebug_corpus(n_per_cell: int, seed: int) -> list[str]:
+    """OR-Debug text: expert transcripts (oracle and search baselines) of benchmark instances of every
+    family x error type x difficulty x naming, rendered as chats."""
+    from .ordebug_episodes import corpus_transcripts
+
+    return [chat_text(t.messages) for t in corpus_transcripts(n_per_cell, seed)]
+
+
+def build_project_tokenizer(out: str | Path = ASSET_DIR, n_countdown: int = 3000, n_ordebug_per_cell: int = 1,
+                            seed: int = 12345, config: TokenizerConfig | None = None):
+    """Generate the corpus, train, save to ``out``; return the tokenizer."""
+    texts = countdown_corpus(n_countdown, seed) + ordebug_corpus(n_ordebug_per_cell, seed)
+    tok = train_tokenizer(texts, config)
+    Path(out).mkdir(parents=True, exist_ok=True)
+    tok.save_pretrained(str(out))
+    chars = sum(len(t) for t in texts)
+    (Path(out) / "CORPUS.txt").write_text(
+        f"trained by ordebug_lib.policy.tokenizer.build_project_tokenizer(n_countdown={n_countdown}, "
+        f"n_ordebug_per_cell={n_ordebug_per_cell}, seed={seed}, config={config or TokenizerConfig()})\n"
+        f"{len(texts)} texts, {chars} characters; vocabulary {len(tok)}\n")
+    return tok
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(prog="python -m ordebug_lib.policy.tokenizer", description=build_project_tokenizer.__doc__)
+    ap.add_argument("--out", type=Path, default=ASSET_DIR)
+    ap.add_argument("--n-countdown", type=int, default=3000)
+    ap.add_argument("--n-ordebug-per-cell", type=int, default=1)
+    ap.add_argument("--vocab-size", type=int, default=TokenizerConfig.vocab_size)
+    ap.add_argument("--seed", type=int, default=12345)
+    a = ap.parse_args(argv)
+    tok = build_project_tokenizer(a.out, a.n_countdown, a.n_ordebug_per_cell, a.seed, TokenizerConfig(a.vocab_size))
+    print(f"saved tokenizer with {len(tok)} tokens to {a.out}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
