@@ -1,0 +1,31 @@
+"""Notebook 02 (benchmark + baseline ladder) runs through the runner on the smoke profile."""
+import json
+import sqlite3
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+@pytest.mark.slow
+def test_notebook_02_smoke_builds_the_benchmark_and_the_ladder():
+    r = subprocess.run([sys.executable, "-m", "ordebug_lib.run", "02_ordebug_benchmark", "--profile", "smoke"],
+                       cwd=ROOT, capture_output=True, text=True, timeout=600)
+    assert r.returncode == 0, r.stderr[-3000:]
+    run_dir = Path(r.stdout.strip().split("-> ")[-1])
+    m = json.loads((run_dir / "metrics.json").read_text())
+    # smoke: types A, D, H x easy, medium x 1 instance
+    assert m["n_instances"] == 6 and m["n_evaluated"] == 6
+    assert set(m["ladder"]) == {"greedy", "search", "oracle"}
+    assert m["ladder"]["oracle"]["faithful_recovery"] == 1.0 and m["ladder"]["oracle"]["DA"] == 1.0
+    for p in ("greedy", "search", "oracle"):
+        assert 0.0 <= m["ladder"][p]["faithful_recovery"] <= m["ladder"][p]["RR"] <= 1.0
+    assert m["mean_single_drop_faithful_frac"] <= m["mean_single_drop_feasible_frac"]
+    with sqlite3.connect(run_dir / "results.sqlite") as conn:
+        n = conn.execute("SELECT COUNT(*) FROM episodes").fetchone()[0]
+    assert n == 6 * 3
+    ladder_md = (run_dir / "reports" / "ordebug_baseline_ladder.md").read_text()
+    assert "| oracle" in ladder_md and "faithful_recovery" in ladder_md
