@@ -99,6 +99,17 @@ def test_builder_refuses_bad_input(tmp_path, bench):
         load_benchmark(tmp_path / "nothing")
 
 
+def test_one_family_fills_a_cell_with_distinct_instances(tmp_path):
+    """Slots of the same family, cell and split draw successive seeds from one stream, also after a
+    slot needed a second base model (regression: that once closed the shared stream)."""
+    d = build_benchmark(tmp_path / "b", 6, error_types="A", difficulties=("easy",), families=["diet"],
+                        split_fractions=(1.0, 0.0, 0.0), progress=False)
+    rows = read_index(d)
+    assert any(r["meta"]["attempt"] > 0 for r in rows[:-1]), "the case under test: a re-drawn base, then more slots"
+    assert len({r["id"] for r in rows}) == len({r["meta"]["base_seed"] for r in rows}) == 6
+    assert {r["split"] for r in rows} == {"train"}
+
+
 def test_a_damaged_model_file_is_detected(tmp_path):
     d = build_benchmark(tmp_path / "b", 1, error_types="C", difficulties=("easy",), progress=False)
     row = read_index(d)[0]

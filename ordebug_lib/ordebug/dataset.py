@@ -21,7 +21,7 @@ from __future__ import annotations
 import hashlib
 import json
 import time
-from itertools import count
+from itertools import chain, count
 from pathlib import Path
 from typing import Iterable, Iterator
 
@@ -179,7 +179,8 @@ class _Builder:
             self.streams[key] = seeds_in_split(family, size, split, self.fractions, self.seed, f"{t}/{d}")
         stream = self.streams[key]
         first = next(stream)
-        seeds = _chain_first(first, stream)
+        # itertools.chain, not a generator with "yield from": closing that would close the shared stream
+        seeds = chain([first], stream)
         try:
             inst = make_instance(family, t, d, first, self.naming, max_attempts=ATTEMPTS_PER_SLOT, base_seeds=seeds)
         except GenerationError as e:
@@ -210,11 +211,6 @@ class _Builder:
         with open(self.out / "index.jsonl", "w") as fh:
             for row in self.rows:
                 fh.write(json.dumps(row, sort_keys=True) + "\n")
-
-
-def _chain_first(first: int, rest: Iterator[int]) -> Iterator[int]:
-    yield first
-    yield from rest
 
 
 def read_index(directory: str | Path, split: str | None = None) -> list[dict]:
