@@ -1,5 +1,6 @@
 """Benchmark builder: on-disk round trip, disjoint splits, and a benchmark that needs diagnosis."""
 import json
+import re
 import statistics
 
 import pytest
@@ -8,7 +9,7 @@ from ordebug_lib.ordebug.dataset import (SPLITS, allocate_splits, build_benchmar
                                          split_of)
 from ordebug_lib.ordebug.instance import DIFFICULTIES, ERROR_TYPES
 from ordebug_lib.ordebug.model import ModelError, read_model, write_model
-from ordebug_lib.ordebug.saboteur import make_instance, validate
+from ordebug_lib.ordebug.saboteur import RANDOM_ROW, RANDOM_VAR, make_instance, validate
 
 FRACTIONS = (0.6, 0.2, 0.2)
 
@@ -108,6 +109,15 @@ def test_one_family_fills_a_cell_with_distinct_instances(tmp_path):
     assert any(r["meta"]["attempt"] > 0 for r in rows[:-1]), "the case under test: a re-drawn base, then more slots"
     assert len({r["id"] for r in rows}) == len({r["meta"]["base_seed"] for r in rows}) == 6
     assert {r["split"] for r in rows} == {"train"}
+
+
+def test_a_random_naming_benchmark_round_trips(tmp_path):
+    d = build_benchmark(tmp_path / "r", 1, error_types="BDG", difficulties=("easy",), naming="random", progress=False)
+    for inst in load_benchmark(d):
+        assert inst.naming == "random" and inst.id.startswith("model-")
+        assert all(re.fullmatch(RANDOM_VAR, v) for v in inst.sabotaged.vars)
+        assert all(re.fullmatch(RANDOM_ROW, c) for c in inst.sabotaged.constrs)
+        assert validate(inst) == [], (inst.id, validate(inst))
 
 
 def test_a_damaged_model_file_is_detected(tmp_path):

@@ -19,7 +19,7 @@ from __future__ import annotations
 import hashlib
 import math
 from collections import deque
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Iterable
 
 import numpy as np
@@ -474,8 +474,7 @@ class Search:
     error_type: str
     difficulty: str
     rng: np.random.Generator
-    tried: int = 0
-    notes: list[str] = field(default_factory=list)
+    tried: int = 0  # solves spent
 
     @property
     def level(self) -> Difficulty:
