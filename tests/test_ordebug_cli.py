@@ -77,3 +77,12 @@ def test_subprocess_text_report_and_timeout():
     assert proc.returncode == 0, proc.stderr
     assert "Model qual: 464 variables, 323 constraints, status INFEASIBLE" in proc.stdout
     assert "Outcome: timeout; final status INFEASIBLE" in proc.stdout
+
+
+def test_search_that_finds_no_improving_repair_submits_what_it_changed():
+    # mondou2: after its first repair no candidate lowers the remaining violation (measured: step 7),
+    # so the search gives up and SUBMITs the rows it changed instead of looping to the step limit.
+    report = debug_model(NETLIB / "mondou2.mps", "search", max_steps=20)
+    assert report["submitted"] and report["steps"] < 20
+    assert report["final_status"] == "INFEASIBLE" and report["verdict"] == "not repaired"
+    assert report["diagnosis"]

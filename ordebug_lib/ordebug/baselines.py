@@ -48,6 +48,19 @@ class BasePolicy:
         return None
 
 
+def submit_or_get_iis(info: dict) -> str | None:
+    """The IIS-driven agents' first moves: SUBMIT what they changed once the model is no longer
+    infeasible, ask for the IIS when it is not known yet; ``None`` when neither applies."""
+    if info["status"] != "INFEASIBLE":
+        blamed = blamed_tokens(info["history"])
+        if not blamed:
+            raise PolicyError(f"the model is {info['status']} before any change: nothing to debug")
+        return submit_line(blamed)
+    if info["iis"] is None:
+        return "GET_IIS"
+    return None
+
+
 def blamed_tokens(history: list[dict]) -> list[str]:
     """Tokens the agent's own successful changes touched since its last RESET, in order.
 
@@ -136,13 +149,9 @@ class GreedyIISDropPolicy(BasePolicy):
     """
 
     def act(self, observation: str, info: dict) -> str:
-        blamed = blamed_tokens(info["history"])
-        if info["status"] != "INFEASIBLE":
-            if not blamed:
-                raise PolicyError(f"the model is {info['status']} before any change: nothing to debug")
-            return submit_line(blamed)
-        if info["iis"] is None:
-            return "GET_IIS"
+        opening = submit_or_get_iis(info)
+        if opening is not None:
+            return opening
         model: LinearModel = info["model"]
         members = info["iis"]
         constrs = [t for t in members if t in model.constrs]
@@ -213,19 +222,15 @@ class SearchRepairPolicy(BasePolicy):
         self.last_decision: dict | None = None  # the latest ranking, for inspection and tests
 
     def act(self, observation: str, info: dict) -> str:
-        blamed = blamed_tokens(info["history"])
-        if info["status"] != "INFEASIBLE":
-            if not blamed:
-                raise PolicyError(f"the model is {info['status']} before any change: nothing to debug")
-            return submit_line(blamed)
-        if info["iis"] is None:
-            return "GET_IIS"
+        opening = submit_or_get_iis(info)
+        if opening is not None:
+            return opening
         if self.config.use_check_slack and info["slack"] is None and not slack_unavailable(info):
             return "CHECK_SLACK"
         choice = self.choose_repair(info["model"], info["iis"], info["slack"] or {}, info["history"])
         if choice is not None:
             return choice.action
-        fallback_blame = blamed or [t for t in info["iis"] if t in info["model"].constrs] or info["iis"]
+        fallback_blame = blamed_tokens(info["history"]) or [t for t in info["iis"] if t in info["model"].constrs] or info["iis"]
         return submit_line(fallback_blame)
 
     # -- decision ----------------------------------------------------------------------------------
