@@ -1,0 +1,235 @@
+"""One dataclass holds every knob of a GRPO-family run; each field's docstring cites where it comes from.
+
+Papers cited below:
+DeepSeekMath / GRPO (arXiv 2402.03300), DAPO (arXiv 2503.14476), Dr. GRPO (arXiv 2503.20783),
+DGRO (arXiv 2505.12951), KRPO (arXiv 2505.07527); the hybrid loss is seeds/004 §4.2 (brief §4).
+
+``GRPORunConfig.to_grpo_config(output_dir)`` maps it onto TRL 1.16's ``GRPOConfig``. The non-obvious parts:
+
+- ``scale_rewards`` is always ``"none"``: our trainer replaces TRL's advantages with
+  ``ordebug_lib.advantages.compute_advantages`` (see ``trainer.py``); with "none" TRL's own computation is
+  only r − mean, which we overwrite, and nothing of TRL's can re-standardise ours (e.g. cancel DGRO's
+  β_reward and variance floor, brief §4).
+- ``loss_type="hybrid"`` has no TRL counterpart: TRL is given ``"grpo"`` (any value would do) and our
+  trainer's ``_compute_loss`` aggregates with ``ordebug_lib.losses.aggregate_loss(..., "hybrid")``.
+- ``use_bias_correction_kl`` defaults to False (the brief's plain β·k3), unlike TRL's True.
+- ``beta`` is the KL coefficient; under DGRO it *is* β_kl (DGRO decouples it from β_reward).
+"""
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+from typing import Any
+
+from ..advantages import METHODS as ADVANTAGE_METHODS
+from ..losses import LOSS_TYPES
+
+TRL_LOSS_TYPES = ("grpo", "dr_grpo", "dapo")  # loss types TRL aggregates itself; "hybrid" is ours
+
+
+@dataclass
+class GRPORunConfig:
+    """Every setting of one GRPO-family training run (one docstring per field, citing its source)."""
+
+    # -- advantages ---------------------------------------------------------------------------------
+    advantage_method: str = "grpo"
+    """Advantage estimator: 'grpo' (DeepSeekMath arXiv 2402.03300 §4.1.2: (r−mean)/(std+ε)), 'dr_grpo'
+    (Dr. GRPO arXiv 2503.20783 §3.1: r−mean), 'dgro' (DGRO arXiv 2505.12951: β_reward·(r−b)/max(std, √min_var)),
+    'krpo' (KRPO arXiv 2505.07527: Kalman baseline). Computed by ``ordebug_lib.advantages.compute_advantages``."""
+    advantage_eps: float = 1e-4
+    """ε added to the group std by 'grpo' and 'dgro' (TRL 1.16's 1e-4; DeepSeekMath arXiv 2402.03300 leaves it open)."""
+    dgro_beta_reward: float = 1.0
+    """DGRO β_reward (arXiv 2505.12951): scales the policy-gradient term, i.e. the advantage."""
+    dgro_min_variance: float = 1e-2
+    """DGRO variance floor (arXiv 2505.12951): the group variance is never taken below this."""
+    dgro_baseline: str = "mean"
+    """DGRO baseline b (arXiv 2505.12951): 'mean' (group mean) or 'kalman' (KRPO arXiv 2505.07527 posterior)."""
+    krpo_q: float = 1e-5
+    """KRPO process noise Q of the 1-D Kalman filter (arXiv 2505.07527)."""
+    krpo_r: float = 1e-2
+    """KRPO observation noise R of the 1-D Kalman filter (arXiv 2505.07527)."""
+    krpo_state: str = "posterior"
+    """KRPO: use the filter's 'posterior' x_{k|k} (the authors' code) or 'prior' x_{k|k−1} (arXiv 2505.07527)."""
+
+    # -- loss ---------------------------------------------------------------------------------------
+    loss_type: str = "grpo"
+    """Aggregation of the per-token loss: 'grpo' (per-sequence mean, DeepSeekMath arXiv 2402.03300 Eq. 3),
+    'dr_grpo' (Σ/(B·L_max), Dr. GRPO arXiv 2503.20783 §3.1), 'dapo' (token mean, DAPO arXiv 2503.14476 §3.3,
+    the 'token-level loss'), 'hybrid' (α·dr_grpo + (1−α)·grpo, seeds/004 §4.2). Note TRL's default is 'dapo'."""
+    hybrid_alpha: float | None = None
+    """α of the hybrid loss (seeds/004 §4.2); None: α = min(1, L_max/512) (``losses.hybrid_alpha``)."""
+    epsilon_low: float = 0.2
+    """Lower clip ε_low of the ratio (PPO arXiv 1707.06347 Eq. 7; DeepSeekMath arXiv 2402.03300 Eq. 3)."""
+    epsilon_high: float = 0.2
+    """Upper clip ε_high, DAPO's 'clip-higher' (arXiv 2503.14476 §3.1 uses 0.28); = ε_low is symmetric PPO."""
+    beta: float = 0.04
+    """KL coefficient β on the k3 estimator to the reference policy (DeepSeekMath arXiv 2402.03300 Eq. 3–4,
+    β = 0.04). DAPO (arXiv 2503.14476 §2.3) removes it: 0. Under DGRO this is β_kl (arXiv 2505.12951). With
+    β > 0 the reference is a frozen copy of the initial policy, or the adapter-disabled model under LoRA."""
+    use_bias_correction_kl: bool = False
+    """Multiply the k3 KL by the importance ratio (DeepSeek-V3.2 arXiv 2512.02556; TRL 1.16's default is True).
+    False is the brief's plain β·k3 (DeepSeekMath arXiv 2402.03300 Eq. 4)."""
+
+    # -- DAPO knobs ---------------------------------------------------------------------------------
+    dynamic_sampling: bool = False
+    """DAPO dynamic sampling (arXiv 2503.14476 §3.2): drop groups whose rewards all agree (zero std) and
+    refill the batch with freshly sampled groups of new prompts."""
+    dynamic_sampling_max_rounds: int = 4
+    """Generation rounds per batch (the first included) before dynamic sampling gives up (DAPO arXiv
+    2503.14476 §3.2 samples until full; a bound keeps a saturated policy from looping forever)."""
+    dynamic_sampling_allow_partial: bool = False
+    """When the rounds run out: False raises; True fills the batch with zero-std groups whose advantage is
+    set to 0, and logs how many (``ordebug/dynamic_sampling/filled_zero_std_groups``)."""
+    mask_truncated_completions: bool = False
+    """DAPO overlong filtering (arXiv 2503.14476 §3.4): truncated completions get zero loss weight."""
+    soft_overlong_cache: int = 0
+    """DAPO soft overlong punishment (arXiv 2503.14476 Eq. 13) cache length L_cache, added as a reward term
+    with L_max = max_completion_length; 0 turns it off. Single-turn tasks only."""
+
+    # -- sampling -----------------------------------------------------------------------------------
+    num_generations: int = 8
+    """Group size G: completions sampled per prompt (DeepSeekMath arXiv 2402.03300 §4.1.2)."""
+    max_completion_length: int = 256
+    """L_max: generation budget per completion (multi-turn: model tokens of a whole episode); also the
+    constant of Dr. GRPO's Σ/(B·L_max) (arXiv 2503.20783 §3.1)."""
+    temperature: float = 1.0
+    """Sampling temperature of rollouts (DAPO arXiv 2503.14476 §4.1 uses 1.0)."""
+    top_p: float = 1.0
+    """Nucleus sampling mass of rollouts (1.0: off)."""
+
+    # -- optimisation -------------------------------------------------------------------------------
+    learning_rate: float = 1e-6
+    """AdamW learning rate (DAPO arXiv 2503.14476 §4.1: 1e-6 for a 32B model; small from-scratch
+    presets need far larger)."""
+    lr_scheduler_type: str = "constant"
+    """transformers scheduler name (DAPO arXiv 2503.14476 §4.1: constant after warm-up)."""
+    warmup_steps: int = 0
+    """Linear warm-up steps."""
+    weight_decay: float = 0.0
+    """AdamW weight decay (DAPO arXiv 2503.14476 §4.1 uses 0.1)."""
+    max_grad_norm: float = 1.0
+    """Gradient clipping norm (DAPO arXiv 2503.14476 §4.1: 1.0)."""
+    per_device_train_batch_size: int = 8
+    """Completions per device per micro-batch (a multiple of G keeps whole groups together)."""
+    gradient_accumulation_steps: int = 1
+    """Micro-batches per optimizer step; with steps_per_generation = this, one generation per step."""
+    num_iterations: int = 1
+    """μ: optimizer passes over each generated batch (DeepSeekMath arXiv 2402.03300 Alg. 1); 1 is on-policy."""
+    max_steps: int = 10
+    """Optimizer steps."""
+    seed: int = 0
+    """Seed of data order, sampling and initialisation."""
+    bf16: bool = False
+    """bfloat16 mixed precision (GPU)."""
+    gradient_checkpointing: bool = False
+    """Trade compute for memory (TRL turns it on by default; the small presets do not need it)."""
+
+    # -- reward -------------------------------------------------------------------------------------
+    reward: str = "countdown"
+    """Countdown: 'countdown' (1 / 0.1 / 0 seed reward) or 'graduated' (seeds/004 §4.2). OR-Debug: an env reward
+    component — 'composite', 'outcome', 'diagnosis', 'efficiency' (seeds/003 Task 3). Never compare reward means
+    across different reward definitions; compare task metrics (brief §3.3)."""
+
+    # -- multi-turn OR-Debug ------------------------------------------------------------------------
+    max_turns: int = 8
+    """K: env steps per OR-Debug episode (the ``RepairEnv`` step budget); brief §3.8: real multi-turn RL."""
+    max_new_tokens_per_turn: int = 32
+    """Generation budget of one action turn; an episode has at most K of them."""
+    max_context_tokens: int = 4096
+    """Longest prompt + transcript an episode may reach (the presets' context); exceeding it raises."""
+
+    # -- run ----------------------------------------------------------------------------------------
+    logging_steps: int = 1
+    """Log (JSONL + CSV) every this many optimizer steps."""
+    save_final: bool = True
+    """Save the final policy (and tokenizer) to ``<run_dir>/final`` at the end."""
+    extra_grpo_args: dict[str, Any] = field(default_factory=dict)
+    """Further ``trl.GRPOConfig`` fields passed verbatim (must not clash with the ones set here)."""
+
+    def __post_init__(self):
+        self.validate()
+
+    def validate(self) -> None:
+        """Raise ValueError on an inconsistent setting (never silently adjust one)."""
+        if self.advantage_method not in ADVANTAGE_METHODS:
+            raise ValueError(f"advantage_method must be one of {ADVANTAGE_METHODS}, got {self.advantage_method!r}")
+        if self.loss_type not in LOSS_TYPES:
+            raise ValueError(f"loss_type must be one of {LOSS_TYPES}, got {self.loss_type!r}")
+        if self.hybrid_alpha is not None:
+            if self.loss_type != "hybrid":
+                raise ValueError("hybrid_alpha is only used with loss_type='hybrid'")
+            if not 0.0 <= self.hybrid_alpha <= 1.0:
+                raise ValueError(f"hybrid_alpha must lie in [0, 1], got {self.hybrid_alpha}")
+        if self.num_generations < 2:
+            raise ValueError(f"num_generations (group size) must be ≥ 2, got {self.num_generations}")
+        if self.beta < 0:
+            raise ValueError(f"beta must be ≥ 0, got {self.beta}")
+        if not (0 <= self.epsilon_low < 1 and self.epsilon_high >= 0):
+            raise ValueError(f"need 0 ≤ epsilon_low < 1 and epsilon_high ≥ 0, got {self.epsilon_low}, {self.epsilon_high}")
+        if self.dynamic_sampling_max_rounds < 1:
+            raise ValueError(f"dynamic_sampling_max_rounds must be ≥ 1, got {self.dynamic_sampling_max_rounds}")
+        if self.soft_overlong_cache < 0 or self.soft_overlong_cache > self.max_completion_length:
+            raise ValueError(f"soft_overlong_cache must lie in [0, max_completion_length], got {self.soft_overlong_cache}")
+        if self.dgro_baseline not in ("mean", "kalman"):
+            raise ValueError(f"dgro_baseline must be 'mean' or 'kalman', got {self.dgro_baseline!r}")
+        if self.krpo_state not in ("posterior", "prior"):
+            raise ValueError(f"krpo_state must be 'posterior' or 'prior', got {self.krpo_state!r}")
+        for name in ("max_turns", "max_new_tokens_per_turn", "max_completion_length", "max_steps",
+                     "per_device_train_batch_size", "gradient_accumulation_steps", "num_iterations", "logging_steps"):
+            if getattr(self, name) < 1:
+                raise ValueError(f"{name} must be ≥ 1, got {getattr(self, name)}")
+        clash = set(self.extra_grpo_args) & set(self._grpo_kwargs("x"))
+        if clash:
+            raise ValueError(f"extra_grpo_args sets {sorted(clash)}, which GRPORunConfig already controls")
+
+    def advantage_options(self) -> dict[str, Any]:
+        """Keyword options of ``compute_advantages`` for ``advantage_method``."""
+        m = self.advantage_method
+        if m == "grpo":
+            return {"eps": self.advantage_eps}
+        if m == "dr_grpo":
+            return {}
+        if m == "dgro":
+            opts = {"beta_reward": self.dgro_beta_reward, "min_variance": self.dgro_min_variance,
+                    "eps": self.advantage_eps, "baseline": self.dgro_baseline}
+            if self.dgro_baseline == "kalman":
+                opts["kalman"] = {"q": self.krpo_q, "r": self.krpo_r}
+            return opts
+        return {"q": self.krpo_q, "r": self.krpo_r, "state": self.krpo_state}
+
+    def trl_loss_type(self) -> str:
+        """The ``loss_type`` handed to TRL ('grpo' for our hybrid, which our trainer aggregates itself)."""
+        return self.loss_type if self.loss_type in TRL_LOSS_TYPES else "grpo"
+
+    def _grpo_kwargs(self, output_dir: str) -> dict[str, Any]:
+        return dict(
+            output_dir=output_dir, num_generations=self.num_generations,
+            max_completion_length=self.max_completion_length, temperature=self.temperature, top_p=self.top_p,
+            learning_rate=self.learning_rate, lr_scheduler_type=self.lr_scheduler_type, warmup_steps=self.warmup_steps,
+            weight_decay=self.weight_decay, max_grad_norm=self.max_grad_norm,
+            per_device_train_batch_size=self.per_device_train_batch_size,
+            gradient_accumulation_steps=self.gradient_accumulation_steps, num_iterations=self.num_iterations,
+            max_steps=self.max_steps, seed=self.seed, bf16=self.bf16, gradient_checkpointing=self.gradient_checkpointing,
+            loss_type=self.trl_loss_type(), scale_rewards="none", beta=self.beta, epsilon=self.epsilon_low,
+            epsilon_high=self.epsilon_high, use_bias_correction_kl=self.use_bias_correction_kl,
+            mask_truncated_completions=self.mask_truncated_completions, logging_steps=self.logging_steps,
+            report_to="none", save_strategy="no", disable_tqdm=False, multi_objective_aggregation="sum_then_normalize",
+        )
+
+    def to_grpo_config(self, output_dir: str, **overrides):
+        """The TRL ``GRPOConfig`` of this run (``overrides`` win, e.g. ``use_cpu=True`` in tests)."""
+        from trl import GRPOConfig
+
+        return GRPOConfig(**{**self._grpo_kwargs(str(output_dir)), **self.extra_grpo_args, **overrides})
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> "GRPORunConfig":
+        """Build from a dict; unknown keys raise, listing the valid ones."""
+        names = {f.name for f in dataclasses.fields(cls)}
+        unknown = set(d) - names
+        if unknown:
+            raise ValueError(f"unknown GRPORunConfig field(s) {sorted(unknown)}; valid: {sorted(names)}")
+        return cls(**d)

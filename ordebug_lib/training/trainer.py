@@ -1,0 +1,253 @@
+"""``OrdebugGRPOTrainer``: TRL 1.16's ``GRPOTrainer`` with our advantages, the hybrid loss and DAPO's
+dynamic sampling. The math lives in ``ordebug_lib.advantages`` / ``ordebug_lib.losses``; this is glue.
+
+TRL stays the engine (accelerate, DeepSpeed, PEFT, vLLM). We override three private methods of the
+pinned release (trl==1.16.0; they change between releases, which is why it is pinned and tested):
+
+1. ``_calculate_rewards``: unchanged, but the (all-process) reward matrix it returns is kept.
+2. ``_generate_and_score_completions`` (what TRL's maintainers advise overriding to change advantages):
+   TRL's version runs (generation, reward functions, old/ref log-probs); then
+   - with ``dynamic_sampling`` (DAPO arXiv 2503.14476 §3.2), groups whose rewards all agree are dropped
+     and new groups of fresh prompts are generated until the batch is full (``sampling.py``);
+   - the ``advantages`` TRL computed are **replaced** by ``compute_advantages(rewards, G, method)``.
+     TRL's own normalisation cannot undo ours: the config sets ``scale_rewards="none"`` (TRL's value is
+     only r − mean, and is discarded), and nothing after this method touches the advantages;
+     ``tests/test_training_advantages.py`` checks, per method, that the tensor reaching ``_compute_loss``
+     is exactly ours.
+   - ``ordebug/...`` metrics are logged (reward, zero-std groups, advantages, dynamic sampling).
+3. ``_compute_loss``: unchanged for grpo / dr_grpo / dapo (TRL aggregates; ``test_trl_conformance.py``
+   proves it equals ``losses.aggregate_loss``); for ``hybrid`` (α·DR-GRPO + (1−α)·GRPO, brief §4) — which
+   TRL lacks — the per-token loss is ``losses.per_token_loss`` and the aggregation
+   ``losses.aggregate_loss(..., "hybrid", L_max, α)``, with TRL's metrics (kl, entropy, clip ratios).
+
+Rewards are used as the reward functions return them (weighted sum, TRL's ``reward_weights``); a
+reward function returning None for a completion raises here (TRL would zero its advantage silently).
+"""
+from __future__ import annotations
+
+import torch
+from trl import GRPOTrainer
+
+from ..advantages import compute_advantages, dynamic_sampling_mask, informative_groups
+from ..losses import aggregate_loss, hybrid_alpha, per_token_loss
+from .config import GRPORunConfig
+from .sampling import RefillSampler, concat_batches, select_rows
+
+
+class OrdebugGRPOTrainer(GRPOTrainer):
+    """``GRPOTrainer(model, reward_funcs, args=run_config.to_grpo_config(...), ..., run_config=run_config)``."""
+
+    def __init__(self, *args, run_config: GRPORunConfig, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.run_config = run_config
+        self._check_consistent()
+        self._round_rewards_per_func: torch.Tensor | None = None
+        self._rollout_inputs: list[dict] | None = None
+        self._refill: RefillSampler | None = None
+        self.last_batch_info: dict = {}  # rewards / advantages of the last training batch (tests, notebooks)
+
+    # -- setup ----------------------------------------------------------------------------------------
+    def _check_consistent(self) -> None:
+        rc, a = self.run_config, self.args
+        if self.scale_rewards != "none":
+            raise ValueError(f"scale_rewards must be 'none' (our advantages replace TRL's), got {self.scale_rewards!r}")
+        if self.multi_objective_aggregation != "sum_then_normalize":
+            raise ValueError("multi_objective_aggregation must be 'sum_then_normalize' (rewards are a weighted sum)")
+        if self.loss_type != rc.trl_loss_type():
+            raise ValueError(f"TRL loss_type {self.loss_type!r} does not match run_config {rc.loss_type!r}")
+        if (self.beta, self.epsilon_low, self.epsilon_high) != (rc.beta, rc.epsilon_low, rc.epsilon_high):
+            raise ValueError("beta / epsilon_low / epsilon_high of the TRL args differ from run_config")
+        if self.num_generations != rc.num_generations or self.max_completion_length != rc.max_completion_length:
+            raise ValueError("num_generations / max_completion_length of the TRL args differ from run_config")
+        if rc.loss_type == "hybrid":
+            unsupported = {
+                "importance_sampling_level != 'token'": self.importance_sampling_level != "token",
+                "top_entropy_quantile < 1": self.top_entropy_quantile < 1.0,
+                "off_policy_mask_threshold": self.off_policy_mask_threshold is not None,
+                "use_vllm": self.use_vllm, "delta": a.delta is not None,
+                "entropy bonus": bool(getattr(self, "_entropy_bonus_enabled", False)),
+                "router aux loss": bool(self.aux_loss_enabled),
+            }
+            bad = [k for k, v in unsupported.items() if v]
+            if bad:
+                raise ValueError(f"loss_type='hybrid' is implemented for the plain clipped objective only; unsupported: {bad}")
+        if rc.dynamic_sampling and a.per_device_train_batch_size * a.steps_per_generation % rc.num_generations:
+            raise ValueError("dynamic sampling needs whole groups on every process: per_device_train_batch_size × "
+                             "steps_per_generation must be a multiple of num_generations")
+
+    # -- rewards and advantages ---------------------------------------------------------------------
+    def _calculate_rewards(self, inputs, prompts, completions, completion_ids_list):
+        rewards_per_func = super()._calculate_rewards(inputs, prompts, completions, completion_ids_list)
+        self._round_rewards_per_func = rewards_per_func  # (N_all_processes, n_funcs)
+        return rewards_per_func
+
+    def _score_round(self, inputs: list[dict]) -> tuple[dict, torch.Tensor]:
+        """One TRL generation + scoring round; returns (batch, rewards of all processes (N,) float64)."""
+        self._rollout_inputs = inputs  # the rollout function (rollouts.py) reads the dataset rows here
+        self._round_rewards_per_func = None
+        batch = super()._generate_and_score_completions(inputs)
+        rpf = self._round_rewards_per_func
+        if rpf is None:
+            raise RuntimeError("TRL did not call _calculate_rewards; the pinned trl==1.16.0 glue is out of date")
+        if bool(torch.isnan(rpf).any()):
+            raise ValueError("a reward function returned None/NaN for a completion; every completion needs a reward")
+        rewards = (rpf * self.reward_weights.to(rpf.device).unsqueeze(0)).sum(dim=1)
+        return batch, rewards.detach().to("cpu", torch.float64)
+
+    def _local_slice(self, n_local: int) -> slice:
+        start = self.accelerator.process_index * n_local
+        return slice(start, start + n_local)
+
+    def _generate_and_score_completions(self, inputs):
+        rc = self.run_config
+        mode = "train" if self.model.training else "eval"
+        G = self.num_generations if mode == "train" else self.num_generations_eval
+        n_local = len(inputs)
+        batch, rewards_all = self._score_round(inputs)
+        sampled_groups = rewards_all.numel() // G
+        zero_std_groups = int((~informative_groups(rewards_all, G)).sum())
+        filled = torch.zeros(n_local, dtype=torch.bool)
+        ds = {}
+        if rc.dynamic_sampling and mode == "train":
+            batch, rewards_local, filled, ds = self._dynamic_sampling(inputs, batch, rewards_all, G)
+            sampled_groups += ds["sampled_groups_refill"]
+            zero_std_groups += ds["zero_std_groups_refill"]
+            advantages = compute_advantages(rewards_local, G, rc.advantage_method, **rc.advantage_options())
+        else:
+            adv_all = compute_advantages(rewards_all, G, rc.advantage_method, **rc.advantage_options())
+            local = self._local_slice(n_local)
+            advantages, rewards_local = adv_all[local], rewards_all[local]
+        advantages = advantages.masked_fill(filled, 0.0)
+        device, dtype = batch["advantages"].device, batch["advantages"].dtype
+        batch["advantages"] = advantages.to(device=device, dtype=dtype)  # (B_local,): ours replace TRL's
+
+        # -- metrics (over all processes) --
+        adv_g = self.accelerator.gather(advantages.to(device, torch.float32)).double()
+        rew_g = self.accelerator.gather(rewards_local.to(device, torch.float32)).double()
+        m = self._metrics[mode]
+        m["ordebug/reward/mean"].append(rew_g.mean().item())
+        m["ordebug/reward/std"].append(rew_g.std().item() if rew_g.numel() > 1 else 0.0)
+        m["ordebug/groups/zero_std_frac"].append(zero_std_groups / max(sampled_groups, 1))
+        m["ordebug/advantage/mean"].append(adv_g.mean().item())
+        m["ordebug/advantage/std"].append(adv_g.std().item() if adv_g.numel() > 1 else 0.0)
+        m["ordebug/advantage/max"].append(adv_g.max().item())
+        m["ordebug/advantage/min"].append(adv_g.min().item())
+        m["ordebug/advantage/abs_mean"].append(adv_g.abs().mean().item())
+        for k, v in ds.items():
+            if not k.endswith("_refill"):
+                m[f"ordebug/dynamic_sampling/{k}"].append(float(v))
+        if rc.loss_type == "hybrid":
+            m["ordebug/loss/hybrid_alpha"].append(self._hybrid_alpha())
+        self.last_batch_info = {"rewards": rewards_local.clone(), "advantages": advantages.clone(),
+                                "filled": filled.clone(), "group_size": G, **ds}
+        return batch
+
+    def _dynamic_sampling(self, inputs, batch, rewards_all, G):
+        """DAPO dynamic sampling: keep informative groups, refill from fresh prompts (see module docstring).
+
+        All processes run the same number of rounds (TRL's scoring gathers across processes), until every
+        process is full or ``dynamic_sampling_max_rounds`` is reached.
+        """
+        rc = self.run_config
+        n_local = len(inputs)
+        if n_local % G:
+            raise ValueError(f"dynamic sampling needs whole groups per process; got {n_local} rows for G={G}")
+        need = n_local // G
+        if self._refill is None:
+            self._refill = RefillSampler(self.train_dataset, self.args.seed, self.accelerator.process_index)
+        kept_batches, kept_rewards, dropped = [], [], []
+        n_kept, rounds, sampled_refill, zero_refill = 0, 0, 0, 0
+        cur_batch, cur_all = batch, rewards_all
+        while True:
+            rounds += 1
+            local = cur_all[self._local_slice(n_local)]
+            keep_groups = informative_groups(local, G)  # (n_local/G,)
+            if rounds > 1:
+                sampled_refill += cur_all.numel() // G
+                zero_refill += int((~informative_groups(cur_all, G)).sum())
+            for gi in range(need):
+                rows = torch.arange(gi * G, (gi + 1) * G)
+                if bool(keep_groups[gi]) and n_kept < need:
+                    kept_batches.append(select_rows(cur_batch, rows))
+                    kept_rewards.append(local[rows])
+                    n_kept += 1
+                elif not bool(keep_groups[gi]):
+                    dropped.append((select_rows(cur_batch, rows), local[rows]))
+            short = torch.tensor([need - n_kept], device=self.accelerator.device)
+            if int(self.accelerator.gather(short).max()) <= 0 or rounds >= rc.dynamic_sampling_max_rounds:
+                break
+            cur_batch, cur_all = self._score_round(self._refill.draw(need, G))
+        n_filled = need - n_kept
+        filled = torch.zeros(n_kept * G, dtype=torch.bool)
+        if n_filled > 0:
+            if not rc.dynamic_sampling_allow_partial:
+                raise RuntimeError(
+                    f"dynamic sampling found only {n_kept} of {need} groups with non-zero reward std in "
+                    f"{rounds} rounds; raise dynamic_sampling_max_rounds, or set dynamic_sampling_allow_partial=True "
+                    "to fill the batch with zero-std groups at advantage 0")
+            for b, r in dropped[:n_filled]:
+                kept_batches.append(b)
+                kept_rewards.append(r)
+            filled = torch.cat([filled, torch.ones(n_filled * G, dtype=torch.bool)])
+        merged = concat_batches(kept_batches, self._tokenizer.pad_token_id)
+        loss_mask = merged["completion_mask"] if "tool_mask" not in merged else merged["completion_mask"] * merged["tool_mask"]
+        merged["num_items_in_batch"] = self.accelerator.gather(loss_mask.sum()).sum()
+        rewards = torch.cat(kept_rewards)
+        if not bool(dynamic_sampling_mask(rewards, G)[~filled].all()):
+            raise AssertionError("dynamic sampling kept a zero-std group")
+        stats = {"rounds": rounds, "filled_zero_std_groups": n_filled, "kept_groups": n_kept,
+                 "sampled_groups_refill": sampled_refill, "zero_std_groups_refill": zero_refill}
+        return merged, rewards, filled, stats
+
+    # -- loss ---------------------------------------------------------------------------------------
+    def _hybrid_alpha(self) -> float:
+        a = self.run_config.hybrid_alpha
+        return hybrid_alpha(self.max_completion_length) if a is None else float(a)
+
+    def _compute_loss(self, model, inputs):
+        if self.run_config.loss_type != "hybrid":
+            return super()._compute_loss(model, inputs)
+        return self._compute_hybrid_loss(model, inputs)
+
+    def _compute_hybrid_loss(self, model, inputs):
+        """α·DR-GRPO + (1−α)·GRPO of ``losses.per_token_loss`` (brief §4), scaled for gradient accumulation
+        as TRL scales 'grpo' and 'dr_grpo'."""
+        prompt_ids, prompt_mask = inputs["prompt_ids"], inputs["prompt_mask"]
+        completion_ids, completion_mask = inputs["completion_ids"], inputs["completion_mask"]
+        input_ids = torch.cat([prompt_ids, completion_ids], dim=1)
+        attention_mask = torch.cat([prompt_mask, completion_mask], dim=1)
+        mask = completion_mask if "tool_mask" not in inputs else completion_mask * inputs["tool_mask"]  # (B, T)
+        logps, entropies, _ = self._get_per_token_logps_and_entropies(
+            model, input_ids, attention_mask, completion_ids.size(1), compute_entropy=True)  # (B, T)
+        old = inputs.get("old_per_token_logps")
+        old = logps.detach() if old is None else old
+        ref = inputs.get("ref_per_token_logps") if self.beta != 0.0 else None
+        adv = inputs["advantages"]  # (B,)
+        ell = per_token_loss(logps, old, adv, self.epsilon_low, self.epsilon_high, ref_logp=ref, beta=self.beta,
+                             kl_ratio_correction=self.args.use_bias_correction_kl)  # (B, T)
+        loss = aggregate_loss(ell, mask, "hybrid", self.max_completion_length, self._hybrid_alpha())
+        mode = "train" if self.model.training else "eval"
+        if mode == "train":
+            loss = loss / self.current_gradient_accumulation_steps
+
+        # the metrics TRL logs for its clipped losses, under the same keys
+        def global_masked_mean(x):
+            totals = self.accelerator.reduce(torch.stack([(x * mask).sum(), mask.sum().float()]), reduction="sum")
+            return (totals[0] / totals[1].clamp(min=1.0)).item()
+
+        with torch.no_grad():
+            ratio = torch.exp(logps - old)
+            a = adv.unsqueeze(1)
+            low = ((ratio < 1 - self.epsilon_low) & (a < 0)).float()
+            high = ((ratio > 1 + self.epsilon_high) & (a > 0)).float()
+            m = self._metrics[mode]
+            if ref is not None:
+                kl = torch.exp(ref - logps) - (ref - logps) - 1
+                if self.args.use_bias_correction_kl:
+                    kl = kl * ratio
+                m["kl"].append(global_masked_mean(kl))
+            m["entropy"].append(global_masked_mean(entropies))
+            m["clip_ratio/low_mean"].append(global_masked_mean(low))
+            m["clip_ratio/high_mean"].append(global_masked_mean(high))
+            m["clip_ratio/region_mean"].append(global_masked_mean(torch.maximum(low, high)))
+        return loss
