@@ -1,0 +1,263 @@
+"""OR-Debug as conversations: expert transcripts for SFT, and batched multi-turn evaluation of an LM.
+
+An episode is a chat. The user turns are the environment's observations (``RepairEnv`` text), the
+assistant turns are actions in the grammar of ``ordebug/actions.py`` wrapped in ``<action>...</action>``::
+
+    user:      OR-Debug. Step 0 of 20 ... Model production_planning: maximize ... Actions: GET_IIS | ...
+    assistant: <action>GET_IIS</action>
+    user:      OR-Debug. Step 1 of 20 ... IIS of the current model (3 members): cap_assembly, ...
+    assistant: <action>SET_BOUNDS make_valve 0 96</action>
+    user:      ... Solver status: OPTIMAL ...
+    assistant: <action>SUBMIT make_valve.ub</action>
+
+The observation after SUBMIT ends the episode and is not part of the transcript. The env is configured
+for conversations (``episode_env_config``): the model is listed in the first observation only and past
+actions are not repeated (the chat already holds them).
+
+**Expert transcripts** (``expert_transcript``) come from the non-LLM baselines: ``oracle`` (the ground
+truth repair, then SUBMIT of the root cause), ``oracle_iis`` (the same after a GET_IIS, so the demo
+looks before it acts) and ``search`` (the solver-search repair baseline). Only *successful* episodes
+are SFT demonstrations: faithful recovery and a SUBMIT whose diagnosis is exactly the root cause.
+
+**Evaluation** (``run_lm_episodes`` / ``evaluate_lm``): the episodes of a batch step together, with one
+``generate`` call per turn over the episodes still running; the generated text is sent to the env
+verbatim (``parse_action`` takes the last ``<action>`` block); rows go to the SQLite results store of
+``ordebug/results.py``, one per (policy, instance, seed), resumable as ``results.evaluate``.
+If a conversation outgrows ``max_prompt_tokens``, the oldest (action, observation) pairs after the
+first observation are left out of the prompt (the model listing is kept); ``context_trims`` counts it.
+"""
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable, Sequence
+
+from ..ordebug.baselines import OraclePolicy, SearchRepairPolicy, submit_line
+from ..ordebug.env import EnvConfig, EpisodeOutcome, RepairEnv, run_episode
+from ..ordebug.instance import Instance
+from .generation import SamplingConfig, generate_chats, render_prompts
+
+EXPERTS = ("oracle", "oracle_iis", "search")
+
+
+def episode_env_config(max_steps: int = 20, **overrides) -> EnvConfig:
+    """The env settings of every LM episode, SFT demos and evaluation alike (they must match)."""
+    return EnvConfig(max_steps=max_steps, **{"history_len": 0, "show_model": False, **overrides})
+
+
+def action_message(action: str) -> dict:
+    """The assistant turn of one action line."""
+    return {"role": "assistant", "content": f"<action>{action.strip()}</action>"}
+
+
+# -- experts ----------------------------------------------------------------------------------------
+class DiagnoseThenOracle(OraclePolicy):
+    """GET_IIS first, then the ground-truth repair, then SUBMIT of the root cause."""
+
+    def act(self, observation: str, info: dict) -> str:
+        k = info["step"]
+        if k == 0:
+            return "GET_IIS"
+        return self.repair[k - 1] if k - 1 < len(self.repair) else submit_line(self.root_cause)
+
+
+def make_expert(name: str, instance: Instance):
+    """An expert policy object for one instance."""
+    if name == "oracle":
+        return OraclePolicy(instance)
+    if name == "oracle_iis":
+        return DiagnoseThenOracle(instance)
+    if name == "search":
+        return SearchRepairPolicy()
+    raise ValueError(f"unknown expert {name!r}; experts: {', '.join(EXPERTS)}")
+
+
+@dataclass
+class Transcript:
+    """One episode as a conversation."""
+
+    instance_id: str
+    policy: str
+    messages: list[dict]
+    outcome: EpisodeOutcome
+
+    @property
+    def success(self) -> bool:
+        """Faithful recovery and a SUBMIT that names exactly the root cause."""
+        o = self.outcome
+        return bool(o.submitted and o.faithful and o.root_cause is not None
+                    and set(o.diagnosis or []) == set(o.root_cause))
+
+
+class _Recorder:
+    """Wraps a policy: records every (observation, action) into messages, actions as ``<action>`` turns."""
+
+    def __init__(self, policy):
+        self.policy, self.messages = policy, []
+
+    def reset(self, seed=None):
+        self.messages = []
+        if hasattr(self.policy, "reset"):
+            self.policy.reset(seed=seed)
+
+    def act(self, observation: str, info: dict) -> str:
+        action = self.policy.act(observation, info)
+        self.messages += [{"role": "user", "content": observation}, action_message(action)]
+        return action
+
+
+def expert_transcript(instance: Instance, expert: str, env_config: EnvConfig | None = None,
+                      seed: int = 0) -> Transcript:
+    """Run one expert on one instance and return the conversation (ending with its last action)."""
+    rec = _Recorder(make_expert(expert, instance))
+    outcome = run_episode(RepairEnv(instance, env_config or episode_env_config()), rec, seed=seed)
+    return Transcript(instance.id, expert, rec.messages, outcome)
+
+
+def expert_transcripts(instances: Sequence[Instance], experts: Sequence[str] = ("oracle_iis", "search"),
+                       env_config: EnvConfig | None = None) -> tuple[list[Transcript], dict]:
+    """Successful transcripts of every expert on every instance, and counts per expert
+    (``{"search": {"episodes": n, "successful": k}, ...}``)."""
+    kept, counts = [], {}
+    for name in experts:
+        counts[name] = {"episodes": 0, "successful": 0}
+        for inst in instances:
+            t = expert_transcript(inst, name, env_config)
+            counts[name]["episodes"] += 1
+            if t.success:
+                counts[name]["successful"] += 1
+                kept.append(t)
+    return kept, counts
+
+
+def corpus_transcripts(n_per_cell: int, seed: int) -> list[Transcript]:
+    """Transcripts (successful or not) of the oracle_iis and search experts on freshly made instances of
+    every family x error type x difficulty (naming alternating), for tokenizer training. Cells the
+    generator cannot fill for a seed (``GenerationError``) are skipped: the corpus needs text, not a
+    complete grid."""
+    from ..ordebug.families import FAMILIES
+    from ..ordebug.instance import DIFFICULTIES, ERROR_TYPES
+    from ..ordebug.saboteur import GenerationError, make_instance
+
+    out, k = [], 0
+    for family in FAMILIES:
+        for error_type in ERROR_TYPES:
+            for difficulty in DIFFICULTIES:
+                for j in range(n_per_cell):
+                    k += 1
+                    try:
+                        inst = make_instance(family, error_type, difficulty, seed + j,
+                                             naming=("semantic", "random")[k % 2])
+                    except GenerationError:
+                        continue
+                    out += [expert_transcript(inst, e) for e in ("oracle_iis", "search")]
+    return out
+
+
+# -- LM episodes --------------------------------------------------------------------------------------
+@dataclass
+class LMEpisode:
+    """One LM episode: its conversation (generated text verbatim) and outcome."""
+
+    instance_id: str
+    messages: list[dict]
+    outcome: EpisodeOutcome
+    output_tokens: list[int] = field(default_factory=list)
+    """Generated tokens per turn (EOS included)."""
+    context_trims: int = 0
+    """Turns whose prompt left out old (action, observation) pairs to fit ``max_prompt_tokens``."""
+
+
+def fit_context(tokenizer, messages: list[dict], max_prompt_tokens: int) -> tuple[list[dict], bool]:
+    """``messages`` or, if its prompt is longer than ``max_prompt_tokens``, the first observation plus
+    the most recent turns that fit; and whether anything was left out."""
+    if len(render_prompts(tokenizer, [messages])[0]) <= max_prompt_tokens:
+        return messages, False
+    head, tail = messages[:1], messages[1:]  # tail: (assistant, user) pairs
+    while len(tail) > 2:
+        tail = tail[2:]  # drop the oldest pair
+        if len(render_prompts(tokenizer, [head + tail])[0]) <= max_prompt_tokens:
+            return head + tail, True
+    raise ValueError(f"the first observation and the last turn alone exceed max_prompt_tokens={max_prompt_tokens}; "
+                     "raise it (the presets have a 4096-token context)")
+
+
+def run_lm_episodes(model, tokenizer, instances: Sequence[Instance], env_config: EnvConfig | None = None,
+                    sampling: SamplingConfig | None = None, max_prompt_tokens: int = 3072,
+                    on_generate: Callable[[int], None] | None = None) -> list[LMEpisode]:
+    """Run every instance as one lockstep batch: each turn, one ``generate`` call over the live episodes
+    (``on_generate(n_live)`` is called once per such call, for tests and progress)."""
+    sampling = sampling or SamplingConfig()
+    env_config = env_config or episode_env_config()
+    envs = [RepairEnv(inst, env_config) for inst in instances]
+    convs = [[{"role": "user", "content": env.reset()[0]}] for env in envs]
+    tokens: list[list[int]] = [[] for _ in envs]
+    trims = [0] * len(envs)
+    live = list(range(len(envs)))
+    turn = 0
+    while live:
+        prompts = []
+        for i in live:
+            msgs, trimmed = fit_context(tokenizer, convs[i], max_prompt_tokens)
+            trims[i] += trimmed
+            prompts.append(msgs)
+        turn_sampling = dataclasses.replace(sampling, batch_size=len(live), seed=sampling.seed + turn)
+        if on_generate is not None:
+            on_generate(len(live))
+        gens = generate_chats(model, tokenizer, prompts, turn_sampling)
+        for i, g in zip(live, gens):
+            convs[i].append({"role": "assistant", "content": g.text})
+            tokens[i].append(g.n_tokens)
+            obs, _, terminated, truncated, _ = envs[i].step(g.text)
+            if not (terminated or truncated):
+                convs[i].append({"role": "user", "content": obs})
+        live = [i for i in live if not envs[i].done]
+        turn += 1
+    return [LMEpisode(inst.id, c, env.outcome(), t, n)
+            for inst, c, env, t, n in zip(instances, convs, envs, tokens, trims)]
+
+
+def evaluate_lm(model, tokenizer, instances: Sequence[Instance], db_path: str | Path, policy_name: str,
+                seed: int = 0, max_steps: int = 20, batch_size: int = 16, sampling: SamplingConfig | None = None,
+                max_prompt_tokens: int = 3072, env_config: EnvConfig | None = None):
+    """Evaluate an LM policy on ``instances`` in lockstep batches of ``batch_size`` episodes and store one
+    row per episode in the results database (skipping instances already stored for this policy and
+    seed, as ``results.evaluate`` does). Returns (rows of these instances as a DataFrame, LMEpisodes run now).
+    """
+    from ..ordebug import results
+
+    instances = list(instances)
+    ids = [i.id for i in instances]
+    if len(set(ids)) != len(ids):
+        raise ValueError("instances contain duplicate ids")
+    config = dataclasses.replace(env_config or episode_env_config(), max_steps=max_steps)
+    sampling = dataclasses.replace(sampling or SamplingConfig(), seed=seed)
+    conn = results.connect(db_path)
+    episodes: list[LMEpisode] = []
+    try:
+        stored = results.done_ids(conn, policy_name, seed)
+        clash = sorted(i for i in ids if i in stored and stored[i] != max_steps)
+        if clash:
+            raise ValueError(f"{len(clash)} stored rows of {policy_name!r} seed {seed} used another max_steps "
+                             f"(e.g. {clash[0]}: {stored[clash[0]]}); use another policy_name or database")
+        todo = [inst for inst in instances if inst.id not in stored]
+        for start in range(0, len(todo), batch_size):
+            chunk = todo[start:start + batch_size]
+            eps = run_lm_episodes(model, tokenizer, chunk, config, sampling, max_prompt_tokens)
+            insert_rows(conn, [results.episode_row(inst, ep.outcome, policy_name, seed) for inst, ep in zip(chunk, eps)])
+            episodes += eps
+    finally:
+        conn.close()
+    df = results.load_results(db_path, policy=policy_name, seed=seed)
+    return df[df["instance_id"].isin(ids)].reset_index(drop=True), episodes
+
+
+def insert_rows(conn, rows: list[dict]) -> None:
+    """Insert result rows (``results.episode_row``) into the results table, in one transaction."""
+    from ..ordebug.results import COLUMNS, TABLE
+
+    names = list(COLUMNS)
+    with conn:
+        conn.executemany(f"INSERT INTO {TABLE} ({', '.join(names)}) VALUES ({', '.join('?' * len(names))})",
+                         [[int(v) if isinstance(v, bool) else v for v in (row.get(n) for n in names)] for row in rows])
