@@ -114,3 +114,25 @@ def test_trainer_step_env_tokens_have_zero_loss_weight(tmp_path, instances):
 
     row = read_metrics(tmp_path / "run" / "metrics.jsonl")[0]
     assert "ordebug/env/feasible_rate" in row and "ordebug/env/steps_mean" in row
+
+
+def test_script_entry_runs_ordebug(tmp_path):
+    """scripts/train_grpo.py (the accelerate-launch entry) runs a 1-step multi-turn OR-Debug smoke run."""
+    import importlib.util
+    from pathlib import Path
+
+    from ordebug_lib.training.logging import read_metrics
+
+    path = Path(__file__).resolve().parents[1] / "scripts" / "train_grpo.py"
+    spec = importlib.util.spec_from_file_location("train_grpo_script", path)
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    run_dir = tmp_path / "script_run"
+    rc = mod.main(["--task", "ordebug", "--model", "tiny", "--run-dir", str(run_dir), "--n-instances", "2", "--cpu",
+                   "--set", "num_generations=2", "per_device_train_batch_size=4", "max_turns=2",
+                   "max_new_tokens_per_turn=4", "max_completion_length=8", "max_steps=1", "beta=0.0",
+                   "reward=outcome", "advantage_method=dgro"])
+    assert rc == 0
+    (row,) = read_metrics(run_dir / "metrics.jsonl")
+    assert row["step"] == 1 and row["nonfinite_keys"] == []
+    assert (run_dir / "final" / "config.json").exists()
