@@ -67,12 +67,14 @@ def test_lora_trains_only_adapters_and_an_adapter_update_changes_the_output(save
     assert torch.allclose(logits(again.model, again.tokenizer), changed, atol=1e-6)
 
 
-def test_lora_accepts_a_peft_config():
+def test_lora_accepts_a_peft_config(tmp_path):
     from peft import LoraConfig
 
     p = load_policy("tiny", lora=LoraConfig(r=2, target_modules=["q_proj", "v_proj"], task_type="CAUSAL_LM"))
     names = [n for n, x in p.model.named_parameters() if x.requires_grad]
     assert len(names) == 2 * 2 * 3  # (A, B) x (q, v) x 3 layers
+    with pytest.raises(ValueError, match="cannot be reloaded"):  # its base is a random init
+        p.save(tmp_path / "adapter")
 
 
 def test_uncached_hub_id_is_a_clear_error():

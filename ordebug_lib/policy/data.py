@@ -12,6 +12,7 @@ baseline solves many candidate repairs per step).
 from __future__ import annotations
 
 import hashlib
+import multiprocessing
 import random
 from concurrent.futures import ProcessPoolExecutor
 from typing import Sequence
@@ -32,9 +33,12 @@ def _chunk(args: tuple) -> list[CountdownInstance]:
 
 
 def _map(fn, items: list, workers: int) -> list:
+    """``[fn(x) for x in items]``, in ``workers`` spawned processes when > 1 (spawn, not fork: the parent
+    may hold a CUDA context and torch threads)."""
     if workers <= 1 or len(items) <= 1:
         return [fn(x) for x in items]
-    with ProcessPoolExecutor(max_workers=min(workers, len(items))) as pool:
+    ctx = multiprocessing.get_context("spawn")
+    with ProcessPoolExecutor(max_workers=min(workers, len(items)), mp_context=ctx) as pool:
         return list(pool.map(fn, items))
 
 

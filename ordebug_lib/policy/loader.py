@@ -47,6 +47,9 @@ class LoadedPolicy:
 
     def save(self, path: str | Path) -> Path:
         """``save_pretrained`` the model (or its adapter) and the tokenizer into ``path``."""
+        if self.source == "preset" and hasattr(self.model, "peft_config"):
+            raise ValueError("LoRA adapters on a freshly built preset cannot be reloaded (their base is random); "
+                             "merge them first (model.merge_and_unload()) or train the preset without LoRA")
         path = Path(path)
         self.model.save_pretrained(str(path))
         self.tokenizer.save_pretrained(str(path))

@@ -64,6 +64,8 @@ class SFTRunConfig:
     """Seed of data order and dropout."""
     max_grad_norm: float = 1.0
     """Gradient clipping."""
+    dataset_num_proc: int | None = None
+    """Processes TRL tokenises the records with (None: this process)."""
 
 
 @dataclass
@@ -149,7 +151,7 @@ def sft_config(config: SFTRunConfig, kind: str, output_dir: str, has_eval: bool)
         gradient_checkpointing=config.gradient_checkpointing, seed=config.seed, data_seed=config.seed,
         max_grad_norm=config.max_grad_norm, dataloader_num_workers=0, disable_tqdm=True,
         completion_only_loss=(kind == "prompt_completion"), assistant_only_loss=(kind == "messages"),
-        packing=False, padding_free=False, dataset_num_proc=None,
+        packing=False, padding_free=False, dataset_num_proc=config.dataset_num_proc,
     )
 
 
