@@ -152,8 +152,8 @@ def chat_text(messages: Sequence[dict]) -> str:
 
 
 def countdown_corpus(n: int, seed: int) -> list[str]:
-    """Countdown text: both prompt templates and a search stream per instance (instances from a seed
-    disjoint from the SFT / evaluation seeds is not needed: no answers leak through token merges)."""
+    """Countdown text: every prompt template and one search stream (as a chat) per generated instance.
+    The instances need not avoid the evaluation problems: merges learned from text leak no answers."""
     from ..tasks.countdown import PROMPT_TEMPLATES, generate_instances, make_prompt
     from ..tasks.countdown_streams import make_streams
 
