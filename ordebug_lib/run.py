@@ -7,7 +7,7 @@ Usage::
     python -m ordebug_lib.run NOTEBOOK --profile gpu --publish   # copy figures/reports into the repo
 
 Parameters come from ``params/<notebook>/<profile>.yaml``, then ``-p`` overrides (values are parsed
-as YAML: ``-p steps 10`` is an int, ``-p lens "[128, 256]"`` a list). Every key must be a name in the
+as YAML, with ``1e-4`` a float: ``-p steps 10`` is an int, ``-p lens "[128, 256]"`` a list). Every key must be a name in the
 notebook's cell tagged ``parameters``; Papermill only warns about unknown keys, we refuse them.
 The runner always passes ``run_dir``. A notebook declares the files it must produce in its metadata
 (``metadata.ordebug.artifacts``, glob patterns relative to the run directory); a missing one fails the run.
@@ -26,9 +26,9 @@ import time
 from pathlib import Path
 
 import nbformat
-import yaml
 
 from . import provenance
+from .yamlio import load_yaml
 
 ROOT = Path(__file__).resolve().parents[1]
 KERNEL_NAME = "ordebug"  # registered by `make kernel`; pinned so runs never pick up a stray kernel
@@ -57,7 +57,7 @@ def load_params(stem: str, profile: str, root: Path = ROOT) -> dict:
     if not path.exists():
         have = sorted(p.stem for p in (root / "params" / stem).glob("*.yaml"))
         raise RunError(f"no parameters for {stem} profile {profile!r} ({path}); profiles: {have or 'none'}")
-    data = yaml.safe_load(path.read_text()) or {}
+    data = load_yaml(path.read_text()) or {}
     if not isinstance(data, dict):
         raise RunError(f"{path} must hold a mapping of parameter names to values")
     return data
@@ -98,7 +98,7 @@ def check_kernel(name: str = KERNEL_NAME) -> None:
 
 
 def parse_overrides(pairs: list[list[str]] | None) -> dict:
-    return {k: yaml.safe_load(v) for k, v in (pairs or [])}
+    return {k: load_yaml(v) for k, v in (pairs or [])}
 
 
 def new_run_id() -> str:

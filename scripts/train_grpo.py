@@ -18,11 +18,10 @@ import argparse
 import sys
 from pathlib import Path
 
-import yaml
-
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from ordebug_lib.training.config import GRPORunConfig  # noqa: E402
+from ordebug_lib.yamlio import load_yaml  # noqa: E402
 
 
 def parse_sets(items: list[str]) -> dict:
@@ -31,7 +30,7 @@ def parse_sets(items: list[str]) -> dict:
         if "=" not in item:
             raise SystemExit(f"--set takes KEY=VALUE, got {item!r}")
         k, v = item.split("=", 1)
-        out[k] = yaml.safe_load(v)
+        out[k] = load_yaml(v)
     return out
 
 
@@ -64,7 +63,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--cpu", action="store_true", help="force the CPU (tests)")
     a = ap.parse_args(argv)
 
-    fields = yaml.safe_load(a.config.read_text()) if a.config else {}
+    fields = load_yaml(a.config.read_text()) if a.config else {}
     cfg = GRPORunConfig.from_dict({**(fields or {}), **parse_sets(a.set)})
 
     from ordebug_lib.policy.loader import load_policy

@@ -113,3 +113,11 @@ def test_publish_copies_figures_reports_metrics_and_provenance(tmp_path):
     assert (tmp_path / "reports" / "t.md").read_text() == "| a |\n"
     assert (tmp_path / "reports" / "provenance" / "nb.json").read_text() == '{"status": "ok"}'
     assert (tmp_path / "reports" / "provenance" / "nb.metrics.json").read_text() == '{"m": 1}'
+
+
+def test_overrides_read_scientific_notation_as_numbers():
+    from ordebug_lib.run import parse_overrides
+
+    got = parse_overrides([["lr", "1e-4"], ["steps", "10"], ["lens", "[128, 256]"], ["name", "e5"]])
+    assert got == {"lr": 1e-4, "steps": 10, "lens": [128, 256], "name": "e5"}
+    assert isinstance(got["lr"], float) and isinstance(got["steps"], int)

@@ -120,3 +120,12 @@ def test_dgro_and_grpo_same_seed_log_different_advantages(tiny_path, tmp_path):
     assert g["ordebug/reward/mean"] == d["ordebug/reward/mean"]  # same rewards (same task metric, same batch)
     assert d["ordebug/advantage/std"] != pytest.approx(g["ordebug/advantage/std"], rel=1e-3)
     assert d["ordebug/advantage/max"] != pytest.approx(g["ordebug/advantage/max"], rel=1e-3)
+
+
+def test_config_refuses_strings_where_numbers_belong():
+    # the 2-GPU run once failed inside AdamW: YAML 1.1 reads "1e-4" as a string
+    with pytest.raises(ValueError, match="learning_rate must be float"):
+        GRPORunConfig(learning_rate="1e-4")
+    with pytest.raises(ValueError, match="max_steps must be int"):
+        GRPORunConfig(max_steps=2.5)
+    assert GRPORunConfig(learning_rate=1).learning_rate == 1  # an int is a fine float

@@ -151,6 +151,7 @@ class GRPORunConfig:
 
     def validate(self) -> None:
         """Raise ValueError on an inconsistent setting (never silently adjust one)."""
+        self._check_types()
         if self.advantage_method not in ADVANTAGE_METHODS:
             raise ValueError(f"advantage_method must be one of {ADVANTAGE_METHODS}, got {self.advantage_method!r}")
         if self.loss_type not in LOSS_TYPES:
@@ -224,6 +225,18 @@ class GRPORunConfig:
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
+
+    def _check_types(self) -> None:
+        """Numbers must be numbers: a YAML "1e-4" read as a string once reached AdamW as lr."""
+        kinds = {"float": (int, float), "int": (int,), "bool": (bool,), "str": (str,),
+                 "float | None": (int, float, type(None))}
+        for f in dataclasses.fields(self):
+            ok = kinds.get(f.type if isinstance(f.type, str) else getattr(f.type, "__name__", ""))
+            value = getattr(self, f.name)
+            if ok is None:
+                continue
+            if not isinstance(value, ok) or (f.type in ("float", "int", "float | None") and isinstance(value, bool)):
+                raise ValueError(f"{f.name} must be {f.type}, got {value!r} ({type(value).__name__})")
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> "GRPORunConfig":
