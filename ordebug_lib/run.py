@@ -32,7 +32,7 @@ from .yamlio import load_yaml
 
 ROOT = Path(__file__).resolve().parents[1]
 KERNEL_NAME = "ordebug"  # registered by `make kernel`; pinned so runs never pick up a stray kernel
-PUBLISH_PROFILE = "gpu"  # only the published profile may write into the committed figures/ and reports/
+PUBLISH_PROFILE = "gpu"  # only published profiles (gpu, gpu_<variant>) write into the committed figures/ reports/
 
 
 class RunError(RuntimeError):
@@ -119,8 +119,9 @@ def run_notebook(
     import papermill
     from papermill.exceptions import PapermillExecutionError
 
-    if publish and profile != PUBLISH_PROFILE:
-        raise RunError(f"--publish is only for the {PUBLISH_PROFILE!r} profile (got {profile!r})")
+    if publish and not (profile == PUBLISH_PROFILE or profile.startswith(PUBLISH_PROFILE + "_")):
+        raise RunError(f"--publish is only for the {PUBLISH_PROFILE!r} profile and its variants "
+                       f"{PUBLISH_PROFILE}_<name> (got {profile!r})")
     nb_path = notebook_path(name, root)
     stem = nb_path.stem
     params = load_params(stem, profile, root)
@@ -174,9 +175,11 @@ def publish_run(run_dir: Path, stem: str, root: Path = ROOT) -> None:
             shutil.copy2(f, dest)
     prov_dir = root / "reports" / "provenance"
     prov_dir.mkdir(parents=True, exist_ok=True)
-    shutil.copy2(run_dir / "provenance.json", prov_dir / f"{stem}.json")
+    profile = run_dir.parent.name
+    tag = stem if profile == PUBLISH_PROFILE else f"{stem}.{profile}"
+    shutil.copy2(run_dir / "provenance.json", prov_dir / f"{tag}.json")
     if (run_dir / "metrics.json").exists():
-        shutil.copy2(run_dir / "metrics.json", prov_dir / f"{stem}.metrics.json")
+        shutil.copy2(run_dir / "metrics.json", prov_dir / f"{tag}.metrics.json")
 
 
 def main(argv: list[str] | None = None) -> int:

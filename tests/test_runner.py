@@ -121,3 +121,13 @@ def test_overrides_read_scientific_notation_as_numbers():
     got = parse_overrides([["lr", "1e-4"], ["steps", "10"], ["lens", "[128, 256]"], ["name", "e5"]])
     assert got == {"lr": 1e-4, "steps": 10, "lens": [128, 256], "name": "e5"}
     assert isinstance(got["lr"], float) and isinstance(got["steps"], int)
+
+
+def test_publish_of_a_gpu_variant_keeps_its_profile_in_the_provenance_name(tmp_path):
+    from ordebug_lib.run import publish_run
+
+    run = tmp_path / "runs" / "nb" / "gpu_ordebug" / "r1"
+    run.mkdir(parents=True)
+    (run / "provenance.json").write_text("{}")
+    publish_run(run, "nb", root=tmp_path)
+    assert (tmp_path / "reports" / "provenance" / "nb.gpu_ordebug.json").exists()
