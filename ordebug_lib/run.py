@@ -133,7 +133,9 @@ def run_notebook(
     check_kernel()
 
     run_dir = (runs_root or root / "runs") / stem / profile / (run_id or new_run_id())
-    run_dir.mkdir(parents=True, exist_ok=False)
+    if run_dir.exists():
+        raise RunError(f"run directory {run_dir} exists; choose another --run-id (runs are never overwritten)")
+    run_dir.mkdir(parents=True)
     params["run_dir"] = str(run_dir.resolve())
     out_nb = run_dir / f"{stem}.ipynb"
 

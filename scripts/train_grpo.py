@@ -24,6 +24,10 @@ from ordebug_lib.training.config import GRPORunConfig  # noqa: E402
 from ordebug_lib.yamlio import load_yaml  # noqa: E402
 
 
+# Config fields whose default depends on the task (GRPORunConfig's own defaults are Countdown's).
+TASK_DEFAULTS = {"countdown": {}, "ordebug": {"reward": "composite"}}
+
+
 def parse_sets(items: list[str]) -> dict:
     out = {}
     for item in items:
@@ -64,7 +68,7 @@ def main(argv: list[str] | None = None) -> int:
     a = ap.parse_args(argv)
 
     fields = load_yaml(a.config.read_text()) if a.config else {}
-    cfg = GRPORunConfig.from_dict({**(fields or {}), **parse_sets(a.set)})
+    cfg = GRPORunConfig.from_dict({**TASK_DEFAULTS[a.task], **(fields or {}), **parse_sets(a.set)})
 
     from ordebug_lib.policy.loader import load_policy
     from ordebug_lib.training import run

@@ -131,3 +131,10 @@ def test_publish_of_a_gpu_variant_keeps_its_profile_in_the_provenance_name(tmp_p
     (run / "provenance.json").write_text("{}")
     publish_run(run, "nb", root=tmp_path)
     assert (tmp_path / "reports" / "provenance" / "nb.gpu_ordebug.json").exists()
+
+
+def test_an_existing_run_id_is_refused_not_overwritten(tmp_path):
+    root = make_project(tmp_path, "once", "y = 1")
+    (root / "runs" / "once" / "smoke" / "r1").mkdir(parents=True)
+    r = run_cli("once", "--profile", "smoke", "--run-id", "r1", root=root)
+    assert r.returncode == 1 and "exists; choose another --run-id" in r.stderr

@@ -5,6 +5,8 @@ loss weight; the reward is the env's terminal reward.
 2. A real ``OrdebugGRPOTrainer`` step with the ``tiny`` preset (project tokenizer): the gradient of the loss
    w.r.t. every env-token log-prob is exactly 0, non-zero on policy tokens; rewards are the env's.
 """
+import json
+
 import pytest
 import torch
 
@@ -131,8 +133,10 @@ def test_script_entry_runs_ordebug(tmp_path):
     rc = mod.main(["--task", "ordebug", "--model", "tiny", "--run-dir", str(run_dir), "--n-instances", "2", "--cpu",
                    "--set", "num_generations=2", "per_device_train_batch_size=4", "max_turns=2",
                    "max_new_tokens_per_turn=4", "max_completion_length=8", "max_steps=1", "beta=0.0",
-                   "reward=outcome", "advantage_method=dgro"])
+                   "advantage_method=dgro"])
     assert rc == 0
+    # no reward given: OR-Debug takes the env's composite reward (the 2-GPU run once died on 'countdown')
+    assert json.loads((run_dir / "run_config.json").read_text())["reward"] == "composite"
     (row,) = read_metrics(run_dir / "metrics.jsonl")
     assert row["step"] == 1 and row["nonfinite_keys"] == []
     assert (run_dir / "final" / "config.json").exists()
