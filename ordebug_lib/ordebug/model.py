@@ -168,14 +168,20 @@ def _unnum(x) -> float:
 
 
 # -- text rendering for a language model ---------------------------------------------------------
-def fmt_num(x: float) -> str:
+def fmt_num(x: float, exact: bool = False) -> str:
+    """A number for text: 6 significant digits for reading, or (``exact``) an action argument that
+    parses back to exactly ``x``.
+
+    >>> fmt_num(140.0), fmt_num(0.1 * 3), fmt_num(0.1 * 3, exact=True), fmt_num(float("-inf"))
+    ('140', '0.3', '0.30000000000000004', '-inf')
+    """
     if x == INF:
         return "inf"
     if x == -INF:
         return "-inf"
     if float(x).is_integer() and abs(x) < 1e15:
         return str(int(x))
-    return f"{x:.6g}"
+    return repr(float(x)) if exact else f"{x:.6g}"
 
 
 def fmt_linear(coeffs: dict[str, float]) -> str:

@@ -27,7 +27,7 @@ import numpy as np
 from . import families
 from .actions import GRAMMAR, apply_action, parse_action, unknown_tokens
 from .instance import DIFFICULTIES, ERROR_TYPES, Instance
-from .model import INF, Constr, LinearModel, ModelError, Var
+from .model import INF, Constr, LinearModel, ModelError, Var, fmt_num
 from .solver import IIS, compute_iis, min_violation, objectives_match, slacks, solve
 
 NAMINGS = ("semantic", "random")
@@ -69,18 +69,12 @@ def n_errors_for(error_type: str, difficulty: str) -> int:
 
 # -- errors --------------------------------------------------------------------------------------
 def fmt_value(x: float) -> str:
-    """A number as an action argument that parses back to exactly ``x``.
+    """A number as an action argument that parses back to exactly ``x`` (model.fmt_num, exact).
 
     >>> fmt_value(140.0), fmt_value(2.5), fmt_value(float("inf")), fmt_value(0.1 * 3)
     ('140', '2.5', 'inf', '0.30000000000000004')
     """
-    if x == INF:
-        return "inf"
-    if x == -INF:
-        return "-inf"
-    if float(x).is_integer() and abs(x) < 1e15:
-        return str(int(x))
-    return repr(float(x))
+    return fmt_num(x, exact=True)
 
 
 @dataclass(frozen=True)
