@@ -118,6 +118,21 @@ def existing_suffixes(model: LinearModel, prefix: str) -> set[str]:
     return {c[len(prefix):] for c in model.constrs if c.startswith(prefix)}
 
 
+def add_defined_totals(m: LinearModel, stem: str, terms: dict[str, dict[str, float]]) -> None:
+    """For each key k: a variable ``<stem>_k`` >= 0 and the row ``def_<stem>_k: <stem>_k - Σ a·x == 0``
+    (all variables first, then all rows: the linking structure types F and the IIS travel through).
+
+    >>> m = LinearModel("t"); _ = m.add_var("make_a"); _ = m.add_var("make_b")
+    >>> add_defined_totals(m, "hours", {"cut": {"make_a": 2.0, "make_b": 1.0}})
+    >>> m.constrs["def_hours_cut"].coeffs
+    {'hours_cut': 1.0, 'make_a': -2.0, 'make_b': -1.0}
+    """
+    for k in terms:
+        m.add_var(f"{stem}_{k}", 0, INF, "C", 0.0)
+    for k, row in terms.items():
+        m.add_constr(f"def_{stem}_{k}", {f"{stem}_{k}": 1.0} | {v: -a for v, a in row.items()}, "==", 0.0)
+
+
 def rounded(x: float, step: float = 1.0) -> float:
     """Round to a multiple of ``step`` (keeps the data readable: 140, 2.5, 0.35)."""
     return float(round(round(x / step) * step, 6))

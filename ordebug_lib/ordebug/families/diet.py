@@ -16,7 +16,8 @@ from __future__ import annotations
 import numpy as np
 
 from ..model import LinearModel
-from ._common import FOODS, INF, NUTRIENTS, RowTemplate, entity_names, existing_suffixes, optional_count, rounded, scaled, subset
+from ._common import (FOODS, NUTRIENTS, RowTemplate, add_defined_totals, entity_names, existing_suffixes,
+                      optional_count, rounded, scaled, subset)
 
 KEY = "diet"
 DESCRIPTION = "servings of foods meet nutrient minimums and maximums at least cost"
@@ -62,11 +63,8 @@ def build(d: dict, rng: np.random.Generator) -> LinearModel:
     m = LinearModel(KEY, "min")
     for f, ub, c in zip(foods, servings, price):
         m.add_var(f"buy_{f}", 0, float(ub), "C", float(c))
-    for n in nutrients:
-        m.add_var(f"intake_{n}", 0, INF, "C", 0.0)
-    for i, n in enumerate(nutrients):
-        coeffs = {f"intake_{n}": 1.0} | {f"buy_{f}": -content[i, j] for j, f in enumerate(foods) if content[i, j]}
-        m.add_constr(f"def_intake_{n}", coeffs, "==", 0.0)
+    add_defined_totals(m, "intake", {n: {f"buy_{f}": content[i, j] for j, f in enumerate(foods) if content[i, j]}
+                                     for i, n in enumerate(nutrients)})
     with_min = subset(rng, nutrients, max(1, len(nutrients) - 1)) if len(nutrients) > 2 else nutrients
     for n in with_min:
         i = nutrients.index(n)

@@ -18,7 +18,8 @@ from __future__ import annotations
 import numpy as np
 
 from ..model import LinearModel
-from ._common import INF, SITES, TOWNS, RowTemplate, entity_names, existing_suffixes, optional_count, rounded, scaled, subset
+from ._common import (INF, SITES, TOWNS, RowTemplate, add_defined_totals, entity_names, existing_suffixes,
+                      optional_count, rounded, scaled, subset)
 
 KEY = "facility_location"
 DESCRIPTION = "open capacitated sites (binary) and serve customer demand at least fixed + transport cost"
@@ -64,10 +65,7 @@ def build(d: dict, rng: np.random.Generator) -> LinearModel:
     for i, s in enumerate(sites):
         for j, c in enumerate(customers):
             m.add_var(f"serve_{s}_{c}", 0, INF, "C", float(unit_cost[i, j]))
-    for s in sites:
-        m.add_var(f"flow_{s}", 0, INF, "C", 0.0)
-    for s in sites:
-        m.add_constr(f"def_flow_{s}", {f"flow_{s}": 1.0} | {f"serve_{s}_{c}": -1.0 for c in customers}, "==", 0.0)
+    add_defined_totals(m, "flow", {s: {f"serve_{s}_{c}": 1.0 for c in customers} for s in sites})
     for i, s in enumerate(sites):
         m.add_constr(f"cap_{s}", {f"flow_{s}": 1.0, f"open_{s}": -float(capacity[i])}, "<=", 0.0)
     for j, c in enumerate(customers):

@@ -19,7 +19,7 @@ from __future__ import annotations
 import numpy as np
 
 from ..model import LinearModel
-from ._common import INF, PROJECTS, RowTemplate, entity_names, existing_suffixes, rounded, scaled
+from ._common import PROJECTS, RowTemplate, add_defined_totals, entity_names, existing_suffixes, rounded, scaled
 
 KEY = "knapsack"
 DESCRIPTION = "capital budgeting: select projects within yearly budgets, category minimums, precedences"
@@ -64,11 +64,8 @@ def build(d: dict, rng: np.random.Generator) -> LinearModel:
     m = LinearModel(KEY, "max")
     for p, v in zip(projects, value):
         m.add_var(f"select_{p}", 0, 1, "B", float(v))
-    for y in years:
-        m.add_var(f"spend_{y}", 0, INF, "C", 0.0)
-    for k, y in enumerate(years):
-        coeffs = {f"spend_{y}": 1.0} | {f"select_{p}": -float(cost[k, j]) for j, p in enumerate(projects) if cost[k, j]}
-        m.add_constr(f"def_spend_{y}", coeffs, "==", 0.0)
+    add_defined_totals(m, "spend", {y: {f"select_{p}": float(cost[k, j]) for j, p in enumerate(projects) if cost[k, j]}
+                                    for k, y in enumerate(years)})
     with_min = sorted(rng.choice(len(CATEGORIES), 2, replace=False).tolist())
     # A reference selection: the cheapest project of each category with a minimum. Budgets fit it,
     # and no precedence or exclusion row is allowed to cut it off, so the model is feasible.

@@ -19,8 +19,8 @@ from __future__ import annotations
 import numpy as np
 
 from ..model import LinearModel
-from ._common import (DEPARTMENTS, INF, MATERIALS, PRODUCTS, RowTemplate, entity_names, existing_suffixes,
-                      optional_count, rounded, scaled, subset)
+from ._common import (DEPARTMENTS, MATERIALS, PRODUCTS, RowTemplate, add_defined_totals, entity_names,
+                      existing_suffixes, optional_count, rounded, scaled, subset)
 
 KEY = "production_planning"
 DESCRIPTION = "products share department hours and materials; market caps; minimum-output contracts"
@@ -61,11 +61,8 @@ def build(d: dict, rng: np.random.Generator) -> LinearModel:
     m = LinearModel(KEY, "max")
     for p, ub, c in zip(products, market, profit):
         m.add_var(f"make_{p}", 0, float(ub), "C", float(c))
-    for dep in depts:
-        m.add_var(f"hours_{dep}", 0, INF, "C", 0.0)
-    for i, dep in enumerate(depts):
-        coeffs = {f"hours_{dep}": 1.0} | {f"make_{p}": -hours[i, j] for j, p in enumerate(products) if hours[i, j]}
-        m.add_constr(f"def_hours_{dep}", coeffs, "==", 0.0)
+    add_defined_totals(m, "hours", {dep: {f"make_{p}": hours[i, j] for j, p in enumerate(products) if hours[i, j]}
+                                    for i, dep in enumerate(depts)})
     for i, dep in enumerate(depts):
         full_load = float(hours[i] @ market)  # capacities bind: about 60% of full market demand fits
         m.add_constr(f"cap_{dep}", {f"hours_{dep}": 1.0}, "<=", rounded(full_load * rng.uniform(0.45, 0.7), 10))

@@ -18,7 +18,8 @@ from __future__ import annotations
 import numpy as np
 
 from ..model import LinearModel
-from ._common import INF, RowTemplate, existing_suffixes, letters, optional_count, rounded, scaled, subset
+from ._common import (INF, RowTemplate, add_defined_totals, existing_suffixes, letters, optional_count, rounded,
+                      scaled, subset)
 
 KEY = "transportation"
 DESCRIPTION = "plants ship to cities; supply limits, demands, lane capacities, minimum plant loads, fleet"
@@ -64,10 +65,7 @@ def build(d: dict, rng: np.random.Generator) -> LinearModel:
         for j, c in enumerate(cities):
             ub = float(rounded(demand[j] * rng.uniform(0.3, 0.8), 5)) if capped[i, j] else INF
             m.add_var(f"ship_{p}_{c}", 0, ub, "C", float(cost[i, j]))
-    for p in plants:
-        m.add_var(f"out_{p}", 0, INF, "C", 0.0)
-    for p in plants:
-        m.add_constr(f"def_out_{p}", {f"out_{p}": 1.0} | {f"ship_{p}_{c}": -1.0 for c in cities}, "==", 0.0)
+    add_defined_totals(m, "out", {p: {f"ship_{p}_{c}": 1.0 for c in cities} for p in plants})
     for i, p in enumerate(plants):
         m.add_constr(f"supply_{p}", {f"out_{p}": 1.0}, "<=", float(supply[i]))
     for j, c in enumerate(cities):
