@@ -7,7 +7,8 @@ chunks are de-duplicated by instance key in chunk order, shuffled with ``seed``,
 test, and checked disjoint (``tasks.countdown.check_disjoint``).
 
 ``parallel_transcripts`` runs expert episodes on OR-Debug instances in worker processes (the search
-baseline solves many candidate repairs per step).
+baseline solves many candidate repairs per step); ``parallel_recoveries`` makes the recovery
+demonstrations of ``ordebug_episodes.recovery_transcripts`` the same way.
 """
 from __future__ import annotations
 
@@ -82,3 +83,75 @@ def parallel_transcripts(instances: Sequence, experts: Sequence[str], env_config
             counts[e]["successful"] += 1
             kept.append(t)
     return kept, counts
+
+
+def _recovery(args: tuple):
+    from .ordebug_episodes import recovery_transcripts
+
+    instance, kinds, n_wrong, env_config, seed = args
+    return recovery_transcripts(instance, kinds, n_wrong, env_config, seed)
+
+
+def parallel_recoveries(instances: Sequence, kinds: Sequence[str], n_wrong: int = 2, env_config=None,
+                        workers: int = 1, seed: int = 0):
+    """``ordebug_episodes.recovery_transcripts`` of every instance in worker processes: (successful
+    recovery transcripts in instance order, counts per kind summed over the instances)."""
+    done = _map(_recovery, [(inst, tuple(kinds), n_wrong, env_config, seed) for inst in instances], workers)
+    kept, counts = [], {k: {"tried": 0, "kept": 0} for k in kinds}
+    for transcripts, c in done:
+        kept += transcripts
+        for kind, row in c.items():
+            for key, n in row.items():
+                counts[kind][key] = counts[kind].get(key, 0) + n
+    return kept, counts
+
+
+BASELINES = ("random", "greedy", "search", "oracle")
+
+
+def _baseline_rows(args: tuple) -> list[dict]:
+    """Result rows of one baseline on some instances, exactly as ``results.evaluate`` makes them."""
+    import dataclasses
+
+    from ..ordebug.baselines import GreedyIISDropPolicy, OraclePolicy, RandomPolicy, SearchRepairPolicy
+    from ..ordebug.env import EnvConfig, RepairEnv, run_episode
+    from ..ordebug.results import episode_row, episode_seed
+
+    name, instances, seed, max_steps = args
+    config = dataclasses.replace(EnvConfig(), max_steps=max_steps)
+    rows = []
+    for inst in instances:
+        agent = {"random": lambda: RandomPolicy(seed=seed), "greedy": GreedyIISDropPolicy,
+                 "search": SearchRepairPolicy, "oracle": lambda: OraclePolicy(inst)}[name]()
+        outcome = run_episode(RepairEnv(inst, config), agent, seed=episode_seed(seed, inst.id))
+        rows.append(episode_row(inst, outcome, name, seed))
+    return rows
+
+
+def parallel_baselines(names: Sequence[str], instances: Sequence, db_path, seed: int = 0, max_steps: int = 20,
+                       workers: int = 1) -> None:
+    """``results.evaluate`` of the named baselines (``BASELINES``) on ``instances``, with the episodes
+    spread over worker processes; the rows (the same as a sequential ``evaluate`` writes: per-episode
+    seeds, default ``EnvConfig``) go into ``db_path``. Instances already stored for a baseline and seed
+    are skipped; stored rows with another ``max_steps`` are refused."""
+    from ..ordebug import results
+    from .ordebug_episodes import insert_rows
+
+    bad = set(names) - set(BASELINES)
+    if bad:
+        raise ValueError(f"unknown baselines {sorted(bad)}; baselines: {', '.join(BASELINES)}")
+    conn = results.connect(db_path)
+    try:
+        jobs = []
+        for name in names:
+            stored = results.done_ids(conn, name, seed)
+            clash = sorted(i.id for i in instances if i.id in stored and stored[i.id] != max_steps)
+            if clash:
+                raise ValueError(f"{len(clash)} stored rows of {name!r} seed {seed} used another max_steps")
+            todo = [i for i in instances if i.id not in stored]
+            n_chunks = max(1, min(4 * workers, len(todo)))  # several per worker: search episodes vary a lot
+            jobs += [(name, todo[k::n_chunks], seed, max_steps) for k in range(n_chunks) if todo[k::n_chunks]]
+        for rows in _map(_baseline_rows, jobs, workers):
+            insert_rows(conn, rows)
+    finally:
+        conn.close()

@@ -19,6 +19,16 @@ truth repair, then SUBMIT of the root cause), ``oracle_iis`` (the same after a G
 looks before it acts) and ``search`` (the solver-search repair baseline). Only *successful* episodes
 are SFT demonstrations: faithful recovery and a SUBMIT whose diagnosis is exactly the root cause.
 
+**Recovery demonstrations** (``recovery_transcripts``, DAgger-style): a prefix in which a plausible
+wrong step happened (a repair of an IIS member that is not the true repair, the search baseline's first
+repair when it is wrong, a repeated GET_IIS, a wrong repair sent twice), followed by the expert's
+continuation from that state: RESET, the ground-truth repair and SUBMIT of the root cause after a
+change to the model, the repair and SUBMIT directly after a wasted GET_IIS. Every demo is replayed in
+``RepairEnv``; a "mistake" that leaves the model feasible with the original optimum is not one and is
+skipped, and only continuations that end in a successful episode are kept. ``Transcript.trained_turns``
+names the continuation's assistant turns: the SFT records (``sft.turn_records``) train on those only,
+never on the injected mistakes.
+
 **Evaluation** (``run_lm_episodes`` / ``evaluate_lm``): the episodes of a batch step together, with one
 ``generate`` call per turn over the episodes still running; the generated text is sent to the env
 verbatim (``parse_action`` takes the last ``<action>`` block); rows go to the SQLite results store of
@@ -29,16 +39,21 @@ first observation are left out of the prompt (the model listing is kept); ``cont
 from __future__ import annotations
 
 import dataclasses
+import hashlib
+import random
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Sequence
 
+from ..ordebug.actions import MUTATING, parse_action
 from ..ordebug.baselines import OraclePolicy, SearchRepairPolicy, submit_line
 from ..ordebug.env import EnvConfig, EpisodeOutcome, RepairEnv, run_episode
 from ..ordebug.instance import Instance
+from ..ordebug.solver import objectives_match
 from .generation import SamplingConfig, generate_chats, render_prompts
 
 EXPERTS = ("oracle", "oracle_iis", "search")
+RECOVERY_KINDS = ("wrong_repair", "search_repair", "repeat_get_iis", "repeat_repair")
 
 
 def episode_env_config(max_steps: int = 20, **overrides) -> EnvConfig:
@@ -81,6 +96,9 @@ class Transcript:
     policy: str
     messages: list[dict]
     outcome: EpisodeOutcome
+    trained_turns: list[int] | None = None
+    """Assistant turns (0 = the first action) an SFT record may train on; None: all. Recovery demos
+    list their continuation only, so the injected mistakes are never trained on."""
 
     @property
     def success(self) -> bool:
@@ -128,6 +146,116 @@ def expert_transcripts(instances: Sequence[Instance], experts: Sequence[str] = (
             if t.success:
                 counts[name]["successful"] += 1
                 kept.append(t)
+    return kept, counts
+
+
+def _stable_seed(*parts) -> int:
+    return int(hashlib.sha256(":".join(map(str, parts)).encode()).hexdigest()[:8], 16)
+
+
+def _is_faithful_now(info: dict, instance: Instance) -> bool:
+    return bool(info["feasible"]) and objectives_match(info["objective"], instance.original_objective)
+
+
+def _replay(instance: Instance, env_config: EnvConfig, prefix: list[str], continuation: list[str],
+            mutating_mistake: bool) -> tuple[Transcript | None, str]:
+    """Play ``prefix`` then ``continuation`` in a fresh env; (transcript, "kept") or (None, why not)."""
+    if len(prefix) + len(continuation) > env_config.max_steps:
+        return None, "too_long"
+    env = RepairEnv(instance, env_config)
+    obs, info = env.reset()
+    messages: list[dict] = []
+    for k, action in enumerate(prefix + continuation):
+        if k == len(prefix) and mutating_mistake and _is_faithful_now(info, instance):
+            return None, "not_a_mistake"  # the "wrong" change restored the original optimum
+        messages += [{"role": "user", "content": obs}, action_message(action)]
+        obs, _, _, _, info = env.step(action)
+        if env.done and k < len(prefix) + len(continuation) - 1:
+            return None, "ended_early"
+    if not env.done:
+        return None, "no_submit"
+    t = Transcript(instance.id, "", messages, env.outcome(),
+                   trained_turns=list(range(len(prefix), len(prefix) + len(continuation))))
+    return (t, "kept") if t.success else (None, "failed")
+
+
+def _wrong_repairs(instance: Instance, model, iis: list[str]) -> list[str]:
+    """Candidate repairs of the IIS members (the search baseline's candidate set) other than the true
+    repair's actions, in IIS order."""
+    search, true = SearchRepairPolicy(), {str(parse_action(a)) for a in instance.true_repair}
+    out: list[str] = []
+    for tok in iis:
+        for cand in search.candidates(model, tok, iis):
+            if cand.action not in true and cand.action not in out:
+                out.append(cand.action)
+    return out
+
+
+def _search_first_repair(instance: Instance, env_config: EnvConfig, limit: int = 4) -> list[str] | None:
+    """The search baseline's actions up to and including its first change of the model (None if it
+    SUBMITs or errs first)."""
+    env, policy = RepairEnv(instance, env_config), SearchRepairPolicy()
+    obs, info = env.reset()
+    actions: list[str] = []
+    for _ in range(limit):
+        action = policy.act(obs, info)
+        actions.append(action)
+        verb = parse_action(action).verb
+        if verb == "SUBMIT":
+            return None
+        obs, _, _, _, info = env.step(action)
+        if info["last_error"] is not None:
+            return None
+        if verb in MUTATING:
+            return actions
+    return None
+
+
+def recovery_transcripts(instance: Instance, kinds: Sequence[str] = RECOVERY_KINDS, n_wrong: int = 2,
+                         env_config: EnvConfig | None = None, seed: int = 0) -> tuple[list[Transcript], dict]:
+    """Successful recovery demonstrations of one instance (see the module docstring), and counts
+    ``{kind: {"tried": n, "kept": k, <reason skipped>: m}}``.
+
+    Kinds: ``wrong_repair`` (up to ``n_wrong`` candidate repairs of IIS members other than the true
+    repair, drawn with a seed from ``seed`` and the instance id, after GET_IIS), ``search_repair`` (the
+    search baseline's opening up to its first repair), ``repeat_get_iis`` (GET_IIS twice), and
+    ``repeat_repair`` (the first drawn wrong repair sent twice). After a change to the model the
+    continuation is RESET, the true repair, SUBMIT of the root cause; after a repeated GET_IIS it is the
+    true repair and SUBMIT."""
+    unknown = set(kinds) - set(RECOVERY_KINDS)
+    if unknown:
+        raise ValueError(f"unknown recovery kinds {sorted(unknown)}; kinds: {', '.join(RECOVERY_KINDS)}")
+    env_config = env_config or episode_env_config()
+    submit = submit_line(list(instance.root_cause))
+    restart = ["RESET", *instance.true_repair, submit]
+    env = RepairEnv(instance, env_config)
+    env.reset()
+    info = env.step("GET_IIS")[4]
+    wrong = []
+    if info["iis"] and {"wrong_repair", "repeat_repair"} & set(kinds):
+        wrong = _wrong_repairs(instance, info["model"], info["iis"])
+        random.Random(_stable_seed("recovery", seed, instance.id)).shuffle(wrong)
+    plans: list[tuple[str, list[str], list[str], bool]] = []  # kind, prefix, continuation, mutating mistake
+    for kind in kinds:
+        if kind == "wrong_repair":
+            plans += [(kind, ["GET_IIS", w], restart, True) for w in wrong[:n_wrong]]
+        elif kind == "repeat_repair" and wrong:
+            plans.append((kind, ["GET_IIS", wrong[0], wrong[0]], restart, True))
+        elif kind == "repeat_get_iis":
+            plans.append((kind, ["GET_IIS", "GET_IIS"], [*instance.true_repair, submit], False))
+        elif kind == "search_repair":
+            opening = _search_first_repair(instance, env_config)
+            true = {str(parse_action(a)) for a in instance.true_repair}
+            if opening is not None and str(parse_action(opening[-1])) not in true:
+                plans.append((kind, opening, restart, True))
+    kept, counts = [], {k: {"tried": 0, "kept": 0} for k in kinds}
+    for kind, prefix, continuation, mutating in plans:
+        t, why = _replay(instance, env_config, prefix, continuation, mutating)
+        counts[kind]["tried"] += 1
+        counts[kind][why] = counts[kind].get(why, 0) + 1
+        if t is not None:
+            t.policy = f"recovery:{kind}"
+            kept.append(t)
     return kept, counts
 
 

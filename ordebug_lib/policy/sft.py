@@ -15,6 +15,16 @@ Two record formats, both conversational so a real chat checkpoint trains on exac
 
   The chat template wraps assistant turns in ``{% generation %}``, so only the actions (and their EOS)
   are trained on; environment observations are context only.
+- OR-Debug, one record per action (``turn_records``): prompt/completion records whose prompt is the
+  conversation so far (several turns) and whose completion is one assistant turn. TRL 1.16 renders the
+  prompt with ``add_generation_prompt=True`` and the prompt + completion without it; with the project
+  template the first is a prefix of the second, so ``completion_only_loss`` covers exactly that one
+  action and its EOS. Earlier assistant turns are context: a prefix may hold actions the loss must not
+  cover (the injected mistakes of recovery demonstrations, ``ordebug_episodes.recovery_transcript``).
+
+``SFTRunConfig.keep_best`` ends the run with the weights of the step whose held-out loss was lowest
+(checked every ``eval_steps`` and after the last step), as ``load_best_model_at_end`` would, but from an
+in-memory copy instead of checkpoints on disk; ``SFTResult.best_step`` says which step that was.
 
 Records longer than ``max_length`` tokens are dropped (``fit_records``) rather than truncated, so no
 completion loses its answer or its SUBMIT; the number dropped is reported.
@@ -66,6 +76,9 @@ class SFTRunConfig:
     """Gradient clipping."""
     dataset_num_proc: int | None = None
     """Processes TRL tokenises the records with (None: this process)."""
+    keep_best: bool = False
+    """End with the weights of the evaluated step (0, every ``eval_steps``, the last) whose held-out loss
+    was lowest, not the last step's. Needs ``eval_records`` and ``eval_steps``."""
 
 
 @dataclass
@@ -80,6 +93,10 @@ class SFTResult:
     """(step, held-out loss), step 0 = before training."""
     train_runtime: float = 0.0
     """Seconds spent in ``trainer.train()``."""
+    best_step: int | None = None
+    """With ``keep_best``: the step whose weights the trainer's model holds (lowest held-out loss)."""
+    best_eval_loss: float | None = None
+    """With ``keep_best``: the held-out loss of that step."""
 
     @property
     def initial_eval_loss(self) -> float | None:
@@ -108,6 +125,30 @@ def messages_records(transcripts: Sequence[Sequence[dict]]) -> list[dict]:
         if not msgs or msgs[-1]["role"] != "assistant":
             raise ValueError(f"transcript {k} must end with an assistant turn")
         out.append({"messages": [dict(m) for m in msgs]})
+    return out
+
+
+def turn_records(messages: Sequence[dict], turns: Sequence[int] | None = None) -> list[dict]:
+    """One prompt/completion record per assistant turn of a conversation: the prompt is every message
+    before that turn, the completion is the turn. ``turns`` picks assistant turns by their index among
+    the assistant turns (0 = the first action); None: all of them. The loss of each record covers only
+    its completion, so assistant turns left out of ``turns`` are context and never trained on.
+
+    >>> msgs = [{"role": "user", "content": "o0"}, {"role": "assistant", "content": "a0"},
+    ...         {"role": "user", "content": "o1"}, {"role": "assistant", "content": "a1"}]
+    >>> [([m["content"] for m in r["prompt"]], r["completion"][0]["content"]) for r in turn_records(msgs, [1])]
+    [(['o0', 'a0', 'o1'], 'a1')]
+    """
+    where = [i for i, m in enumerate(messages) if m["role"] == "assistant"]
+    picked = range(len(where)) if turns is None else turns
+    out = []
+    for k in picked:
+        if not 0 <= k < len(where):
+            raise ValueError(f"assistant turn {k} does not exist (the conversation has {len(where)})")
+        i = where[k]
+        if i == 0:
+            raise ValueError("an assistant turn needs a prompt before it")
+        out.append({"prompt": [dict(m) for m in messages[:i]], "completion": [dict(messages[i])]})
     return out
 
 
@@ -155,6 +196,27 @@ def sft_config(config: SFTRunConfig, kind: str, output_dir: str, has_eval: bool)
     )
 
 
+def best_weights_callback():
+    """A ``TrainerCallback`` that keeps a CPU copy of the weights at the lowest held-out loss it is shown
+    (every evaluation of the trainer, and ``offer`` for evaluations made outside it)."""
+    from transformers import TrainerCallback
+
+    class BestWeights(TrainerCallback):
+        def __init__(self):
+            self.step, self.loss, self.state = None, float("inf"), None
+
+        def offer(self, model, step: int, loss: float) -> None:
+            if loss < self.loss:
+                self.step, self.loss = int(step), float(loss)
+                self.state = {k: v.detach().to("cpu", copy=True) for k, v in model.state_dict().items()}
+
+        def on_evaluate(self, args, state, control, metrics=None, model=None, **kwargs):
+            if metrics and "eval_loss" in metrics and model is not None:
+                self.offer(model, state.global_step, metrics["eval_loss"])
+
+    return BestWeights()
+
+
 def make_trainer(model, tokenizer, train_records: Sequence[dict], config: SFTRunConfig,
                  eval_records: Sequence[dict] | None = None, output_dir: str | Path | None = None):
     """An ``SFTTrainer`` on the records (see the module docstring for the formats)."""
@@ -179,8 +241,14 @@ def make_trainer(model, tokenizer, train_records: Sequence[dict], config: SFTRun
 
 def run_sft(model, tokenizer, train_records: Sequence[dict], config: SFTRunConfig,
             eval_records: Sequence[dict] | None = None, output_dir: str | Path | None = None) -> SFTResult:
-    """Train; held-out loss before and after (and every ``eval_steps``) when ``eval_records`` are given."""
+    """Train; held-out loss before and after (and every ``eval_steps``) when ``eval_records`` are given.
+    With ``config.keep_best`` the trainer's model ends with the weights of the best evaluated step."""
+    if config.keep_best and (eval_records is None or not config.eval_steps):
+        raise ValueError("keep_best needs eval_records and eval_steps (the held-out loss picks the step)")
     trainer = make_trainer(model, tokenizer, train_records, config, eval_records, output_dir)
+    best = best_weights_callback() if config.keep_best else None
+    if best is not None:
+        trainer.add_callback(best)
     eval_curve = []
     if eval_records is not None:
         eval_curve.append((0, float(trainer.evaluate()["eval_loss"])))
@@ -190,7 +258,15 @@ def run_sft(model, tokenizer, train_records: Sequence[dict], config: SFTRunConfi
                    if "eval_loss" in h and int(h["step"]) > 0]
     if eval_records is not None and (not eval_curve or eval_curve[-1][0] != trainer.state.global_step):
         eval_curve.append((trainer.state.global_step, float(trainer.evaluate()["eval_loss"])))
-    return SFTResult(trainer, train_curve, eval_curve, float(out.metrics.get("train_runtime", 0.0)))
+    result = SFTResult(trainer, train_curve, eval_curve, float(out.metrics.get("train_runtime", 0.0)))
+    if best is not None:
+        if best.step is None:
+            raise RuntimeError("keep_best saw no held-out loss during the run")
+        if best.step != trainer.state.global_step:
+            trainer.model.load_state_dict(best.state)
+        result.best_step, result.best_eval_loss = best.step, best.loss
+        best.state = None
+    return result
 
 
 def trained_token_texts(trainer, index: int = 0) -> tuple[str, str]:

@@ -1,0 +1,226 @@
+"""The OR-Debug warm start as one call: benchmark, demonstrations, SFT with the best held-out step, save.
+
+Notebook ``03_sft`` (task ``ordebug``) and the OR-Debug RL notebooks (when no warm start is given) call::
+
+    ws = ordebug_warm_start(OrdebugSFTConfig(model="small", sft=SFTRunConfig(max_steps=400, bf16=True)),
+                            run_dir, device="cuda", save_dir=run_dir / "model")
+    ws.policy.model, ws.policy.tokenizer     # the trained policy (best held-out step)
+    ws.sft.best_step, ws.data["n_records"]   # what happened
+
+Steps:
+
+1. the benchmark: ``benchmark_dir``, or one built into ``run_dir/benchmark`` (``dataset.build_benchmark``);
+2. demonstrations on its train split (and, for the held-out loss, its val split), in worker processes:
+   successful expert episodes (``experts``) and recovery demonstrations (``recovery``; see
+   ``ordebug_episodes.recovery_transcripts``), all with the env settings of evaluation
+   (``episode_env_config(max_steps)``: the observation text names the step budget);
+3. records: one prompt/completion record per trained assistant turn (``per_turn``; ``sft.turn_records``),
+   so the loss covers one action per record and never an injected mistake; or, with ``per_turn=False``,
+   one multi-turn ``messages`` record per episode (assistant-only loss; no recovery demos then).
+   Exact duplicate records are dropped, records longer than ``sft.max_length`` tokens are dropped
+   (``fit_records``); both are counted;
+4. SFT (``sft.run_sft``) on the train records with the val records as held-out loss, ``keep_best`` on
+   by default: the policy returned holds the weights of the best held-out step;
+5. optionally ``policy.save(save_dir)`` (model and tokenizer, loadable by ``load_policy(save_dir)``).
+"""
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+from .ordebug_episodes import RECOVERY_KINDS
+from .sft import SFTResult, SFTRunConfig
+
+
+def _default_sft() -> SFTRunConfig:
+    return SFTRunConfig(max_steps=200, learning_rate=1e-3, warmup_steps=20, batch_size=8, max_length=4096,
+                        logging_steps=10, eval_steps=25, keep_best=True)
+
+
+@dataclass
+class OrdebugSFTConfig:
+    """Everything an OR-Debug warm start depends on (the device and the output paths are arguments)."""
+
+    model: str = "tiny"
+    """Preset (tiny / small / base), a local directory or a cached hub id (``loader.load_policy``)."""
+    lora: dict | None = None
+    """LoRA settings (e.g. ``{"r": 16, "lora_alpha": 32}``) to train adapters only; None: all weights."""
+    dtype: str | None = None
+    """Weights dtype: None (float32) or "bfloat16"."""
+    seed: int = 0
+    """Seed of the model initialisation, the benchmark build, the recovery draws and SFT."""
+    benchmark_dir: str | None = None
+    """A built benchmark (``02_ordebug_benchmark``); None builds one into ``run_dir/benchmark``."""
+    bench_n_per_cell: int = 4
+    """When building: instances per (error type, difficulty) cell (70/15/15 train/val/test)."""
+    bench_error_types: str = "ABCDEFGHI"
+    """When building: error types."""
+    bench_difficulties: tuple[str, ...] = ("easy",)
+    """When building: difficulties."""
+    n_train: int | None = None
+    """Train-split instances that give demonstrations (None: all of them)."""
+    n_val: int | None = 16
+    """Val-split instances that give the held-out loss records (None: all of them)."""
+    experts: tuple[str, ...] = ("oracle_iis", "search")
+    """Demonstrators (``ordebug_episodes.EXPERTS``); only their successful episodes are kept."""
+    per_turn: bool = True
+    """One prompt/completion record per trained action (False: one multi-turn record per episode)."""
+    recovery: tuple[str, ...] = RECOVERY_KINDS
+    """Recovery demonstration kinds (``ordebug_episodes.RECOVERY_KINDS``); () for none. Needs ``per_turn``."""
+    recovery_n_wrong: int = 2
+    """``wrong_repair`` demonstrations per instance (distinct wrong repairs)."""
+    max_steps: int = 20
+    """Step budget of an episode; must be the evaluation's (the observations name it)."""
+    workers: int = 1
+    """Processes for demonstrations and for TRL's tokenisation."""
+    sft: SFTRunConfig = field(default_factory=_default_sft)
+    """Optimisation settings (``keep_best`` with ``eval_steps``: end at the best held-out step)."""
+
+
+@dataclass
+class OrdebugWarmStart:
+    """What ``ordebug_warm_start`` produced."""
+
+    policy: object
+    """``loader.LoadedPolicy``: the trained model (best held-out step with ``keep_best``) and tokenizer."""
+    sft: SFTResult
+    """Learning curves, best step, the trainer."""
+    data: dict
+    """Demonstration statistics (episodes per expert, recovery counts, records, tokens, timings)."""
+    benchmark: Path
+    """The benchmark whose train / val splits were used (its test split is untouched)."""
+    model_dir: Path | None = None
+    """Where the policy was saved (``save_dir``), if it was."""
+
+
+def check_config(config: OrdebugSFTConfig) -> None:
+    """Reject settings that cannot work, before any data is made."""
+    from .ordebug_episodes import EXPERTS
+
+    bad = set(config.experts) - set(EXPERTS)
+    if bad or not config.experts:
+        raise ValueError(f"experts must be a non-empty subset of {EXPERTS}, got {config.experts}")
+    bad = set(config.recovery) - set(RECOVERY_KINDS)
+    if bad:
+        raise ValueError(f"unknown recovery kinds {sorted(bad)}; kinds: {RECOVERY_KINDS}")
+    if config.recovery and not config.per_turn:
+        raise ValueError("recovery demonstrations need per_turn=True: a multi-turn record would train on the "
+                         "injected mistakes")
+
+
+def benchmark_path(config: OrdebugSFTConfig, run_dir: str | Path) -> Path:
+    """``config.benchmark_dir``, or a benchmark built into ``run_dir/benchmark`` (reused if one is there
+    already with the same settings)."""
+    from ..ordebug.dataset import build_benchmark
+
+    if config.benchmark_dir:
+        return Path(config.benchmark_dir)
+    out = Path(run_dir) / "benchmark"
+    if (out / "manifest.json").exists():
+        m = json.loads((out / "manifest.json").read_text())
+        same = (m["n_per_cell"] == config.bench_n_per_cell and m["error_types"] == "".join(config.bench_error_types)
+                and list(m["difficulties"]) == list(config.bench_difficulties) and m["seed"] == config.seed)
+        if not same:
+            raise FileExistsError(f"{out} holds a benchmark built with other settings; use another run_dir")
+        return out
+    return build_benchmark(out, config.bench_n_per_cell, error_types=config.bench_error_types,
+                           difficulties=list(config.bench_difficulties), seed=config.seed, progress=False)
+
+
+def demonstrations(config: OrdebugSFTConfig, instances, workers: int | None = None) -> tuple[list, dict]:
+    """(successful transcripts: experts then recovery demos, counts) on ``instances``."""
+    from .data import parallel_recoveries, parallel_transcripts
+    from .ordebug_episodes import episode_env_config
+
+    env_config = episode_env_config(config.max_steps)
+    workers = config.workers if workers is None else workers
+    transcripts, expert_counts = parallel_transcripts(instances, config.experts, env_config, workers)
+    counts = {"experts": expert_counts}
+    if config.recovery:
+        rec, rec_counts = parallel_recoveries(instances, config.recovery, config.recovery_n_wrong, env_config,
+                                              workers, config.seed)
+        transcripts += rec
+        counts["recovery"] = rec_counts
+    return transcripts, counts
+
+
+def records_of(transcripts, per_turn: bool) -> tuple[list[dict], list[str]]:
+    """SFT records of the transcripts and the source of each ("oracle_iis", "recovery:wrong_repair", ...),
+    exact duplicates dropped (the first kept)."""
+    from .sft import messages_records, turn_records
+
+    records, sources, seen = [], [], set()
+    for t in transcripts:
+        if per_turn:
+            recs = turn_records(t.messages, t.trained_turns)
+        elif t.trained_turns is not None:
+            raise ValueError(f"{t.policy} transcript of {t.instance_id} trains on some turns only: use per_turn")
+        else:
+            recs = messages_records([t.messages])
+        for r in recs:
+            key = json.dumps(r, sort_keys=True)
+            if key not in seen:
+                seen.add(key)
+                records.append(r)
+                sources.append(t.policy)
+    return records, sources
+
+
+def ordebug_warm_start(config: OrdebugSFTConfig, run_dir: str | Path, device: str = "auto",
+                       save_dir: str | Path | None = None) -> OrdebugWarmStart:
+    """Build or load the benchmark, make demonstrations, train the policy, save it (see the module
+    docstring). ``run_dir`` holds the built benchmark (when ``benchmark_dir`` is None)."""
+    from collections import Counter
+
+    from ..ordebug.dataset import load_benchmark
+    from .loader import load_policy, resolve_device
+    from .sft import fit_records, run_sft
+
+    check_config(config)
+    run_dir = Path(run_dir)
+    device = resolve_device(device)
+    t0 = time.perf_counter()
+    bench = benchmark_path(config, run_dir)
+    t_bench = time.perf_counter() - t0
+    train_insts = load_benchmark(bench, "train")[:config.n_train]
+    val_insts = load_benchmark(bench, "val")[:config.n_val]
+    if not (train_insts and val_insts):
+        raise ValueError(f"the benchmark at {bench} needs train and val instances; has {len(train_insts)}, "
+                         f"{len(val_insts)}: build more per cell")
+    policy = load_policy(config.model, lora=config.lora, device=device, dtype=config.dtype, seed=config.seed)
+    tok = policy.tokenizer
+
+    t1 = time.perf_counter()
+    train_t, train_counts = demonstrations(config, train_insts)
+    val_t, val_counts = demonstrations(config, val_insts)
+    t_demos = time.perf_counter() - t1
+    train_all, train_src = records_of(train_t, config.per_turn)
+    val_all, _ = fit_records(tok, records_of(val_t, config.per_turn)[0], config.sft.max_length)
+    train_records, lengths = fit_records(tok, train_all, config.sft.max_length)
+    if not train_records or not val_all:
+        raise ValueError(f"no record to learn from within max_length={config.sft.max_length}: train "
+                         f"{len(train_records)} of {len(train_all)}, val {len(val_all)}")
+    kept_src = [s for s, n in zip(train_src, lengths) if n <= config.sft.max_length]
+    experts = [t for t in train_t if not t.policy.startswith("recovery:")]
+    data = {
+        "benchmark": str(bench), "n_train_instances": len(train_insts), "n_val_instances": len(val_insts),
+        "expert_episodes": train_counts["experts"], "recovery": train_counts.get("recovery"),
+        "val_expert_episodes": val_counts["experts"], "val_recovery": val_counts.get("recovery"),
+        "n_transcripts": len(train_t), "n_expert_transcripts": len(experts),
+        "expert_turns_mean": sum(len(t.messages) // 2 for t in experts) / max(1, len(experts)),
+        "per_turn": config.per_turn, "n_records": len(train_records),
+        "n_records_dropped_too_long": len(train_all) - len(train_records),
+        "n_records_by_source": dict(Counter(kept_src)), "n_val_records": len(val_all),
+        "record_tokens_mean": sum(lengths) / len(lengths), "record_tokens_max": max(lengths),
+        "benchmark_s": t_bench, "demos_s": t_demos, "records_s": time.perf_counter() - t1 - t_demos,
+    }
+    sft_config = config.sft
+    if config.workers > 1 and sft_config.dataset_num_proc is None:
+        sft_config = type(sft_config)(**{**asdict(sft_config), "dataset_num_proc": config.workers})
+    result = run_sft(policy.model, tok, train_records, sft_config, eval_records=val_all)
+    policy.model = result.trainer.model
+    data["train_s"] = result.train_runtime
+    model_dir = policy.save(save_dir) if save_dir is not None else None
+    return OrdebugWarmStart(policy, result, data, bench, model_dir)

@@ -1,0 +1,113 @@
+"""OR-Debug warm start: per-turn records train on one action each (never on injected mistakes), every
+recovery demonstration replays to a successful episode, baselines in workers match the sequential
+evaluation, and ``ordebug_warm_start`` runs end to end on the tiny preset."""
+import pytest
+
+from ordebug_lib.ordebug.env import RepairEnv
+from ordebug_lib.ordebug.results import evaluate, load_results
+from ordebug_lib.ordebug.saboteur import make_instance
+from ordebug_lib.policy.data import parallel_baselines, parallel_recoveries
+from ordebug_lib.policy.loader import load_policy
+from ordebug_lib.policy.ordebug_episodes import (
+    RECOVERY_KINDS, episode_env_config, expert_transcript, recovery_transcripts,
+)
+from ordebug_lib.policy.ordebug_sft import OrdebugSFTConfig, check_config, ordebug_warm_start, records_of
+from ordebug_lib.policy.sft import SFTRunConfig, make_trainer, trained_token_texts, turn_records
+from ordebug_lib.policy.tokenizer import EOS_TOKEN
+
+CELLS = [("production_planning", t, 0) for t in "ABCEFGHI"] + [("transportation", "D", 0)]
+
+
+@pytest.fixture(scope="module")
+def instances():
+    return [make_instance(f, t, "easy", seed=s) for f, t, s in CELLS]
+
+
+@pytest.fixture(scope="module")
+def recoveries(instances):
+    return parallel_recoveries(instances, RECOVERY_KINDS, n_wrong=2, env_config=episode_env_config(20), workers=2)
+
+
+def test_every_recovery_demo_replays_to_a_successful_episode(instances, recoveries):
+    kept, counts = recoveries
+    by_id = {i.id: i for i in instances}
+    assert {t.policy for t in kept} == {f"recovery:{k}" for k in RECOVERY_KINDS}
+    assert sum(c["kept"] for c in counts.values()) == len(kept) >= 30  # measured: 42 of 9 instances
+    for t in kept:
+        inst = by_id[t.instance_id]
+        env = RepairEnv(inst, episode_env_config(20))
+        obs, info = env.reset()
+        actions = [m["content"] for m in t.messages if m["role"] == "assistant"]
+        users = [m["content"] for m in t.messages if m["role"] == "user"]
+        for k, a in enumerate(actions):
+            assert users[k] == obs  # the demo's observations are the env's
+            obs, _, term, trunc, info = env.step(a)
+        o = env.outcome()
+        assert o.submitted and o.faithful and set(o.diagnosis) == set(inst.root_cause), t.policy
+        # the trained turns are the continuation: it starts after the mistake and runs to the SUBMIT
+        assert t.trained_turns == list(range(t.trained_turns[0], len(actions))) and t.trained_turns[0] >= 2
+        mistake = actions[t.trained_turns[0] - 1]
+        if t.policy in ("recovery:wrong_repair", "recovery:repeat_repair", "recovery:search_repair"):
+            assert actions[t.trained_turns[0]] == "<action>RESET</action>"
+            assert mistake.removeprefix("<action>").removesuffix("</action>") not in inst.true_repair
+        if t.policy == "recovery:repeat_get_iis":
+            assert actions[:2] == ["<action>GET_IIS</action>"] * 2
+
+
+def test_per_turn_records_train_on_one_action_never_on_the_mistake(instances, recoveries):
+    kept, _ = recoveries
+    t = next(t for t in kept if t.policy == "recovery:wrong_repair")
+    records = turn_records(t.messages, t.trained_turns)
+    assert len(records) == len(t.trained_turns)
+    model, tok = load_policy("tiny", seed=0)
+    trainer = make_trainer(model, tok, records, SFTRunConfig(max_steps=1, max_length=4096))
+    actions = [m["content"] for m in t.messages if m["role"] == "assistant"]
+    mistake = actions[t.trained_turns[0] - 1]
+    for i, k in enumerate(t.trained_turns):
+        covered, context = trained_token_texts(trainer, i)
+        assert covered == actions[k] + EOS_TOKEN  # exactly this action and its EOS
+        assert mistake in context and context.endswith("<|im_start|>assistant\n")
+        for m in t.messages[: 2 * k + 1]:  # the whole conversation so far is the prompt
+            assert m["content"] in context
+
+
+def test_records_of_drops_duplicates_and_refuses_partial_multi_turn(instances, recoveries):
+    a = expert_transcript(instances[0], "oracle_iis")
+    recs, src = records_of([a, a], per_turn=True)
+    assert len(recs) == len(a.messages) // 2 and set(src) == {"oracle_iis"}
+    with pytest.raises(ValueError, match="use per_turn"):
+        records_of(recoveries[0][:1], per_turn=False)
+    with pytest.raises(ValueError, match="need per_turn=True"):
+        check_config(OrdebugSFTConfig(per_turn=False))
+    with pytest.raises(ValueError, match="unknown recovery kinds"):
+        recovery_transcripts(instances[0], ["typo"])
+
+
+def test_parallel_baselines_write_the_rows_of_a_sequential_evaluation(instances, tmp_path):
+    from ordebug_lib.ordebug.baselines import GreedyIISDropPolicy, RandomPolicy
+
+    insts = instances[:4]
+    evaluate(RandomPolicy(seed=3), insts, tmp_path / "seq.sqlite", "random", seed=3, max_steps=6, progress=False)
+    evaluate(GreedyIISDropPolicy(), insts, tmp_path / "seq.sqlite", "greedy", seed=3, max_steps=6, progress=False)
+    parallel_baselines(["random", "greedy"], insts, tmp_path / "par.sqlite", seed=3, max_steps=6, workers=2)
+    cols = ["policy", "instance_id", "steps", "submitted", "diagnosis", "final_status", "faithful"]
+    seq, par = (load_results(tmp_path / f"{n}.sqlite").sort_values(["policy", "instance_id"])[cols]
+                .reset_index(drop=True) for n in ("seq", "par"))
+    assert len(seq) == 8 and seq.equals(par)
+
+
+@pytest.mark.slow
+def test_ordebug_warm_start_runs_end_to_end_on_the_tiny_preset(tmp_path):
+    cfg = OrdebugSFTConfig(
+        model="tiny", bench_n_per_cell=2, bench_error_types="AFH", n_val=2, max_steps=8, workers=2,
+        sft=SFTRunConfig(max_steps=4, learning_rate=5e-3, batch_size=2, max_length=2048, logging_steps=1,
+                         eval_steps=2, eval_batch_size=4, keep_best=True))
+    ws = ordebug_warm_start(cfg, tmp_path / "run", device="cpu", save_dir=tmp_path / "model")
+    d = ws.data
+    print(d)
+    assert d["n_records"] == sum(d["n_records_by_source"].values()) > 0
+    assert any(s.startswith("recovery:") for s in d["n_records_by_source"])
+    assert ws.sft.best_step in (0, 2, 4) and [s for s, _ in ws.sft.eval_curve] == [0, 2, 4]
+    assert (tmp_path / "run" / "benchmark" / "manifest.json").exists()
+    again = load_policy(ws.model_dir)
+    assert again.source == "local" and len(again.tokenizer) == len(ws.policy.tokenizer)
