@@ -111,3 +111,29 @@ def test_ordebug_warm_start_runs_end_to_end_on_the_tiny_preset(tmp_path):
     assert (tmp_path / "run" / "benchmark" / "manifest.json").exists()
     again = load_policy(ws.model_dir)
     assert again.source == "local" and len(again.tokenizer) == len(ws.policy.tokenizer)
+
+
+def test_action_profile_counts_kinds_repeats_and_missing_submits(instances):
+    from ordebug_lib.ordebug.env import run_episode
+    from ordebug_lib.policy.ordebug_episodes import LMEpisode, action_profile, profile_summary
+
+    class Script:
+        def __init__(self, actions):
+            self.actions = list(actions)
+
+        def act(self, obs, info):
+            return self.actions[info["step"]]
+
+    inst = instances[0]
+    looping = ["GET_IIS", "GET_IIS", "nonsense here", "DROP no_such_row", "GET_IIS", "GET_IIS"]
+    good = ["GET_IIS", *inst.true_repair, "SUBMIT " + " ".join(inst.root_cause)]
+    eps = [LMEpisode(inst.id, [], run_episode(RepairEnv(inst, episode_env_config(6)), Script(a)))
+           for a in (looping, good)]
+    prof = action_profile(eps)
+    loop, ok = prof.iloc[0], prof.iloc[1]
+    assert (loop["GET_IIS"], loop["malformed"], loop["DROP"], loop["rejected"], loop["SUBMIT"]) == (4, 1, 1, 1, 0)
+    assert loop["timed_out"] and not loop["submitted"] and not loop["success"]
+    assert loop["repeat_frac"] == 3 / 6 and loop["consecutive_repeat_frac"] == 2 / 6
+    assert ok["success"] and ok["SUBMIT"] == 1 and ok["repeat_frac"] == 0
+    s = profile_summary(prof)
+    assert s["never_submitted"] == 1 and s["successes"] == 1 and s["action_share"]["GET_IIS"] == 5 / (6 + len(good))

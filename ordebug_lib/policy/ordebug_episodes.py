@@ -389,3 +389,56 @@ def insert_rows(conn, rows: list[dict]) -> None:
     with conn:
         conn.executemany(f"INSERT INTO {TABLE} ({', '.join(names)}) VALUES ({', '.join('?' * len(names))})",
                          [[int(v) if isinstance(v, bool) else v for v in (row.get(n) for n in names)] for row in rows])
+
+
+# -- failure analysis ----------------------------------------------------------------------------------
+def action_profile(episodes: Sequence[LMEpisode]):
+    """One row per episode: how it ended and what it did. Columns: instance_id, steps, submitted,
+    timed_out, success, one count per verb taken (``GET_IIS``, ``SET_RHS``, ..., ``SUBMIT``),
+    ``malformed`` (did not parse), ``rejected`` (parsed, refused by the env, e.g. an unknown name),
+    ``repeat_frac`` (steps whose action had been sent before in the episode), ``consecutive_repeat_frac``
+    (steps that repeat the step just before) and ``context_trims``. Actions compare in canonical form
+    when they parse, else as stripped text."""
+    import pandas as pd
+
+    from ..ordebug.actions import GRAMMAR
+
+    rows = []
+    for ep in episodes:
+        o = ep.outcome
+        row = {"instance_id": ep.instance_id, "steps": o.steps, "submitted": o.submitted, "timed_out": o.truncated,
+               "success": bool(o.submitted and o.faithful and set(o.diagnosis or []) == set(o.root_cause or [None])),
+               **{v: 0 for v in GRAMMAR}, "malformed": 0, "rejected": 0}
+        seen, prev, repeats, consecutive = set(), None, 0, 0
+        for s in o.trajectory:
+            if s.verb is None:
+                row["malformed"] += 1
+            else:
+                row[s.verb] += 1
+                row["rejected"] += s.error is not None
+            key = s.action if s.action is not None else s.action_text.strip()
+            repeats += key in seen
+            consecutive += key == prev
+            seen.add(key)
+            prev = key
+        n = max(1, len(o.trajectory))
+        row.update(repeat_frac=repeats / n, consecutive_repeat_frac=consecutive / n, context_trims=ep.context_trims)
+        rows.append(row)
+    return pd.DataFrame(rows)
+
+
+def profile_summary(profile) -> dict:
+    """Totals of an ``action_profile``: episodes, never submitted, successes, mean steps, the share of
+    each action kind among all steps, mean repeat fractions."""
+    from ..ordebug.actions import GRAMMAR
+
+    kinds = [*GRAMMAR, "malformed"]
+    total = max(1, int(profile["steps"].sum()))
+    return {
+        "episodes": len(profile), "never_submitted": int((~profile["submitted"]).sum()),
+        "successes": int(profile["success"].sum()), "mean_steps": float(profile["steps"].mean()),
+        "action_share": {k: float(profile[k].sum() / total) for k in kinds if profile[k].sum()},
+        "rejected_share": float(profile["rejected"].sum() / total),
+        "repeat_frac_mean": float(profile["repeat_frac"].mean()),
+        "consecutive_repeat_frac_mean": float(profile["consecutive_repeat_frac"].mean()),
+    }
