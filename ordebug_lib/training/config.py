@@ -113,6 +113,11 @@ class GRPORunConfig:
     """Completions per device per micro-batch (a multiple of G keeps whole groups together)."""
     gradient_accumulation_steps: int = 1
     """Micro-batches per optimizer step; with steps_per_generation = this, one generation per step."""
+    steps_per_generation: int | None = None
+    """Optimizer steps per generated batch (TRL's ``steps_per_generation``; None: gradient_accumulation_steps,
+    one generation per step). k > 1 samples k·per_device_train_batch_size completions at once and takes k
+    updates on them, the later ones slightly off-policy (the clipped ratio covers it, PPO arXiv 1707.06347):
+    decoding is latency-bound on small models, so a k times larger generation costs about the same time."""
     num_iterations: int = 1
     """μ: optimizer passes over each generated batch (DeepSeekMath arXiv 2402.03300 Alg. 1); 1 is on-policy."""
     max_steps: int = 10
@@ -175,6 +180,9 @@ class GRPORunConfig:
             raise ValueError(f"dgro_baseline must be 'mean' or 'kalman', got {self.dgro_baseline!r}")
         if self.krpo_state not in ("posterior", "prior"):
             raise ValueError(f"krpo_state must be 'posterior' or 'prior', got {self.krpo_state!r}")
+        if self.steps_per_generation is not None and (type(self.steps_per_generation) is not int
+                                                      or self.steps_per_generation < 1):
+            raise ValueError(f"steps_per_generation must be None or ≥ 1, got {self.steps_per_generation!r}")
         for name in ("max_turns", "max_new_tokens_per_turn", "max_completion_length", "max_steps",
                      "per_device_train_batch_size", "gradient_accumulation_steps", "num_iterations", "logging_steps"):
             if getattr(self, name) < 1:
@@ -210,6 +218,7 @@ class GRPORunConfig:
             weight_decay=self.weight_decay, max_grad_norm=self.max_grad_norm,
             per_device_train_batch_size=self.per_device_train_batch_size,
             gradient_accumulation_steps=self.gradient_accumulation_steps, num_iterations=self.num_iterations,
+            steps_per_generation=self.steps_per_generation,
             max_steps=self.max_steps, seed=self.seed, bf16=self.bf16, gradient_checkpointing=self.gradient_checkpointing,
             loss_type=self.trl_loss_type(), scale_rewards="none", beta=self.beta, epsilon=self.epsilon_low,
             epsilon_high=self.epsilon_high, use_bias_correction_kl=self.use_bias_correction_kl,

@@ -1,0 +1,1 @@
+"""Paper experiments as package code: arms, their runner and result collection (notebooks orchestrate)."""

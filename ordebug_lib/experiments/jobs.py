@@ -1,0 +1,124 @@
+"""Run independent experiment arms as subprocesses, several at a time, each with its own log.
+
+A small 25M-parameter policy leaves a GPU mostly idle while HF ``generate`` launches one decoding step
+after another, so several RL arms side by side on one GPU finish sooner than one after another; on a
+machine with several GPUs arm k gets GPU k mod n. Each job is ``python -m <module> <spec.json>``; its
+stdout and stderr go to ``<job dir>/log.txt``. A job counts as done when it wrote ``<job dir>/done.json``;
+done jobs are skipped, so an interrupted experiment resumes where it stopped. A failed job raises with
+the end of its log (nothing is dropped silently).
+"""
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Sequence
+
+DONE = "done.json"
+
+
+@dataclass
+class Job:
+    """One arm to run: ``python -m module spec_path``, writing into ``dir``."""
+
+    name: str
+    module: str
+    dir: Path
+    spec: dict
+
+    @property
+    def spec_path(self) -> Path:
+        return self.dir / "spec.json"
+
+    @property
+    def done(self) -> bool:
+        p = self.dir / DONE
+        return p.exists() and json.loads(p.read_text()).get("spec") == self.spec
+
+
+class JobFailed(RuntimeError):
+    pass
+
+
+def _tail(path: Path, n: int = 40) -> str:
+    if not path.exists():
+        return "(no log)"
+    return "\n".join(path.read_text(errors="replace").splitlines()[-n:])
+
+
+def gpu_count() -> int:
+    try:
+        import torch
+    except ImportError:
+        return 0
+    return torch.cuda.device_count() if torch.cuda.is_available() else 0
+
+
+def run_jobs(jobs: Sequence[Job], parallel: int = 1, poll_s: float = 0.5, progress: bool = True,
+             env: dict | None = None) -> dict[str, float]:
+    """Run the jobs that are not done yet, at most ``parallel`` at a time; returns {name: wall seconds}
+    of the jobs run now. Raises ``JobFailed`` when a job exits non-zero or exits without its ``done.json``
+    (the others still running are stopped)."""
+    from tqdm.auto import tqdm
+
+    if parallel < 1:
+        raise ValueError(f"parallel must be >= 1, got {parallel}")
+    names = [j.name for j in jobs]
+    if len(set(names)) != len(names):
+        raise ValueError(f"job names must be unique: {names}")
+    todo = [j for j in jobs if not j.done]
+    n_gpus = gpu_count()
+    running: list[tuple[Job, subprocess.Popen, float, object]] = []
+    walls: dict[str, float] = {}
+    bar = tqdm(total=len(jobs), initial=len(jobs) - len(todo), desc="arms", disable=not progress)
+    slot = 0
+    try:
+        while todo or running:
+            while todo and len(running) < parallel:
+                job = todo.pop(0)
+                job.dir.mkdir(parents=True, exist_ok=True)
+                (job.dir / DONE).unlink(missing_ok=True)
+                job.spec_path.write_text(json.dumps(job.spec, indent=2))
+                child_env = {**os.environ, **(env or {}), "PYTHONUNBUFFERED": "1"}
+                if n_gpus > 1:
+                    child_env["CUDA_VISIBLE_DEVICES"] = str(slot % n_gpus)
+                slot += 1
+                log = (job.dir / "log.txt").open("w")
+                proc = subprocess.Popen([sys.executable, "-m", job.module, str(job.spec_path)],
+                                        stdout=log, stderr=subprocess.STDOUT, env=child_env)
+                running.append((job, proc, time.perf_counter(), log))
+            time.sleep(poll_s)
+            still = []
+            for job, proc, t0, log in running:
+                rc = proc.poll()
+                if rc is None:
+                    still.append((job, proc, t0, log))
+                    continue
+                log.close()
+                walls[job.name] = time.perf_counter() - t0
+                if rc != 0 or not job.done:
+                    why = f"exit code {rc}" if rc != 0 else f"exit 0 without {DONE}"
+                    raise JobFailed(f"arm {job.name!r} failed ({why}); end of {job.dir / 'log.txt'}:\n"
+                                    f"{_tail(job.dir / 'log.txt')}")
+                bar.update(1)
+                bar.set_postfix_str(f"{job.name} {walls[job.name]:.0f}s")
+            running = still
+    finally:
+        for job, proc, _, log in running:
+            if proc.poll() is None:
+                proc.kill()
+                proc.wait()
+            log.close()
+        bar.close()
+    return walls
+
+
+def mark_done(job_dir: str | Path, spec: dict, **summary) -> Path:
+    """Called by the job itself when everything it owes is written."""
+    p = Path(job_dir) / DONE
+    p.write_text(json.dumps({"spec": spec, **summary}, indent=2, default=str) + "\n")
+    return p
