@@ -15,18 +15,20 @@ TRACKED_PACKAGES = ("torch", "transformers", "trl", "peft", "gurobipy", "papermi
 def git_state(repo: str | Path = ".") -> dict:
     """Commit hash and dirty flag of the checkout.
 
-    A copy of the tree without ``.git`` (e.g. on a remote GPU machine) has no history: there the caller
-    states it with ``ORDEBUG_GIT_COMMIT`` / ``ORDEBUG_GIT_DIRTY``, recorded with ``"source": "env"``.
-    Neither available: ``None`` values.
+    ``ORDEBUG_GIT_COMMIT`` / ``ORDEBUG_GIT_DIRTY``, when set, win and are recorded with ``"source": "env"``:
+    a copy of the tree on a remote GPU machine may carry no ``.git`` or a stale one (one did: it reported
+    the session's first commit, dirty, for runs of a later, clean commit), so whoever launches the run
+    states the commit. Otherwise git is asked; neither available: ``None`` values.
     """
+    if os.environ.get("ORDEBUG_GIT_COMMIT"):
+        return {"commit": os.environ["ORDEBUG_GIT_COMMIT"],
+                "dirty": os.environ.get("ORDEBUG_GIT_DIRTY", "unknown") == "1", "source": "env"}
+
     def _git(*args):
         return subprocess.run(["git", *args], cwd=repo, capture_output=True, text=True)
 
     head = _git("rev-parse", "HEAD")
     if head.returncode != 0:
-        if os.environ.get("ORDEBUG_GIT_COMMIT"):
-            return {"commit": os.environ["ORDEBUG_GIT_COMMIT"],
-                    "dirty": os.environ.get("ORDEBUG_GIT_DIRTY", "unknown") == "1", "source": "env"}
         return {"commit": None, "dirty": None}
     status = _git("status", "--porcelain", "--untracked-files=no")
     return {"commit": head.stdout.strip(), "dirty": bool(status.stdout.strip())}
