@@ -1,0 +1,406 @@
+"""E3–E5 (seeds/000, 002; brief §3): multi-turn RL on OR-Debug from one SFT warm start.
+
+The arms, all from the same warm start (``policy.ordebug_sft``), training instances (the benchmark's train
+split), seed and data order, each evaluated greedily on the benchmark's disjoint test split:
+
+===============  ==============================================  =========================================
+arm              what changes (``GRPORunConfig`` fields)         why
+===============  ==============================================  =========================================
+``sft``          no RL: evaluation only                          the SFT row of seeds/000's table
+``grpo``         advantage (r − mean)/(std + ε), per-sequence    GRPO (DeepSeekMath arXiv 2402.03300),
+                 mean loss, β = 0.04                             β of its Eq. 3–4
+``dgro``         advantage β_reward·(r − mean)/max(std, √v_min), DGRO (arXiv 2505.12951) with seeds/000's
+                 β_kl (= ``beta``) 0.001, β_reward 2.0, v_min    β_kl 0.001, β_reward 2.0, min variance 0.01
+                 0.01 (from the notebook's ``dgro`` settings)
+``baseline``     GRPO as above                                   the reference arm of the DAPO ablation
+``no_kl``        β = 0                                           DAPO §2.3 (arXiv 2503.14476)
+``asym_clip``    ε_high = 0.28                                   DAPO §3.1 clip-higher
+``dynamic``      dynamic sampling (zero-std groups refilled)     DAPO §3.2
+``token_loss``   token-mean loss + overlong filtering            DAPO §3.3–3.4 (``loss_type='dapo'``,
+                                                                 ``mask_truncated_completions``)
+===============  ==============================================  =========================================
+
+Every other setting (steps, group size, turns, learning rate, reward, temperature) is shared and may not
+set a per-arm field (``arm_jobs`` refuses it). Training rewards are compared only between arms of one
+reward definition; arms are compared on task metrics (RR, RR@k, faithful recovery, DA, steps) of the
+test split, never on reward means (brief §3.3).
+
+Each arm runs in its own process (``python -m ordebug_lib.experiments.ordebug_rl spec.json``, see
+``jobs.py``) and writes ``run_config.json`` and ``metrics.jsonl`` (trained arms), ``results.sqlite`` (one
+row per test episode, ``ordebug.results``), ``eval.json`` and ``done.json`` into its directory.
+"""
+from __future__ import annotations
+
+import dataclasses
+import json
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Sequence
+
+from .jobs import Job, mark_done
+
+MODULE = "ordebug_lib.experiments.ordebug_rl"
+KINDS = ("sft", "grpo", "dgro", "baseline", "no_kl", "asym_clip", "dynamic", "token_loss")
+LABEL = {"sft": "SFT (no RL)", "grpo": "GRPO", "dgro": "DGRO", "baseline": "DAPO ablation: baseline (GRPO)",
+         "no_kl": "no_kl (β = 0)", "asym_clip": "asym_clip (ε_high 0.28)", "dynamic": "dynamic sampling",
+         "token_loss": "token_loss (token mean + overlong filter)"}
+BASELINE_LABEL = {"random": "baseline: random", "greedy": "baseline: greedy", "search": "baseline: search",
+                  "oracle": "baseline: oracle"}
+GRPO_BETA = 0.04  # DeepSeekMath arXiv 2402.03300 Eq. 3–4
+# fields an arm sets; the shared settings may not
+PER_ARM_FIELDS = ("advantage_method", "loss_type", "beta", "epsilon_high", "dynamic_sampling",
+                  "mask_truncated_completions", "dgro_beta_reward", "dgro_min_variance", "seed", "save_final")
+TABLE_METRICS = ("RR", "RR@5", "RR@10", "RR@15", "RR@20", "faithful_recovery", "DA", "avg_steps")
+
+
+@dataclass(frozen=True)
+class OrdebugArm:
+    """One arm (see the module table)."""
+
+    kind: str
+    """One of ``KINDS``; 'sft' only evaluates the warm start."""
+    seed: int = 0
+    """RL seed (sampling, data order)."""
+    dgro_beta_kl: float = 0.001
+    """DGRO β_kl (the KL coefficient ``beta``; seeds/000: 0.001)."""
+    dgro_beta_reward: float = 2.0
+    """DGRO β_reward (seeds/000: 2.0)."""
+    dgro_min_variance: float = 0.01
+    """DGRO variance floor (seeds/000: 0.01)."""
+
+    def __post_init__(self):
+        if self.kind not in KINDS:
+            raise ValueError(f"unknown arm kind {self.kind!r}; kinds: {KINDS}")
+
+    @property
+    def name(self) -> str:
+        return f"{self.kind}-s{self.seed}"
+
+    @property
+    def trains(self) -> bool:
+        return self.kind != "sft"
+
+    def run_fields(self) -> dict:
+        """The ``GRPORunConfig`` fields that define this arm (see the module table).
+
+        >>> OrdebugArm("no_kl").run_fields()["beta"], OrdebugArm("asym_clip").run_fields()["epsilon_high"]
+        (0.0, 0.28)
+        """
+        grpo = dict(advantage_method="grpo", loss_type="grpo", beta=GRPO_BETA, epsilon_high=0.2,
+                    dynamic_sampling=False, mask_truncated_completions=False)
+        if self.kind in ("grpo", "baseline"):
+            return grpo
+        if self.kind == "dgro":
+            return {**grpo, "advantage_method": "dgro", "beta": self.dgro_beta_kl,
+                    "dgro_beta_reward": self.dgro_beta_reward, "dgro_min_variance": self.dgro_min_variance}
+        if self.kind == "no_kl":
+            return {**grpo, "beta": 0.0}
+        if self.kind == "asym_clip":
+            return {**grpo, "epsilon_high": 0.28}
+        if self.kind == "dynamic":
+            return {**grpo, "dynamic_sampling": True}
+        if self.kind == "token_loss":
+            return {**grpo, "loss_type": "dapo", "mask_truncated_completions": True}
+        raise ValueError(f"arm kind {self.kind!r} does not train")
+
+
+def make_arms(kinds: Sequence[str], seeds: Sequence[int] = (0,), dgro: dict | None = None) -> list[OrdebugArm]:
+    """The arms of ``kinds`` for every seed, trained arms first (they take longest), 'sft' once (seed 0:
+    greedy evaluation does not depend on the RL seed). ``dgro``: {beta_kl, beta_reward, min_variance}.
+
+    >>> [a.name for a in make_arms(["sft", "grpo", "dgro"], seeds=[0, 1])]
+    ['grpo-s0', 'dgro-s0', 'grpo-s1', 'dgro-s1', 'sft-s0']
+    """
+    dgro = dict(dgro or {})
+    bad = set(dgro) - {"beta_kl", "beta_reward", "min_variance"}
+    if bad:
+        raise ValueError(f"unknown DGRO setting(s) {sorted(bad)}; settings: beta_kl, beta_reward, min_variance")
+    opts = {f"dgro_{k}": float(v) for k, v in dgro.items()}
+    if len(set(kinds)) != len(kinds):
+        raise ValueError(f"arm kinds repeat: {list(kinds)}")
+    arms = [OrdebugArm(k, s, **(opts if k == "dgro" else {})) for s in seeds for k in kinds if k != "sft"]
+    return arms + ([OrdebugArm("sft", 0)] if "sft" in kinds else [])
+
+
+def arm_jobs(arms: Sequence[OrdebugArm], root: str | Path, warm_start_dir: str | Path, benchmark_dir: str | Path,
+             grpo: dict, n_train: int | None = None, n_eval: int | None = None, max_steps: int = 20,
+             max_new_tokens: int = 48, max_prompt_tokens: int = 3584, eval_batch_size: int = 64,
+             eval_seed: int = 0, device: str = "auto") -> list[Job]:
+    """One ``jobs.Job`` per arm, in ``root/<arm name>``. ``grpo``: the ``GRPORunConfig`` fields every arm
+    shares (steps, group size, turns, learning rate, reward, temperature, ...); the evaluation settings
+    (``max_steps`` of an episode, tokens per action, prompt limit) are the warm start's evaluation's."""
+    clash = set(grpo) & set(PER_ARM_FIELDS)
+    if clash:
+        raise ValueError(f"{sorted(clash)} are set per arm, not in the shared GRPO settings")
+    from ..training.config import GRPORunConfig
+
+    for a in arms:  # fail here, not in a subprocess
+        if a.trains:
+            GRPORunConfig.from_dict({**grpo, **a.run_fields(), "seed": a.seed})
+    root = Path(root)
+    return [Job(a.name, MODULE, root / a.name, {
+        "arm": dataclasses.asdict(a), "grpo": dict(grpo), "warm_start": str(Path(warm_start_dir).resolve()),
+        "benchmark": str(Path(benchmark_dir).resolve()), "n_train": n_train, "n_eval": n_eval,
+        "max_steps": max_steps, "max_new_tokens": max_new_tokens, "max_prompt_tokens": max_prompt_tokens,
+        "eval_batch_size": eval_batch_size, "eval_seed": eval_seed, "device": device}) for a in arms]
+
+
+def split_instances(benchmark_dir: str | Path, n_train: int | None = None, n_eval: int | None = None):
+    """(RL prompts: the train split, evaluation set: the test split) of the benchmark; the test split is
+    disjoint from the train split by construction (``ordebug.dataset``), checked here on the ids."""
+    from ..ordebug.dataset import load_benchmark
+
+    train = load_benchmark(benchmark_dir, "train")[:n_train]
+    test = load_benchmark(benchmark_dir, "test")[:n_eval]
+    if not train or not test:
+        raise ValueError(f"the benchmark at {benchmark_dir} has {len(train)} train and {len(test)} test instances; "
+                         "build more per cell")
+    both = {i.id for i in train} & {i.id for i in test}
+    if both:
+        raise ValueError(f"train and test splits share instances {sorted(both)[:3]}")
+    return train, test
+
+
+def run_arm(spec: dict, out_dir: str | Path) -> dict:
+    """Train one arm (unless it is 'sft'), evaluate it on the test split, write its files; returns the summary."""
+    import torch
+
+    from ..ordebug.metrics import aggregate
+    from ..policy.generation import SamplingConfig
+    from ..policy.loader import load_policy, resolve_device
+    from ..policy.ordebug_episodes import evaluate_lm
+    from ..provenance import device_info
+
+    out = Path(out_dir)
+    arm = OrdebugArm(**spec["arm"])
+    device = resolve_device(spec["device"])
+    torch.manual_seed(arm.seed)
+    train, test = split_instances(spec["benchmark"], spec["n_train"], spec["n_eval"])
+    policy = load_policy(spec["warm_start"], device=device, seed=arm.seed)
+    model, tok = policy.model, policy.tokenizer
+    timings = {}
+    if arm.trains:
+        from ..training.config import GRPORunConfig
+        from ..training.run import build_ordebug_trainer
+
+        cfg = GRPORunConfig.from_dict({**spec["grpo"], **arm.run_fields(), "seed": arm.seed, "save_final": False})
+        overrides = {"use_cpu": True} if device == "cpu" else {}
+        t0 = time.perf_counter()
+        trainer = build_ordebug_trainer(cfg, model, tok, train, out, **overrides)
+        trainer.train()
+        timings["train_s"] = time.perf_counter() - t0
+        model = trainer.model
+    model.eval()
+    t0 = time.perf_counter()
+    sampling = SamplingConfig(max_new_tokens=spec["max_new_tokens"], temperature=0.0,
+                              batch_size=spec["eval_batch_size"], seed=spec["eval_seed"])
+    db = out / "results.sqlite"
+    db.unlink(missing_ok=True)  # a rerun of this arm evaluates its new weights
+    with torch.no_grad():
+        df, episodes = evaluate_lm(model, tok, test, db, arm.name, seed=spec["eval_seed"], max_steps=spec["max_steps"],
+                                   batch_size=spec["eval_batch_size"], sampling=sampling,
+                                   max_prompt_tokens=spec["max_prompt_tokens"])
+    timings["eval_s"] = time.perf_counter() - t0
+    if len(df) != len(test):
+        raise RuntimeError(f"{arm.name}: {len(df)} evaluation rows for {len(test)} test instances")
+    agg = {k: (None if isinstance(v, float) and v != v else v) for k, v in aggregate(df).iloc[0].to_dict().items()}
+    n_actions = sum(len(e.output_tokens) for e in episodes)
+    summary = {"arm": arm.name, **dataclasses.asdict(arm), "n_train": len(train), **agg,
+               "context_trims": sum(e.context_trims for e in episodes),
+               "mean_output_tokens_per_action": sum(sum(e.output_tokens) for e in episodes) / max(1, n_actions)}
+    (out / "eval.json").write_text(json.dumps(summary, indent=2, default=float) + "\n")
+    mark_done(out, spec, summary=summary, timings_s=timings, device=device_info())
+    return summary
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    if len(argv) != 1:
+        raise SystemExit(f"usage: python -m {MODULE} SPEC.json")
+    spec_path = Path(argv[0])
+    summary = run_arm(json.loads(spec_path.read_text()), spec_path.parent)
+    print(json.dumps({k: summary.get(k) for k in ("arm", "n", "RR", "RR@5", "faithful_recovery", "DA", "avg_steps")}))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
+
+
+# -- warm start --------------------------------------------------------------------------------------------
+def warm_start_config(d: dict):
+    """``OrdebugSFTConfig`` from a notebook's ``warm_start_config`` dict (``sft``: a dict of
+    ``SFTRunConfig`` fields; lists become tuples). Unknown keys raise."""
+    from ..policy.ordebug_sft import OrdebugSFTConfig
+    from ..policy.sft import SFTRunConfig
+
+    d = dict(d)
+    names = {f.name for f in dataclasses.fields(OrdebugSFTConfig)}
+    unknown = set(d) - names
+    if unknown:
+        raise ValueError(f"unknown OrdebugSFTConfig field(s) {sorted(unknown)}; valid: {sorted(names)}")
+    sft = d.pop("sft", None)
+    if sft is not None:
+        sft_names = {f.name for f in dataclasses.fields(SFTRunConfig)}
+        if set(sft) - sft_names:
+            raise ValueError(f"unknown SFTRunConfig field(s) {sorted(set(sft) - sft_names)}")
+        d["sft"] = SFTRunConfig(**sft)
+    return OrdebugSFTConfig(**{k: tuple(v) if isinstance(v, list) else v for k, v in d.items()})
+
+
+# -- collecting results -------------------------------------------------------------------------------------
+def load_arm_results(root: str | Path, arms: Sequence[OrdebugArm], instances: Sequence | None = None):
+    """(summaries: one row per arm, rows: one row per arm and test episode, curves: one row per trained arm
+    and logged step) as DataFrames. ``instances``: the test instances; every arm must have evaluated each
+    once, and the rows' error type / difficulty / family are checked against them."""
+    import pandas as pd
+
+    from ..ordebug.results import load_results
+    from ..training.logging import read_metrics
+
+    root = Path(root)
+    summaries, rows, curves = [], [], []
+    meta = None if instances is None else {i.id: (i.error_type, i.difficulty, i.family) for i in instances}
+    for a in arms:
+        d = root / a.name
+        done = json.loads((d / "done.json").read_text())
+        summaries.append({**json.loads((d / "eval.json").read_text()), "label": LABEL[a.kind], **done["timings_s"]})
+        r = load_results(d / "results.sqlite", policy=a.name).assign(arm=a.name, kind=a.kind, label=LABEL[a.kind],
+                                                                      rl_seed=a.seed)
+        if meta is not None:
+            if sorted(r["instance_id"]) != sorted(meta):
+                raise ValueError(f"{a.name} evaluated {len(r)} episodes, not each of the {len(meta)} test instances once")
+            got = list(zip(r["error_type"], r["difficulty"], r["family"]))
+            if got != [meta[i] for i in r["instance_id"]]:
+                raise ValueError(f"{a.name}: stored error type / difficulty / family differ from the instances'")
+        rows.append(r)
+        if a.trains:
+            for row in read_metrics(d / "metrics.jsonl"):
+                curves.append({"arm": a.name, "kind": a.kind, "label": LABEL[a.kind], "seed": a.seed, **row})
+    return pd.DataFrame(summaries), pd.concat(rows, ignore_index=True), pd.DataFrame(curves)
+
+
+def baseline_rows(db_path: str | Path, names: Sequence[str], instances: Sequence, seed: int = 0):
+    """The baseline ladder's episode rows on ``instances`` (written by ``data.parallel_baselines``)."""
+    from ..ordebug.results import load_results
+
+    df = load_results(db_path, seed=seed)
+    ids = {i.id for i in instances}
+    df = df[df["policy"].isin(list(names)) & df["instance_id"].isin(ids)]
+    for n in names:
+        if (df["policy"] == n).sum() != len(ids):
+            raise ValueError(f"baseline {n!r} has {(df['policy'] == n).sum()} rows for {len(ids)} instances")
+    return df.assign(arm=df["policy"], kind=df["policy"], label=df["policy"].map(BASELINE_LABEL), rl_seed=seed)
+
+
+def _ordered_labels(rows) -> list[str]:
+    order = list(LABEL.values()) + list(BASELINE_LABEL.values())
+    return sorted(rows["label"].unique(), key=order.index)
+
+
+def results_table(rows):
+    """The seeds/000 table: per policy (SFT, each RL arm pooled over its seeds, each baseline) the
+    episodes, seeds, RR, RR@5/10/15/20, faithful recovery, DA and average steps on the test split."""
+    import pandas as pd
+
+    from ..ordebug.metrics import aggregate
+
+    agg = aggregate(rows, by="label")
+    out = []
+    for label in _ordered_labels(rows):
+        g = rows[rows["label"] == label]
+        out.append({"policy": label, "episodes": int(agg.loc[label, "n"]), "seeds": g["rl_seed"].nunique(),
+                    **{m: float(agg.loc[label, m]) for m in TABLE_METRICS}})
+    return pd.DataFrame(out)
+
+
+def breakdown_table(rows, key: str, metrics: Sequence[str] = ("RR@5", "faithful_recovery", "DA", "avg_steps")):
+    """One row per (policy, ``key`` value), e.g. key 'error_type' or 'difficulty': episodes and metrics."""
+    from ..ordebug.metrics import aggregate
+
+    agg = aggregate(rows, by=["label", key]).reset_index()
+    agg["_o"] = agg["label"].map(_ordered_labels(rows).index)
+    agg = agg.sort_values(["_o", key]).rename(columns={"label": "policy", "n": "episodes"})
+    return agg[["policy", key, "episodes", *metrics]].reset_index(drop=True)
+
+
+def _first_last(series, frac: float = 0.25) -> tuple[float, float]:
+    k = max(1, int(round(len(series) * frac)))
+    return float(series.iloc[:k].mean()), float(series.iloc[-k:].mean())
+
+
+TREND_COLUMNS = {"ordebug/reward/mean": "reward", "ordebug/reward/std": "reward_std",
+                 "ordebug/groups/zero_std_frac": "zero_std_frac", "ordebug/env/faithful_rate": "faithful_rate",
+                 "ordebug/env/steps_mean": "steps"}
+
+
+def curve_trends(curves):
+    """Per trained arm: training reward, reward std, zero-std group fraction, faithful rate and episode
+    steps over the first and the last quarter of training (NaN where a key was never logged)."""
+    import numpy as np
+    import pandas as pd
+
+    out = []
+    for arm, g in curves.sort_values("step").groupby("arm", sort=False):
+        row = {"arm": arm, "label": g["label"].iloc[0], "steps": int(g["step"].max())}
+        for col, short in TREND_COLUMNS.items():
+            first, last = _first_last(g[col].astype(float)) if col in g and g[col].notna().any() else (np.nan, np.nan)
+            row[f"{short}_first"], row[f"{short}_last"] = first, last
+        out.append(row)
+    return pd.DataFrame(out)
+
+
+def findings(table, trends, n_eval: int, seeds: Sequence[int], reward: str, tolerance: float | None = None) -> list[str]:
+    """Sentences computed from the results (no hand-written claims): each RL arm against SFT on RR@5,
+    faithful recovery and DA (and whether it moves past SFT), where SFT stands on the baseline ladder, and
+    the reward-variance trend of each trained arm. ``tolerance``: changes within ±tolerance are "no change"
+    (default: one test episode, 1/n_eval)."""
+    tol = 1.0 / n_eval if tolerance is None else tolerance
+    t = table.set_index("policy")
+    sft = t.loc[LABEL["sft"]] if LABEL["sft"] in t.index else None
+    out = []
+
+    def verb(d):
+        return "no change" if abs(d) <= tol + 1e-12 else ("up" if d > 0 else "down")
+
+    if sft is not None:
+        for label in [p for p in t.index if p != LABEL["sft"] and not p.startswith("baseline")]:
+            r = t.loc[label]
+            parts = [f"{m} {sft[m]:.1%} → {r[m]:.1%} ({verb(r[m] - sft[m])})" for m in ("RR@5", "faithful_recovery", "DA")]
+            moved = [m for m in ("RR@5", "faithful_recovery", "DA") if r[m] - sft[m] > tol]
+            worse = [m for m in ("RR@5", "faithful_recovery", "DA") if sft[m] - r[m] > tol]
+            answer = ("Yes" if moved and not worse else "Mixed" if moved else "No")
+            out.append(f"Does {label} move past SFT? {answer}: " + "; ".join(parts)
+                       + f"; average steps {sft['avg_steps']:.1f} → {r['avg_steps']:.1f}.")
+        ladder = [p for p in t.index if p.startswith("baseline")]
+        if ladder:
+            below = [p.split(": ")[1] for p in ladder if t.loc[p, "faithful_recovery"] > sft["faithful_recovery"] + tol]
+            out.append(f"SFT's faithful recovery {sft['faithful_recovery']:.1%} against the ladder ("
+                       + ", ".join(f"{p.split(': ')[1]} {t.loc[p, 'faithful_recovery']:.1%}" for p in ladder)
+                       + "): " + (f"below {', '.join(below)}." if below else "at or above every baseline."))
+    for _, r in trends.iterrows():
+        out.append(f"{r['arm']}: training reward std ({reward} reward) {r['reward_std_first']:.3g} → "
+                   f"{r['reward_std_last']:.3g}, zero-std groups {r['zero_std_frac_first']:.0%} → "
+                   f"{r['zero_std_frac_last']:.0%} (first vs last quarter of {r['steps']} steps).")
+    out.append(f"Evaluation: {n_eval} test-split instances (disjoint from the RL and SFT instances), greedy decoding; "
+               + (f"single RL seed ({seeds[0]}): one episode is {1 / n_eval:.1%}, and differences of a few episodes "
+                  "are within run-to-run noise." if len(seeds) == 1 else f"RL seeds {list(seeds)}, episodes pooled."))
+    return out
+
+
+def write_report(path: str | Path, title: str, intro: str, setup: dict, table, by_type, by_difficulty,
+                 found: Sequence[str]) -> Path:
+    """The markdown report: setup, the seeds/000 table, the breakdowns, the computed findings."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    lines = [f"# {title}", "", intro, "", "## Setup", ""]
+    lines += [f"- **{k}**: {v}" for k, v in setup.items()]
+    lines += ["", "## Results on the test split", "", table.to_markdown(index=False, floatfmt=".3g"), "",
+              "## By error type", "", by_type.to_markdown(index=False, floatfmt=".3g"), "",
+              "## By difficulty", "", by_difficulty.to_markdown(index=False, floatfmt=".3g"), "",
+              "## Findings (computed)", ""]
+    lines += [f"- {s}" for s in found]
+    path.write_text("\n".join(lines) + "\n")
+    return path

@@ -1,0 +1,130 @@
+"""E3-E5 on OR-Debug (experiments/ordebug_rl.py): the arm definitions are the papers' settings and valid run
+configs, shared settings cannot redefine an arm, and notebooks 20 / 21 run end to end on their smoke profiles
+(warm start trained in the notebook, arms as processes, test-split evaluation, baselines, tables, findings)."""
+import json
+import shutil
+import sqlite3
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from ordebug_lib.experiments.ordebug_rl import (KINDS, PER_ARM_FIELDS, OrdebugArm, arm_jobs, make_arms,
+                                                warm_start_config)
+from ordebug_lib.training.config import GRPORunConfig
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def test_arm_fields_are_the_papers_settings_and_valid_configs():
+    f = {k: OrdebugArm(k).run_fields() for k in KINDS if k != "sft"}
+    assert (f["grpo"]["advantage_method"], f["grpo"]["loss_type"], f["grpo"]["beta"]) == ("grpo", "grpo", 0.04)
+    # DGRO (seeds/000): beta_kl 0.001 is the KL coefficient; beta_reward and the variance floor act on advantages
+    assert (f["dgro"]["advantage_method"], f["dgro"]["beta"], f["dgro"]["dgro_beta_reward"],
+            f["dgro"]["dgro_min_variance"]) == ("dgro", 0.001, 2.0, 0.01)
+    dgro = make_arms(["dgro"], dgro={"beta_kl": 0.0, "beta_reward": 1.0, "min_variance": 0.05})[0].run_fields()
+    assert (dgro["beta"], dgro["dgro_beta_reward"], dgro["dgro_min_variance"]) == (0.0, 1.0, 0.05)
+    # the DAPO ablation: each arm differs from the baseline in exactly its own knob(s)
+    base = f["baseline"]
+    assert base == f["grpo"]
+    diff = {k: {n: v for n, v in f[k].items() if base.get(n) != v} for k in ("no_kl", "asym_clip", "dynamic", "token_loss")}
+    assert diff == {"no_kl": {"beta": 0.0}, "asym_clip": {"epsilon_high": 0.28}, "dynamic": {"dynamic_sampling": True},
+                    "token_loss": {"loss_type": "dapo", "mask_truncated_completions": True}}
+    for fields in f.values():
+        assert set(fields) <= set(PER_ARM_FIELDS)
+        cfg = GRPORunConfig.from_dict({**fields, "max_turns": 2, "max_new_tokens_per_turn": 8,
+                                       "max_completion_length": 16, "reward": "composite"})
+        assert cfg.advantage_method == fields["advantage_method"]
+    with pytest.raises(ValueError, match="does not train"):
+        OrdebugArm("sft").run_fields()
+    with pytest.raises(ValueError, match="unknown arm kind"):
+        OrdebugArm("ppo")
+    with pytest.raises(ValueError, match="unknown DGRO"):
+        make_arms(["dgro"], dgro={"beta": 1.0})
+
+
+def test_shared_settings_cannot_override_per_arm_fields(tmp_path):
+    arms = make_arms(["sft", "grpo", "dgro"])
+    assert [a.name for a in arms] == ["grpo-s0", "dgro-s0", "sft-s0"]
+    for field in ("advantage_method", "beta", "loss_type", "dgro_beta_reward", "seed", "epsilon_high"):
+        with pytest.raises(ValueError, match="set per arm"):
+            arm_jobs(arms, tmp_path, tmp_path, tmp_path, {field: 0.0})
+    with pytest.raises(ValueError, match="unknown GRPORunConfig"):
+        arm_jobs(arms, tmp_path, tmp_path, tmp_path, {"max_stepz": 3})
+    jobs = arm_jobs(arms, tmp_path, tmp_path, tmp_path, {"max_steps": 3, "reward": "composite"})
+    assert [j.dir for j in jobs] == [tmp_path / a.name for a in arms]
+    assert all(j.spec["grpo"] == {"max_steps": 3, "reward": "composite"} for j in jobs)
+
+
+def test_warm_start_config_from_a_dict():
+    cfg = warm_start_config({"model": "tiny", "bench_difficulties": ["easy"], "sft": {"max_steps": 3}})
+    assert cfg.bench_difficulties == ("easy",) and cfg.sft.max_steps == 3
+    with pytest.raises(ValueError, match="unknown OrdebugSFTConfig"):
+        warm_start_config({"modle": "tiny"})
+
+
+def _run_smoke(stem, tmp_path):
+    run_id = f"test-{tmp_path.name}"
+    r = subprocess.run([sys.executable, "-m", "ordebug_lib.run", stem, "--profile", "smoke", "--run-id", run_id],
+                       cwd=ROOT, capture_output=True, text=True, timeout=900)
+    assert r.returncode == 0, r.stderr[-3000:]
+    return ROOT / "runs" / stem / "smoke" / run_id
+
+
+def _check_run(run, kinds, advantage, rep, figs):
+    from ordebug_lib.ordebug.dataset import load_benchmark
+
+    m = json.loads((run / "metrics.json").read_text())
+    params = json.loads((run / "provenance.json").read_text())["parameters"]
+    test, train = load_benchmark(run / "benchmark", "test"), load_benchmark(run / "benchmark", "train")
+    assert m["n_eval"] == len(test) > 0 and m["n_train"] == len(train)
+    assert not {i.id for i in test} & {i.id for i in train}
+    for kind in kinds:
+        d = run / "arms" / f"{kind}-s0"
+        with sqlite3.connect(d / "results.sqlite") as conn:  # every arm evaluated every test instance once
+            ids = [r[0] for r in conn.execute("SELECT instance_id FROM episodes")]
+        assert sorted(ids) == sorted(i.id for i in test)
+        if kind == "sft":
+            assert not (d / "run_config.json").exists()
+            continue
+        cfg = json.loads((d / "run_config.json").read_text())
+        assert cfg["advantage_method"] == advantage[kind]
+        assert cfg["reward"] == params["grpo"]["reward"] and cfg["max_turns"] == params["grpo"]["max_turns"]
+        steps = [json.loads(line)["step"] for line in (d / "metrics.jsonl").read_text().splitlines()]
+        assert steps == list(range(1, params["grpo"]["max_steps"] + 1))
+    labels = {"sft": "SFT (no RL)", "grpo": "GRPO", "dgro": "DGRO"}
+    policies = [labels[k] for k in kinds] + [f"baseline: {b}" for b in params["baselines"]]
+    assert [r["policy"] for r in m["table"]] == policies
+    assert all(r["episodes"] == len(test) for r in m["table"])
+    assert {"RR", "RR@5", "RR@10", "RR@15", "RR@20", "faithful_recovery", "DA", "avg_steps"} <= set(m["table"][0])
+    types, diffs = {i.error_type for i in test}, {i.difficulty for i in test}
+    assert len(m["by_error_type"]) == len(policies) * len(types)
+    assert len(m["by_difficulty"]) == len(policies) * len(diffs)
+    assert sum(r["episodes"] for r in m["by_error_type"]) == len(policies) * len(test)
+    trained = [k for k in kinds if k != "sft"]
+    assert sum(s.startswith(f"Does {labels[k]} move past SFT?") for s in m["findings"] for k in trained) == len(trained)
+    assert any("zero-std groups" in s for s in m["findings"])
+    report = (run / "reports" / f"{rep}.md").read_text()
+    assert "## By error type" in report and "## By difficulty" in report and "single RL seed" in report
+    for name in figs:
+        assert (run / "figures" / f"{name}.png").stat().st_size > 0 and (run / "figures" / f"{name}.pdf").exists()
+    assert json.loads((run / "provenance.json").read_text())["status"] == "ok"
+
+
+@pytest.mark.slow
+def test_notebook_20_smoke_profile_runs_sft_and_grpo_end_to_end(tmp_path):
+    run = _run_smoke("20_ordebug_sft_vs_grpo", tmp_path)
+    _check_run(run, ["sft", "grpo"], {"grpo": "grpo"}, "ordebug_sft_vs_grpo",
+               ["ordebug_grpo_reward_variance", "ordebug_grpo_test_metrics", "ordebug_grpo_breakdown"])
+    shutil.rmtree(run)  # kept only when the test fails
+
+
+@pytest.mark.slow
+def test_notebook_21_smoke_profile_runs_sft_grpo_and_dgro_end_to_end(tmp_path):
+    run = _run_smoke("21_ordebug_dgro", tmp_path)
+    _check_run(run, ["sft", "grpo", "dgro"], {"grpo": "grpo", "dgro": "dgro"}, "ordebug_dgro",
+               ["ordebug_dgro_reward_variance", "ordebug_dgro_test_metrics", "ordebug_dgro_breakdown"])
+    cfg = json.loads((run / "arms" / "dgro-s0" / "run_config.json").read_text())
+    assert (cfg["beta"], cfg["dgro_beta_reward"], cfg["dgro_min_variance"]) == (0.001, 2.0, 0.01)
+    shutil.rmtree(run)
