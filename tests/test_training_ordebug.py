@@ -71,6 +71,29 @@ def test_context_limit_raises(tokenizer, instances):
         run_token_episodes(lambda c, n: [([1], True)] * len(c), tokenizer, instances[:1], cfg, 16, 100)
 
 
+def test_a_full_context_ends_the_episode_as_a_timeout(tokenizer, instances):
+    from ordebug_lib.training.rollouts import fits_context
+
+    inst = instances[0]
+    cfg = env_config_for(max_turns=5, reward="composite")
+    action = tokenizer("<action>GET_IIS</action>", add_special_tokens=False)["input_ids"] + [tokenizer.eos_token_id]
+    env = RepairEnv(inst, cfg)
+    prompt = observation_ids(tokenizer, env.reset()[0])
+    obs1 = env.step(tokenizer.decode(action, skip_special_tokens=True))[0]
+    limit = len(prompt) + len(action) + len(observation_ids(tokenizer, obs1)) + 16 - 1  # turn 2 misses by one
+    (ep,) = run_token_episodes(lambda c, n: [(action, True)] * len(c), tokenizer, [inst], cfg, 16, limit)
+    assert ep.context_truncated and ep.steps == 1 and not ep.submitted
+    assert ep.reward == env.truncate("test")  # rewarded as a timeout after the same step
+    assert ep.completion_ids == action + observation_ids(tokenizer, obs1) and len(ep.env_mask) == len(ep.completion_ids)
+    # with room for the whole episode nothing is cut
+    (ep,) = run_token_episodes(lambda c, n: [(action, True)] * len(c), tokenizer, [inst], cfg, 16, 4096)
+    assert not ep.context_truncated and ep.steps == 5
+    # instances whose first observation leaves no room for one action are left out, by id
+    keep, out = fits_context(tokenizer, instances, cfg, 16, len(prompt) + 16)
+    assert inst in keep and [i.id for i in keep] + out == [i.id for i in instances]
+    assert fits_context(tokenizer, instances, cfg, 16, 10) == ([], [i.id for i in instances])
+
+
 def test_trainer_step_env_tokens_have_zero_loss_weight(tmp_path, instances):
     from ordebug_lib.policy.loader import load_policy
     from ordebug_lib.training.run import build_ordebug_trainer

@@ -239,6 +239,15 @@ class RepairEnv:
             info["reward_components"] = dict(self._rewards)
         return self._render(), reward, self._submitted, self._truncated, info
 
+    def truncate(self, reason: str) -> float:
+        """End a running episode from outside, as a timeout (e.g. an LM agent whose context is full): it
+        counts as truncated without SUBMIT, rewarded like the step limit. Returns the terminal reward."""
+        if not self._started or self._done:
+            raise RuntimeError("truncate() needs a running episode")
+        self._truncated = self._done = True
+        self._last = {**self._last, "result": f"{self._last.get('result') or ''}\nEpisode ended: {reason}."}
+        return self._terminal_reward()
+
     def outcome(self) -> EpisodeOutcome:
         """The episode summary (only once the episode is over)."""
         if not self._started or not self._done:

@@ -69,6 +69,8 @@ class TokenEpisode:
     feasible: bool
     faithful: bool | None
     actions: list[str] = field(default_factory=list)
+    context_truncated: bool = False
+    """The episode ended early because its next turn would not fit ``max_context_tokens`` (a timeout)."""
 
 
 def env_config_for(max_turns: int, reward: str) -> EnvConfig:
@@ -95,12 +97,22 @@ def run_token_episodes(generate_fn: GenerateFn, tokenizer, instances: Sequence[I
     actions: list[list[str]] = [[] for _ in envs]
     rewards: list[float | None] = [None] * len(envs)
     live = list(range(len(envs)))
+    cut = [False] * len(envs)
+    first = [len(p) + max_new_tokens for p in prompts if len(p) + max_new_tokens > max_context_tokens]
+    if first:
+        raise ValueError(f"an OR-Debug first observation needs {max(first)} context tokens with one action, more "
+                         f"than max_context_tokens={max_context_tokens}; leave such instances out "
+                         "(training.rollouts.fits_context) or use smaller ones")
     while live:
+        # a turn that would not fit the context ends its episode as a timeout (never silently cut text)
+        for i in live:
+            if len(prompts[i]) + len(completions[i]) + max_new_tokens > max_context_tokens:
+                rewards[i] = envs[i].truncate(f"context full ({max_context_tokens} tokens)")
+                cut[i] = True
+        live = [i for i in live if not envs[i].done]
+        if not live:
+            break
         contexts = [prompts[i] + completions[i] for i in live]
-        too_long = [len(c) + max_new_tokens for c in contexts if len(c) + max_new_tokens > max_context_tokens]
-        if too_long:
-            raise ValueError(f"an OR-Debug episode needs {max(too_long)} context tokens, more than max_context_tokens="
-                             f"{max_context_tokens}; lower max_turns / max_new_tokens_per_turn or use smaller instances")
         outs = generate_fn(contexts, max_new_tokens)
         if len(outs) != len(live):
             raise ValueError(f"generate_fn returned {len(outs)} completions for {len(live)} contexts")
@@ -120,10 +132,10 @@ def run_token_episodes(generate_fn: GenerateFn, tokenizer, instances: Sequence[I
             masks[i] += [0] * len(seg)
         live = [i for i in live if not envs[i].done]
     out = []
-    for inst, env, p, c, m, a, r in zip(instances, envs, prompts, completions, masks, actions, rewards):
+    for inst, env, p, c, m, a, r, k in zip(instances, envs, prompts, completions, masks, actions, rewards, cut):
         o = env.outcome()
         out.append(TokenEpisode(inst.id, p, c, m, r, dict(o.rewards), o.steps, o.submitted, o.feasible_end,
-                                o.faithful, a))
+                                o.faithful, a, k))
     return out
 
 
@@ -192,21 +204,33 @@ class OrDebugRollout:
             "env_feasible": [float(e.feasible) for e in episodes],
             "env_submitted": [float(e.submitted) for e in episodes],
             "env_faithful": [float(bool(e.faithful)) for e in episodes],
+            "env_context_truncated": [float(e.context_truncated) for e in episodes],
         }
 
 
 def env_reward_func(*, env_reward: Sequence[float], env_steps=None, env_feasible=None, env_submitted=None,
-                    env_faithful=None, log_metric=None, **kwargs) -> list[float]:
+                    env_faithful=None, env_context_truncated=None, log_metric=None, **kwargs) -> list[float]:
     """TRL reward: the env's terminal reward of each episode (no transform, no noise), and task metrics
     (``ordebug/env/*``: feasible, faithful, submitted rates, mean steps) through TRL's ``log_metric``."""
     if env_reward is None:
         raise ValueError("env_reward_func needs the 'env_reward' column from OrDebugRollout")
     if log_metric is not None:
         for name, col in (("feasible_rate", env_feasible), ("faithful_rate", env_faithful),
-                          ("submitted_rate", env_submitted), ("steps_mean", env_steps)):
+                          ("submitted_rate", env_submitted), ("steps_mean", env_steps),
+                          ("context_truncated_rate", env_context_truncated)):
             if col is not None and len(col):
                 log_metric(f"ordebug/env/{name}", sum(float(v) for v in col) / len(col))
     return [float(r) for r in env_reward]
+
+
+def fits_context(tokenizer, instances: Sequence[Instance], env_config: EnvConfig, max_new_tokens: int,
+                 max_context_tokens: int) -> tuple[list[Instance], list[str]]:
+    """(instances whose first observation leaves room for at least one action, ids of those left out)."""
+    keep, out = [], []
+    for inst in instances:
+        obs, _ = RepairEnv(inst, env_config).reset()
+        (keep if len(observation_ids(tokenizer, obs)) + max_new_tokens <= max_context_tokens else out).append(inst)
+    return keep, [i.id for i in out]
 
 
 def ordebug_dataset(instances: Sequence[Instance], env_config: EnvConfig):

@@ -99,7 +99,7 @@ def build_countdown_trainer(cfg: GRPORunConfig, model, tokenizer, dataset, run_d
 def build_ordebug_trainer(cfg: GRPORunConfig, model, tokenizer, instances, run_dir, **overrides) -> OrdebugGRPOTrainer:
     """Multi-turn OR-Debug: every rollout is a ``RepairEnv`` episode of at most ``cfg.max_turns`` actions,
     rewarded by the env component ``cfg.reward`` (``rollouts.py``)."""
-    from .rollouts import OrDebugRollout, env_config_for, env_reward_func, ordebug_dataset
+    from .rollouts import OrDebugRollout, env_config_for, env_reward_func, fits_context, ordebug_dataset
 
     if cfg.soft_overlong_cache > 0:
         raise ValueError("soft overlong punishment is defined on one completion's length; it is not used for "
@@ -109,11 +109,22 @@ def build_ordebug_trainer(cfg: GRPORunConfig, model, tokenizer, instances, run_d
         raise ValueError(f"max_completion_length ({cfg.max_completion_length}) must cover an episode's model tokens, "
                          f"max_turns × max_new_tokens_per_turn = {budget} (it is Dr. GRPO's L_max)")
     env_config = env_config_for(cfg.max_turns, cfg.reward)
+    # an instance whose first observation leaves no room for one action cannot be an episode: left out,
+    # listed in <run_dir>/left_out_instances.json (longer episodes end as timeouts when the context is full)
+    instances, left_out = fits_context(tokenizer, instances, env_config, cfg.max_new_tokens_per_turn,
+                                       cfg.max_context_tokens)
+    if not instances:
+        raise ValueError(f"no instance's first observation fits max_context_tokens={cfg.max_context_tokens}")
+    Path(run_dir).mkdir(parents=True, exist_ok=True)
+    (Path(run_dir) / "left_out_instances.json").write_text(json.dumps(
+        {"reason": f"first observation + {cfg.max_new_tokens_per_turn} tokens > {cfg.max_context_tokens}",
+         "ids": left_out}, indent=2))
     rollout = OrDebugRollout(instances, env_config, cfg.max_new_tokens_per_turn, cfg.max_context_tokens,
                              cfg.temperature, cfg.top_p)
     trainer = build_trainer(cfg, model, tokenizer, ordebug_dataset(instances, env_config), run_dir,
                             [env_reward_func], rollout_func=rollout, **overrides)
     trainer.ordebug_rollout = rollout
+    trainer.ordebug_left_out = left_out
     return trainer
 
 
