@@ -97,7 +97,7 @@ def test_warm_start_config_rejects_unknown_and_bad_fields():
 
 @pytest.mark.slow
 def test_notebook_10_smoke_profile_runs_every_arm_and_reports(tmp_path):
-    run_id = f"test-{tmp_path.name}"
+    run_id = f"test-{tmp_path.name}-{os.getpid()}"
     r = subprocess.run([sys.executable, "-m", "ordebug_lib.run", "10_countdown_grpo_vs_drgrpo", "--profile", "smoke",
                         "--run-id", run_id], cwd=ROOT, capture_output=True, text=True, timeout=900)
     assert r.returncode == 0, r.stderr[-3000:]
@@ -139,3 +139,17 @@ def test_notebook_10_smoke_profile_runs_every_arm_and_reports(tmp_path):
     prov = json.loads((run / "provenance.json").read_text())
     assert prov["status"] == "ok" and prov["parameters"]["budgets"] == [16]
     shutil.rmtree(run)  # kept only when the test fails
+
+
+def test_findings_of_the_published_e1_run_use_the_noise_band():
+    """Recompute the findings from the committed E1 data (reports/): no claim beyond the binomial noise."""
+    import pandas as pd
+
+    from ordebug_lib.experiments.countdown_e1 import curve_trends, e1_findings
+
+    table = pd.read_csv(ROOT / "reports" / "countdown_grpo_vs_drgrpo.csv")
+    curves = pd.read_csv(ROOT / "reports" / "countdown_grpo_vs_drgrpo_curves.csv")
+    found = e1_findings(table, curve_trends(curves), n_eval=1024, seeds=[0])
+    assert any(s.startswith("Does DR-GRPO degrade at the longest budget (512 tokens)? No: 9.0% → 14.0%") for s in found)
+    at512 = next(s for s in found if s.startswith("At 512 tokens"))
+    assert "GRPO 13.0% (improved" in at512 and "DR-GRPO − GRPO +1.0% (within noise)" in at512

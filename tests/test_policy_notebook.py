@@ -1,5 +1,6 @@
 """Notebook 03_sft runs headless through the runner (smoke profile) and writes what it declares."""
 import json
+import os
 import shutil
 import subprocess
 import sys
@@ -12,7 +13,7 @@ ROOT = Path(__file__).resolve().parents[1]
 
 @pytest.mark.slow
 def test_03_sft_smoke_profile_trains_and_evaluates(tmp_path):
-    run_id = f"test-{tmp_path.name}"
+    run_id = f"test-{tmp_path.name}-{os.getpid()}"
     r = subprocess.run([sys.executable, "-m", "ordebug_lib.run", "03_sft", "--profile", "smoke", "--run-id", run_id],
                        cwd=ROOT, capture_output=True, text=True, timeout=600)
     assert r.returncode == 0, r.stderr[-3000:]

@@ -249,12 +249,17 @@ def curve_trends(curves) -> "object":
     return pd.DataFrame(rows)
 
 
-def e1_findings(table, trends, n_eval: int, seeds: Sequence[int], tolerance: float = 0.02) -> list[str]:
+def e1_findings(table, trends, n_eval: int, seeds: Sequence[int], tolerance: float | None = None) -> list[str]:
     """Sentences computed from the results (no hand-written claims): DR-GRPO vs GRPO per budget, whether
-    DR-GRPO degrades at the longest budget, and what the length and variance trends were there.
-    ``tolerance``: accuracy changes within ±tolerance are called "no change"."""
-    def verb(delta):
-        return "no change" if abs(delta) <= tolerance else ("improved" if delta > 0 else "degraded")
+    DR-GRPO degrades at the longest budget, and what the length and variance trends were there. An
+    accuracy change counts only beyond ``tolerance`` (default: ``stats.noise_band`` on ``n_eval`` problems)."""
+    from .stats import noise_band
+
+    def band(a, b):
+        return noise_band(a, b, n_eval) if tolerance is None else tolerance
+
+    def verb(a, b):
+        return "within noise" if abs(b - a) <= band(a, b) else ("improved" if b > a else "degraded")
 
     out = []
     main = table[table["loss / arm"].isin([LOSS_LABEL["grpo"], LOSS_LABEL["dr_grpo"]])]
@@ -263,12 +268,14 @@ def e1_findings(table, trends, n_eval: int, seeds: Sequence[int], tolerance: flo
         g = main[main["max tokens"] == L].set_index("loss / arm")
         a, b = g.loc[LOSS_LABEL["grpo"]], g.loc[LOSS_LABEL["dr_grpo"]]
         out.append(f"At {L} tokens (warm start {a['warm-start accuracy']:.1%}): GRPO {a['trained accuracy']:.1%} "
-                   f"({verb(a['improvement'])}, {a['improvement']:+.1%}), DR-GRPO {b['trained accuracy']:.1%} "
-                   f"({verb(b['improvement'])}, {b['improvement']:+.1%}).")
+                   f"({verb(a['warm-start accuracy'], a['trained accuracy'])}, {a['improvement']:+.1%}), DR-GRPO "
+                   f"{b['trained accuracy']:.1%} ({verb(b['warm-start accuracy'], b['trained accuracy'])}, "
+                   f"{b['improvement']:+.1%}); DR-GRPO − GRPO {b['trained accuracy'] - a['trained accuracy']:+.1%} "
+                   f"({'within noise' if abs(b['trained accuracy'] - a['trained accuracy']) <= band(a['trained accuracy'], b['trained accuracy']) else 'beyond noise'}).")
     L = budgets[-1]
     d = main[(main["max tokens"] == L) & (main["loss / arm"] == LOSS_LABEL["dr_grpo"])].iloc[0]
     out.append(f"Does DR-GRPO degrade at the longest budget ({L} tokens)? "
-               + ("Yes" if d["improvement"] < -tolerance else "No")
+               + ("Yes" if d["trained accuracy"] < d["warm-start accuracy"] - band(d["warm-start accuracy"], d["trained accuracy"]) else "No")
                + f": {d['warm-start accuracy']:.1%} → {d['trained accuracy']:.1%}; partial answers "
                f"{d['partial']:.0f} of {n_eval} (seeds/004 saw 32.5% → 4.9% with 971 of 1024 partial at 1024 tokens).")
     for _, t in trends[trends["budget"] == L].iterrows():

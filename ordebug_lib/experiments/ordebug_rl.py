@@ -355,28 +355,33 @@ def curve_trends(curves):
 def findings(table, trends, n_eval: int, seeds: Sequence[int], reward: str, tolerance: float | None = None) -> list[str]:
     """Sentences computed from the results (no hand-written claims): each RL arm against SFT on RR@5,
     faithful recovery and DA (and whether it moves past SFT), where SFT stands on the baseline ladder, and
-    the reward-variance trend of each trained arm. ``tolerance``: changes within ±tolerance are "no change"
-    (default: one test episode, 1/n_eval)."""
-    tol = 1.0 / n_eval if tolerance is None else tolerance
+    the reward-variance trend of each trained arm. A change counts only beyond ``tolerance`` (default:
+    ``stats.noise_band``, two binomial standard errors of the difference on ``n_eval`` episodes)."""
+    from .stats import noise_band
+
     t = table.set_index("policy")
     sft = t.loc[LABEL["sft"]] if LABEL["sft"] in t.index else None
     out = []
 
-    def verb(d):
-        return "no change" if abs(d) <= tol + 1e-12 else ("up" if d > 0 else "down")
+    def band(a, b):
+        return noise_band(a, b, n_eval) if tolerance is None else tolerance
+
+    def verb(a, b):
+        return "within noise" if abs(b - a) <= band(a, b) + 1e-12 else ("up" if b > a else "down")
 
     if sft is not None:
         for label in [p for p in t.index if p != LABEL["sft"] and not p.startswith("baseline")]:
             r = t.loc[label]
-            parts = [f"{m} {sft[m]:.1%} → {r[m]:.1%} ({verb(r[m] - sft[m])})" for m in ("RR@5", "faithful_recovery", "DA")]
-            moved = [m for m in ("RR@5", "faithful_recovery", "DA") if r[m] - sft[m] > tol]
-            worse = [m for m in ("RR@5", "faithful_recovery", "DA") if sft[m] - r[m] > tol]
+            parts = [f"{m} {sft[m]:.1%} → {r[m]:.1%} ({verb(sft[m], r[m])})" for m in ("RR@5", "faithful_recovery", "DA")]
+            moved = [m for m in ("RR@5", "faithful_recovery", "DA") if r[m] - sft[m] > band(sft[m], r[m])]
+            worse = [m for m in ("RR@5", "faithful_recovery", "DA") if sft[m] - r[m] > band(sft[m], r[m])]
             answer = ("Yes" if moved and not worse else "Mixed" if moved else "No")
             out.append(f"Does {label} move past SFT? {answer}: " + "; ".join(parts)
                        + f"; average steps {sft['avg_steps']:.1f} → {r['avg_steps']:.1f}.")
         ladder = [p for p in t.index if p.startswith("baseline")]
         if ladder:
-            below = [p.split(": ")[1] for p in ladder if t.loc[p, "faithful_recovery"] > sft["faithful_recovery"] + tol]
+            below = [p.split(": ")[1] for p in ladder if t.loc[p, "faithful_recovery"] - sft["faithful_recovery"]
+                     > band(sft["faithful_recovery"], t.loc[p, "faithful_recovery"])]
             out.append(f"SFT's faithful recovery {sft['faithful_recovery']:.1%} against the ladder ("
                        + ", ".join(f"{p.split(': ')[1]} {t.loc[p, 'faithful_recovery']:.1%}" for p in ladder)
                        + "): " + (f"below {', '.join(below)}." if below else "at or above every baseline."))
