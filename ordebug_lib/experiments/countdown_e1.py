@@ -32,6 +32,7 @@ from pathlib import Path
 from typing import Sequence
 
 from .jobs import Job, mark_done
+from .stats import first_last_means
 
 MODULE = "ordebug_lib.experiments.countdown_e1"
 
@@ -226,12 +227,6 @@ if __name__ == "__main__":
 
 
 # -- findings and report ---------------------------------------------------------------------------------------
-def _first_last(series, frac: float = 0.25) -> tuple[float, float]:
-    """Means of the first and last ``frac`` of a per-step series (at least one step each)."""
-    k = max(1, int(round(len(series) * frac)))
-    return float(series.iloc[:k].mean()), float(series.iloc[-k:].mean())
-
-
 def curve_trends(curves) -> "object":
     """Per trained arm: mean completion length, truncation ratio, reward std and zero-std group fraction
     over the first and the last quarter of training (a DataFrame)."""
@@ -243,7 +238,7 @@ def curve_trends(curves) -> "object":
     for arm, g in curves.sort_values("step").groupby("arm", sort=False):
         row = {"arm": arm, "kind": g["kind"].iloc[0], "budget": int(g["budget"].iloc[0]), "steps": int(g["step"].max())}
         for col, short in cols.items():
-            first, last = _first_last(g[col].astype(float))
+            first, last = first_last_means(g[col].astype(float))
             row[f"{short}_first"], row[f"{short}_last"] = first, last
         rows.append(row)
     return pd.DataFrame(rows)

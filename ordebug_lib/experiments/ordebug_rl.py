@@ -40,6 +40,7 @@ from pathlib import Path
 from typing import Sequence
 
 from .jobs import Job, mark_done
+from .stats import first_last_means
 
 MODULE = "ordebug_lib.experiments.ordebug_rl"
 KINDS = ("sft", "grpo", "dgro", "baseline", "no_kl", "asym_clip", "dynamic", "token_loss")
@@ -326,11 +327,6 @@ def breakdown_table(rows, key: str, metrics: Sequence[str] = ("RR@5", "faithful_
     return agg[["policy", key, "episodes", *metrics]].reset_index(drop=True)
 
 
-def _first_last(series, frac: float = 0.25) -> tuple[float, float]:
-    k = max(1, int(round(len(series) * frac)))
-    return float(series.iloc[:k].mean()), float(series.iloc[-k:].mean())
-
-
 TREND_COLUMNS = {"ordebug/reward/mean": "reward", "ordebug/reward/std": "reward_std",
                  "ordebug/groups/zero_std_frac": "zero_std_frac", "ordebug/env/faithful_rate": "faithful_rate",
                  "ordebug/env/steps_mean": "steps"}
@@ -346,7 +342,7 @@ def curve_trends(curves):
     for arm, g in curves.sort_values("step").groupby("arm", sort=False):
         row = {"arm": arm, "label": g["label"].iloc[0], "steps": int(g["step"].max())}
         for col, short in TREND_COLUMNS.items():
-            first, last = _first_last(g[col].astype(float)) if col in g and g[col].notna().any() else (np.nan, np.nan)
+            first, last = first_last_means(g[col].astype(float)) if col in g and g[col].notna().any() else (np.nan, np.nan)
             row[f"{short}_first"], row[f"{short}_last"] = first, last
         out.append(row)
     return pd.DataFrame(out)

@@ -17,3 +17,14 @@ def noise_band(p1: float, p2: float, n: int, z: float = 2.0) -> float:
         raise ValueError(f"n must be >= 1, got {n}")
     se = math.sqrt((p1 * (1 - p1) + p2 * (1 - p2)) / n)
     return max(z * se, 1.0 / n)
+
+
+def first_last_means(series, frac: float = 0.25) -> tuple[float, float]:
+    """Means of the first and the last ``frac`` of a per-step series (at least one step each).
+
+    >>> import pandas as pd
+    >>> first_last_means(pd.Series([1.0, 2.0, 3.0, 4.0, 5.0, 6.0, 7.0, 8.0]))
+    (1.5, 7.5)
+    """
+    k = max(1, int(round(len(series) * frac)))
+    return float(series.iloc[:k].mean()), float(series.iloc[-k:].mean())
