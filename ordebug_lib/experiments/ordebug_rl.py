@@ -18,6 +18,9 @@ arm              what changes (``GRPORunConfig`` fields)         why
 ``dynamic``      dynamic sampling (zero-std groups refilled)     DAPO §3.2
 ``token_loss``   token-mean loss + overlong filtering            DAPO §3.3–3.4 (``loss_type='dapo'``,
                                                                  ``mask_truncated_completions``)
+``curriculum``   GRPO as above, trained in stages on the train   seeds/003 Task 4: easy → easy+medium →
+                 split's difficulties ``CURRICULUM``; stage k    medium+hard → hard, the same total
+                 starts from stage k−1's weights                 number of optimizer steps as ``grpo``
 ===============  ==============================================  =========================================
 
 Every other setting (steps, group size, turns, learning rate, reward, temperature) is shared and may not
@@ -27,7 +30,10 @@ test split, never on reward means (brief §3.3).
 
 Each arm runs in its own process (``python -m ordebug_lib.experiments.ordebug_rl spec.json``, see
 ``jobs.py``) and writes ``run_config.json`` and ``metrics.jsonl`` (trained arms), ``results.sqlite`` (one
-row per test episode, ``ordebug.results``), ``eval.json`` and ``done.json`` into its directory.
+row per test episode, ``ordebug.results``), ``eval.json`` and ``done.json`` into its directory. A curriculum arm trains its stages one after another in
+its one process (``train_curriculum``): ``stage_<k>/`` holds each stage's ``run_config.json`` and
+``metrics.jsonl``; the arm's own ``metrics.jsonl`` concatenates them with a global ``step``, ``stage`` and
+``stage_step``, and ``curriculum.json`` records the plan (difficulties, prompts, steps, timings, reference).
 """
 from __future__ import annotations
 
@@ -43,10 +49,10 @@ from .jobs import Job, mark_done
 from .stats import first_last_means
 
 MODULE = "ordebug_lib.experiments.ordebug_rl"
-KINDS = ("sft", "grpo", "dgro", "baseline", "no_kl", "asym_clip", "dynamic", "token_loss")
+KINDS = ("sft", "grpo", "dgro", "baseline", "no_kl", "asym_clip", "dynamic", "token_loss", "curriculum")
 LABEL = {"sft": "SFT (no RL)", "grpo": "GRPO", "dgro": "DGRO", "baseline": "DAPO ablation: baseline (GRPO)",
          "no_kl": "no_kl (β = 0)", "asym_clip": "asym_clip (ε_high 0.28)", "dynamic": "dynamic sampling",
-         "token_loss": "token_loss (token mean + overlong filter)"}
+         "token_loss": "token_loss (token mean + overlong filter)", "curriculum": "GRPO curriculum (easy → hard)"}
 BASELINE_LABEL = {"random": "baseline: random", "greedy": "baseline: greedy", "search": "baseline: search",
                   "oracle": "baseline: oracle"}
 GRPO_BETA = 0.04  # DeepSeekMath arXiv 2402.03300 Eq. 3–4
@@ -54,6 +60,8 @@ GRPO_BETA = 0.04  # DeepSeekMath arXiv 2402.03300 Eq. 3–4
 PER_ARM_FIELDS = ("advantage_method", "loss_type", "beta", "epsilon_high", "dynamic_sampling",
                   "mask_truncated_completions", "dgro_beta_reward", "dgro_min_variance", "seed", "save_final")
 TABLE_METRICS = ("RR", "RR@5", "RR@10", "RR@15", "RR@20", "faithful_recovery", "DA", "avg_steps")
+CURRICULUM = (("easy",), ("easy", "medium"), ("medium", "hard"), ("hard",))
+"""The stages of seeds/003 Task 4: the difficulties of the train-split instances each stage trains on."""
 
 
 @dataclass(frozen=True)
@@ -91,7 +99,7 @@ class OrdebugArm:
         """
         grpo = dict(advantage_method="grpo", loss_type="grpo", beta=GRPO_BETA, epsilon_high=0.2,
                     dynamic_sampling=False, mask_truncated_completions=False)
-        if self.kind in ("grpo", "baseline"):
+        if self.kind in ("grpo", "baseline", "curriculum"):  # curriculum: GRPO, staged data (train_curriculum)
             return grpo
         if self.kind == "dgro":
             return {**grpo, "advantage_method": "dgro", "beta": self.dgro_beta_kl,
@@ -128,24 +136,33 @@ def make_arms(kinds: Sequence[str], seeds: Sequence[int] = (0,), dgro: dict | No
 def arm_jobs(arms: Sequence[OrdebugArm], root: str | Path, warm_start_dir: str | Path, benchmark_dir: str | Path,
              grpo: dict, n_train: int | None = None, n_eval: int | None = None, max_steps: int = 20,
              max_new_tokens: int = 48, max_prompt_tokens: int = 3584, eval_batch_size: int = 64,
-             eval_seed: int = 0, device: str = "auto") -> list[Job]:
+             eval_seed: int = 0, device: str = "auto", curriculum: Sequence[Sequence[str]] | None = None) -> list[Job]:
     """One ``jobs.Job`` per arm, in ``root/<arm name>``. ``grpo``: the ``GRPORunConfig`` fields every arm
     shares (steps, group size, turns, learning rate, reward, temperature, ...); the evaluation settings
-    (``max_steps`` of an episode, tokens per action, prompt limit) are the warm start's evaluation's."""
+    (``max_steps`` of an episode, tokens per action, prompt limit) are the warm start's evaluation's.
+    ``curriculum``: the stages of a 'curriculum' arm (default ``CURRICULUM``), whose ``max_steps`` is the
+    total over its stages (``stage_steps``); only curriculum arms' specs carry it."""
     clash = set(grpo) & set(PER_ARM_FIELDS)
     if clash:
         raise ValueError(f"{sorted(clash)} are set per arm, not in the shared GRPO settings")
     from ..training.config import GRPORunConfig
 
+    stages = check_stages(CURRICULUM if curriculum is None else curriculum)
     for a in arms:  # fail here, not in a subprocess
         if a.trains:
-            GRPORunConfig.from_dict({**grpo, **a.run_fields(), "seed": a.seed})
+            cfg = GRPORunConfig.from_dict({**grpo, **a.run_fields(), "seed": a.seed})
+            if a.kind == "curriculum":
+                curriculum_configs(cfg, stages)
     root = Path(root)
-    return [Job(a.name, MODULE, root / a.name, {
-        "arm": dataclasses.asdict(a), "grpo": dict(grpo), "warm_start": str(Path(warm_start_dir).resolve()),
-        "benchmark": str(Path(benchmark_dir).resolve()), "n_train": n_train, "n_eval": n_eval,
-        "max_steps": max_steps, "max_new_tokens": max_new_tokens, "max_prompt_tokens": max_prompt_tokens,
-        "eval_batch_size": eval_batch_size, "eval_seed": eval_seed, "device": device}) for a in arms]
+
+    def spec(a):
+        s = {"arm": dataclasses.asdict(a), "grpo": dict(grpo), "warm_start": str(Path(warm_start_dir).resolve()),
+             "benchmark": str(Path(benchmark_dir).resolve()), "n_train": n_train, "n_eval": n_eval,
+             "max_steps": max_steps, "max_new_tokens": max_new_tokens, "max_prompt_tokens": max_prompt_tokens,
+             "eval_batch_size": eval_batch_size, "eval_seed": eval_seed, "device": device}
+        return {**s, "curriculum": [list(st) for st in stages]} if a.kind == "curriculum" else s
+
+    return [Job(a.name, MODULE, root / a.name, spec(a)) for a in arms]
 
 
 def split_instances(benchmark_dir: str | Path, n_train: int | None = None, n_eval: int | None = None):
@@ -162,6 +179,124 @@ def split_instances(benchmark_dir: str | Path, n_train: int | None = None, n_eva
     if both:
         raise ValueError(f"train and test splits share instances {sorted(both)[:3]}")
     return train, test
+
+
+# -- curriculum (seeds/003 Task 4) ---------------------------------------------------------------------------
+def check_stages(stages: Sequence[Sequence[str]]) -> tuple[tuple[str, ...], ...]:
+    """The stages as tuples, each a non-empty list of known, distinct difficulties.
+
+    >>> check_stages([["easy"], ["easy", "medium"]])
+    (('easy',), ('easy', 'medium'))
+    """
+    from ..ordebug.instance import DIFFICULTIES
+
+    out = tuple(tuple(s) for s in stages)
+    if not out:
+        raise ValueError("a curriculum needs at least one stage")
+    for s in out:
+        if not s or len(set(s)) != len(s) or set(s) - set(DIFFICULTIES):
+            raise ValueError(f"curriculum stage {list(s)}: give distinct difficulties among {DIFFICULTIES}")
+    return out
+
+
+def stage_steps(total: int, n_stages: int) -> list[int]:
+    """Optimizer steps of each stage: ``total`` split as evenly as possible, earlier stages taking the
+    remainder; every stage gets at least one step.
+
+    >>> stage_steps(12, 4), stage_steps(10, 4)
+    ([3, 3, 3, 3], [3, 3, 2, 2])
+    """
+    if total < n_stages:
+        raise ValueError(f"{total} RL steps cannot cover {n_stages} curriculum stages (at least one step each)")
+    q, r = divmod(total, n_stages)
+    return [q + (k < r) for k in range(n_stages)]
+
+
+def curriculum_stages(instances: Sequence, stages: Sequence[Sequence[str]] = CURRICULUM) -> list[list]:
+    """The instances each stage trains on: those whose ``difficulty`` is one of the stage's, in their
+    order. A stage without instances raises (the benchmark lacks a difficulty).
+
+    >>> from types import SimpleNamespace as I
+    >>> insts = [I(id=1, difficulty="hard"), I(id=2, difficulty="easy"), I(id=3, difficulty="medium")]
+    >>> [[i.id for i in s] for s in curriculum_stages(insts)]
+    [[2], [2, 3], [1, 3], [1]]
+    """
+    out = []
+    for s in check_stages(stages):
+        got = [i for i in instances if i.difficulty in s]
+        if not got:
+            have = sorted({i.difficulty for i in instances})
+            raise ValueError(f"curriculum stage {'+'.join(s)} has no instances (the instances' difficulties: {have})")
+        out.append(got)
+    return out
+
+
+def curriculum_configs(cfg, stages: Sequence[Sequence[str]] = CURRICULUM) -> list:
+    """One ``GRPORunConfig`` per stage: ``cfg`` with ``max_steps`` its share of ``cfg.max_steps`` (the
+    total, as for the plain GRPO arm). Each stage is a fresh trainer (a fresh optimizer state), so a
+    learning-rate schedule or warm-up would restart at every stage; they are refused to keep the
+    comparison with one uninterrupted GRPO run about the data order only."""
+    stages = check_stages(stages)
+    if cfg.lr_scheduler_type != "constant" or cfg.warmup_steps:
+        raise ValueError("a curriculum arm needs lr_scheduler_type 'constant' and warmup_steps 0 (each stage "
+                         f"would restart the schedule), got {cfg.lr_scheduler_type!r}, warmup {cfg.warmup_steps}")
+    return [dataclasses.replace(cfg, max_steps=n) for n in stage_steps(cfg.max_steps, len(stages))]
+
+
+def _param_checksum(model) -> float:
+    import torch
+
+    with torch.no_grad():
+        return float(sum(p.detach().double().abs().sum().item() for p in model.parameters()))
+
+
+def train_curriculum(cfg, model, tokenizer, instances: Sequence, out_dir: str | Path,
+                     stages: Sequence[Sequence[str]] = CURRICULUM, **overrides):
+    """Train ``model`` on the stages one after another (``build_ordebug_trainer`` on each stage's
+    instances, ``curriculum_configs`` steps, into ``out_dir/stage_<k>``, k from 1); stage k starts from
+    stage k−1's weights. The KL reference (β > 0) stays the starting policy: TRL reloads it from
+    ``model.config._name_or_path``, which training leaves alone (recorded per stage). Writes the
+    concatenated ``metrics.jsonl`` (global ``step``, ``stage``, ``stage_step``, ``stage_difficulties``) and
+    ``curriculum.json``; returns the trained model."""
+    import gc
+
+    import torch
+
+    from ..training.logging import read_metrics
+    from ..training.run import build_ordebug_trainer
+
+    out = Path(out_dir)
+    stages = check_stages(stages)
+    configs = curriculum_configs(cfg, stages)
+    parts = curriculum_stages(instances, stages)
+    rows, record, offset = [], [], 0
+    for k, (diffs, scfg, insts) in enumerate(zip(stages, configs, parts), start=1):
+        d = out / f"stage_{k}"
+        start_sum, reference = _param_checksum(model), getattr(model.config, "_name_or_path", None)
+        t0 = time.perf_counter()
+        trainer = build_ordebug_trainer(scfg, model, tokenizer, insts, d, **overrides)
+        trainer.train()
+        model = trainer.model
+        train_s = time.perf_counter() - t0
+        if trainer.state.global_step != scfg.max_steps:
+            raise RuntimeError(f"stage {k} stopped at step {trainer.state.global_step}, not its {scfg.max_steps}")
+        stage_rows = read_metrics(d / "metrics.jsonl")
+        rows += [{**r, "step": r["step"] + offset, "stage": k, "stage_step": r["step"],
+                  "stage_difficulties": "+".join(diffs)} for r in stage_rows]
+        record.append({"stage": k, "difficulties": list(diffs), "steps": scfg.max_steps, "first_step": offset + 1,
+                       "last_step": offset + scfg.max_steps, "n_instances": len(insts),
+                       "n_left_out": len(trainer.ordebug_left_out), "train_s": train_s, "reference": reference,
+                       "param_checksum_start": start_sum, "param_checksum_end": _param_checksum(model)})
+        offset += scfg.max_steps
+        del trainer  # its optimizer state and reference model
+        gc.collect()
+        if torch.cuda.is_available():
+            torch.cuda.empty_cache()
+    with (out / "metrics.jsonl").open("w") as f:
+        for r in rows:
+            f.write(json.dumps(r) + "\n")
+    (out / "curriculum.json").write_text(json.dumps({"total_steps": cfg.max_steps, "stages": record}, indent=2) + "\n")
+    return model
 
 
 def run_arm(spec: dict, out_dir: str | Path) -> dict:
@@ -189,10 +324,13 @@ def run_arm(spec: dict, out_dir: str | Path) -> dict:
         cfg = GRPORunConfig.from_dict({**spec["grpo"], **arm.run_fields(), "seed": arm.seed, "save_final": False})
         overrides = {"use_cpu": True} if device == "cpu" else {}
         t0 = time.perf_counter()
-        trainer = build_ordebug_trainer(cfg, model, tok, train, out, **overrides)
-        trainer.train()
+        if arm.kind == "curriculum":  # the stages one after another, each from the previous one's weights
+            model = train_curriculum(cfg, model, tok, train, out, spec["curriculum"], **overrides)
+        else:
+            trainer = build_ordebug_trainer(cfg, model, tok, train, out, **overrides)
+            trainer.train()
+            model = trainer.model
         timings["train_s"] = time.perf_counter() - t0
-        model = trainer.model
     model.eval()
     t0 = time.perf_counter()
     sampling = SamplingConfig(max_new_tokens=spec["max_new_tokens"], temperature=0.0,
@@ -404,4 +542,89 @@ def write_report(path: str | Path, title: str, intro: str, setup: dict, table, b
               "## Findings (computed)", ""]
     lines += [f"- {s}" for s in found]
     path.write_text("\n".join(lines) + "\n")
+    return path
+
+
+# -- curriculum analysis ---------------------------------------------------------------------------------------
+def stage_table(curves):
+    """One row per (curriculum arm, stage) of the concatenated curves: difficulties, global steps, and
+    the stage's mean training reward, reward std, zero-std group fraction, faithful rate and episode steps.
+    Rewards of different stages come from different difficulty mixes, so they are not a learning curve."""
+    import numpy as np
+    import pandas as pd
+
+    if "stage" not in curves or curves["stage"].isna().all():
+        return pd.DataFrame(columns=["arm", "stage", "difficulties", "first_step", "last_step"])
+    out = []
+    for (arm, stage), g in curves[curves["stage"].notna()].groupby(["arm", "stage"], sort=True):
+        row = {"arm": arm, "stage": int(stage), "difficulties": g["stage_difficulties"].iloc[0],
+               "first_step": int(g["step"].min()), "last_step": int(g["step"].max())}
+        for col, short in TREND_COLUMNS.items():
+            row[short] = float(g[col].astype(float).mean()) if col in g and g[col].notna().any() else np.nan
+        out.append(row)
+    return pd.DataFrame(out)
+
+
+def mark_stages(fig, stages, label_axes: int = 1) -> None:
+    """Dashed vertical lines at the curriculum's stage boundaries on every panel of ``fig`` (a
+    ``stage_table``), the stages' difficulties written at the top of the first ``label_axes`` panels."""
+    if stages is None or not len(stages):
+        return
+    for i, ax in enumerate(fig.axes):
+        for _, r in stages.drop_duplicates("stage").iterrows():
+            if r["first_step"] > stages["first_step"].min():
+                ax.axvline(r["first_step"] - 0.5, color="0.4", ls="--", lw=0.9)
+            if i < label_axes:
+                ax.text((r["first_step"] + r["last_step"]) / 2, 1.0, f"{int(r['stage'])}: {r['difficulties']}",
+                        transform=ax.get_xaxis_transform(), ha="center", va="bottom", fontsize=7, color="0.3")
+
+
+def curriculum_findings(table, by_difficulty, stages, n_eval: int, metrics: Sequence[str] = ("RR@5", "faithful_recovery", "DA"),
+                        tolerance: float | None = None) -> list[str]:
+    """Sentences computed from the results: the curriculum arm against the plain GRPO arm (the same total
+    RL steps) on the test split, overall and per difficulty (each on its own episode count), and each
+    stage's training signal. A change counts only beyond ``tolerance`` (default ``stats.noise_band``)."""
+    from .stats import noise_band
+
+    cur, grpo = LABEL["curriculum"], LABEL["grpo"]
+    t = table.set_index("policy")
+    out = []
+    if cur not in t.index or grpo not in t.index:
+        return out
+
+    def verb(a, b, n):
+        band = noise_band(a, b, n) if tolerance is None else tolerance
+        return "within noise" if abs(b - a) <= band + 1e-12 else ("up" if b > a else "down"), band
+
+    calls = {m: verb(t.loc[grpo, m], t.loc[cur, m], n_eval) for m in metrics}
+    up = [m for m, (v, _) in calls.items() if v == "up"]
+    down = [m for m, (v, _) in calls.items() if v == "down"]
+    answer = "Yes" if up and not down else "Mixed" if up else "No"
+    out.append(f"Does the curriculum beat plain GRPO with the same number of RL steps? {answer}: "
+               + "; ".join(f"{m} {t.loc[grpo, m]:.1%} → {t.loc[cur, m]:.1%} ({calls[m][0]}, band ±{calls[m][1]:.1%})"
+                           for m in metrics)
+               + f"; average steps {t.loc[grpo, 'avg_steps']:.1f} → {t.loc[cur, 'avg_steps']:.1f}.")
+    bd = by_difficulty.set_index(["policy", "difficulty"])
+    for diff in sorted(by_difficulty["difficulty"].unique(), key=["easy", "medium", "hard"].index):
+        if (grpo, diff) not in bd.index or (cur, diff) not in bd.index:
+            continue
+        g, c = bd.loc[(grpo, diff)], bd.loc[(cur, diff)]
+        n = int(c["episodes"])
+        parts = [f"{m} {g[m]:.1%} → {c[m]:.1%} ({verb(g[m], c[m], n)[0]})" for m in metrics if m in bd.columns]
+        out.append(f"{diff} test instances ({n} episodes), GRPO → curriculum: " + "; ".join(parts) + ".")
+    for _, r in stages.iterrows():
+        out.append(f"{r['arm']} stage {r['stage']} ({r['difficulties']}, steps {r['first_step']}–{r['last_step']}): "
+                   f"training reward std {r['reward_std']:.3g}, zero-std groups {r['zero_std_frac']:.0%}, "
+                   f"faithful rate {r['faithful_rate']:.0%} (stage means; its difficulty mix differs from the others').")
+    return out
+
+
+def append_section(path: str | Path, title: str, text: str, df=None) -> Path:
+    """Append a ``## title`` section (a paragraph and optionally a table) to a report."""
+    path = Path(path)
+    lines = ["", f"## {title}", "", text]
+    if df is not None:
+        lines += ["", df.to_markdown(index=False, floatfmt=".3g")]
+    with path.open("a") as f:
+        f.write("\n".join(lines) + "\n")
     return path
