@@ -611,7 +611,7 @@ def curriculum_findings(table, by_difficulty, stages, n_eval: int, metrics: Sequ
         g, c = bd.loc[(grpo, diff)], bd.loc[(cur, diff)]
         n = int(c["episodes"])
         parts = [f"{m} {g[m]:.1%} → {c[m]:.1%} ({verb(g[m], c[m], n)[0]})" for m in metrics if m in bd.columns]
-        out.append(f"{diff} test instances ({n} episodes), GRPO → curriculum: " + "; ".join(parts) + ".")
+        out.append(f"{diff} test instances ({n} episode{'' if n == 1 else 's'}), GRPO → curriculum: " + "; ".join(parts) + ".")
     for _, r in stages.iterrows():
         out.append(f"{r['arm']} stage {r['stage']} ({r['difficulties']}, steps {r['first_step']}–{r['last_step']}): "
                    f"training reward std {r['reward_std']:.3g}, zero-std groups {r['zero_std_frac']:.0%}, "
