@@ -106,8 +106,9 @@ class CountdownWarmStart:
         return {p.key for p in self.problems}
 
 
-def _write_problems(path: Path, problems: Iterable[CountdownInstance]) -> None:
-    path.write_text("".join(json.dumps({"numbers": list(p.numbers), "target": p.target, "solution": p.solution}) + "\n"
+def write_problems(path: str | Path, problems: Iterable[CountdownInstance]) -> None:
+    """Write problems as ``problems.jsonl`` rows (numbers, target, solution); ``read_problems`` reads them."""
+    Path(path).write_text("".join(json.dumps({"numbers": list(p.numbers), "target": p.target, "solution": p.solution}) + "\n"
                             for p in problems))
 
 
@@ -160,7 +161,7 @@ def countdown_warm_start(config: CountdownSFTConfig, out_dir: str | Path, device
                      output_dir=out / "sft_trainer")
     policy.model = result.trainer.model
     policy.save(out / "model")
-    _write_problems(out / "problems.jsonl", [*train, *val])
+    write_problems(out / "problems.jsonl", [*train, *val])
     record = {"config": dataclasses.asdict(config), "device": device, "data": data,
               "sft": {"train_curve": result.train_curve, "eval_curve": result.eval_curve,
                       "initial_held_out_loss": result.initial_eval_loss, "final_held_out_loss": result.final_eval_loss},
