@@ -88,15 +88,16 @@ def parallel_transcripts(instances: Sequence, experts: Sequence[str], env_config
 def _recovery(args: tuple):
     from .ordebug_episodes import recovery_transcripts
 
-    instance, kinds, n_wrong, env_config, seed = args
-    return recovery_transcripts(instance, kinds, n_wrong, env_config, seed)
+    instance, kinds, n_wrong, env_config, seed, observable_only = args
+    return recovery_transcripts(instance, kinds, n_wrong, env_config, seed, observable_only)
 
 
 def parallel_recoveries(instances: Sequence, kinds: Sequence[str], n_wrong: int = 2, env_config=None,
-                        workers: int = 1, seed: int = 0):
+                        workers: int = 1, seed: int = 0, observable_only: bool = True):
     """``ordebug_episodes.recovery_transcripts`` of every instance in worker processes: (successful
     recovery transcripts in instance order, counts per kind summed over the instances)."""
-    done = _map(_recovery, [(inst, tuple(kinds), n_wrong, env_config, seed) for inst in instances], workers)
+    done = _map(_recovery, [(inst, tuple(kinds), n_wrong, env_config, seed, observable_only)
+                            for inst in instances], workers)
     kept, counts = [], {k: {"tried": 0, "kept": 0} for k in kinds}
     for transcripts, c in done:
         kept += transcripts

@@ -21,9 +21,12 @@ are SFT demonstrations: faithful recovery and a SUBMIT whose diagnosis is exactl
 
 **Recovery demonstrations** (``recovery_transcripts``, DAgger-style): a prefix in which a plausible
 wrong step happened (a repair of an IIS member that is not the true repair, the search baseline's first
-repair when it is wrong, a repeated GET_IIS, a wrong repair sent twice), followed by the expert's
-continuation from that state: RESET, the ground-truth repair and SUBMIT of the root cause after a
-change to the model, the repair and SUBMIT directly after a wasted GET_IIS. Every demo is replayed in
+repair when it is wrong, a repeated GET_IIS, a wrong repair sent twice, a *near miss*: the true repair's
+verb and value on another target, a *rejected* action: the true repair with a misspelt name), followed
+by the expert's continuation from that state: RESET, the ground-truth repair and SUBMIT of the root
+cause after a change to the model, the repair and SUBMIT directly after a wasted GET_IIS or an action
+the env refused. Near misses and rejected actions are what a greedy SFT policy loops on (right verb,
+wrong target; a name it cannot spell): after them the demos always act differently. Every demo is replayed in
 ``RepairEnv``; a "mistake" that leaves the model feasible with the original optimum is not one and is
 skipped, and only continuations that end in a successful episode are kept. ``Transcript.trained_turns``
 names the continuation's assistant turns: the SFT records (``sft.turn_records``) train on those only,
@@ -53,7 +56,7 @@ from ..ordebug.solver import objectives_match
 from .generation import SamplingConfig, generate_chats, render_prompts
 
 EXPERTS = ("oracle", "oracle_iis", "search")
-RECOVERY_KINDS = ("wrong_repair", "search_repair", "repeat_get_iis", "repeat_repair")
+RECOVERY_KINDS = ("wrong_repair", "search_repair", "repeat_get_iis", "repeat_repair", "near_miss", "rejected_action")
 
 
 def episode_env_config(max_steps: int = 20, **overrides) -> EnvConfig:
@@ -158,8 +161,12 @@ def _is_faithful_now(info: dict, instance: Instance) -> bool:
 
 
 def _replay(instance: Instance, env_config: EnvConfig, prefix: list[str], continuation: list[str],
-            mutating_mistake: bool) -> tuple[Transcript | None, str]:
-    """Play ``prefix`` then ``continuation`` in a fresh env; (transcript, "kept") or (None, why not)."""
+            mutating_mistake: bool, observable_only: bool = True) -> tuple[Transcript | None, str]:
+    """Play ``prefix`` then ``continuation`` in a fresh env; (transcript, "kept") or (None, why not).
+
+    With ``observable_only`` a mistake that leaves the model feasible ("looks_solved") is skipped: the
+    policy cannot tell it from a faithful repair (the original optimum is never shown), so a RESET there
+    would teach RESET after success-looking states, which the expert demos answer with SUBMIT."""
     if len(prefix) + len(continuation) > env_config.max_steps:
         return None, "too_long"
     env = RepairEnv(instance, env_config)
@@ -168,6 +175,8 @@ def _replay(instance: Instance, env_config: EnvConfig, prefix: list[str], contin
     for k, action in enumerate(prefix + continuation):
         if k == len(prefix) and mutating_mistake and _is_faithful_now(info, instance):
             return None, "not_a_mistake"  # the "wrong" change restored the original optimum
+        if k == len(prefix) and mutating_mistake and observable_only and info["feasible"]:
+            return None, "looks_solved"
         messages += [{"role": "user", "content": obs}, action_message(action)]
         obs, _, _, _, info = env.step(action)
         if env.done and k < len(prefix) + len(continuation) - 1:
@@ -191,6 +200,64 @@ def _wrong_repairs(instance: Instance, model, iis: list[str]) -> list[str]:
     return out
 
 
+def _changes(model, action: str) -> bool:
+    """Whether ``action`` parses and changes ``model`` (the env would neither refuse nor ignore it)."""
+    from ..ordebug.actions import ActionError, apply_action
+
+    try:
+        apply_action(model, parse_action(action))
+    except ActionError:
+        return False
+    return True
+
+
+def _near_misses(instance: Instance, model, iis: list[str]) -> list[str]:
+    """The true repair's verb and value on another target near the IIS, for every action of the true
+    repair: FLIP_SENSE / DROP / RELAX / SET_RHS of another IIS constraint, SET_COEF of another variable of
+    the constraint (or of the variable in another IIS constraint), SET_BOUNDS / SET_VTYPE of another
+    variable of the IIS. Only actions that change the model; in IIS order, without duplicates.
+
+    A greedy SFT policy usually gets the verb right and the target wrong; these demos show what to do
+    after such a try (RESET, then the true repair), so its own likely guess appears in the history."""
+    true = {str(parse_action(a)) for a in instance.true_repair}
+    constrs = [t for t in iis if t in model.constrs]
+    names: list[str] = []  # variables of the IIS: bound tokens, then the variables of its constraints
+    for t in iis:
+        for v in ([t.rpartition(".")[0]] if t not in model.constrs else model.constrs[t].coeffs):
+            if v in model.vars and v not in names:
+                names.append(v)
+    out: list[str] = []
+    for a in map(parse_action, instance.true_repair):
+        verb, args = a.verb, a.args
+        if verb in ("FLIP_SENSE", "DROP"):
+            cands = [f"{verb} {c}" for c in constrs]
+        elif verb in ("RELAX", "SET_RHS"):
+            cands = [f"{verb} {c} {args[1]}" for c in constrs]
+        elif verb == "SET_COEF":
+            c, x, value = args
+            own = list(model.constrs[c].coeffs) if c in model.constrs else []
+            cands = ([f"SET_COEF {c} {y} {value}" for y in own]
+                     + [f"SET_COEF {d} {x} {value}" for d in constrs if x in model.constrs[d].coeffs])
+        elif verb in ("SET_BOUNDS", "SET_VTYPE"):
+            cands = [" ".join((verb, y, *args[1:])) for y in names]
+        else:
+            cands = []
+        out += [c for c in cands if str(parse_action(c)) not in true and c not in out and _changes(model, c)]
+    return out
+
+
+def _misspelt(instance: Instance, model) -> str | None:
+    """The first true-repair action with its first name argument missing its last character, if that is
+    no name of the model (so the env refuses it with "no constraint/variable named ...")."""
+    for a in map(parse_action, instance.true_repair):
+        if not a.args:
+            continue
+        bad = a.args[0][:-1]
+        if bad and bad not in model.constrs and bad not in model.vars:
+            return " ".join((a.verb, bad, *a.args[1:]))
+    return None
+
+
 def _search_first_repair(instance: Instance, env_config: EnvConfig, limit: int = 4) -> list[str] | None:
     """The search baseline's actions up to and including its first change of the model (None if it
     SUBMITs or errs first)."""
@@ -212,16 +279,21 @@ def _search_first_repair(instance: Instance, env_config: EnvConfig, limit: int =
 
 
 def recovery_transcripts(instance: Instance, kinds: Sequence[str] = RECOVERY_KINDS, n_wrong: int = 2,
-                         env_config: EnvConfig | None = None, seed: int = 0) -> tuple[list[Transcript], dict]:
+                         env_config: EnvConfig | None = None, seed: int = 0,
+                         observable_only: bool = True) -> tuple[list[Transcript], dict]:
     """Successful recovery demonstrations of one instance (see the module docstring), and counts
     ``{kind: {"tried": n, "kept": k, <reason skipped>: m}}``.
 
     Kinds: ``wrong_repair`` (up to ``n_wrong`` candidate repairs of IIS members other than the true
     repair, drawn with a seed from ``seed`` and the instance id, after GET_IIS), ``search_repair`` (the
     search baseline's opening up to its first repair), ``repeat_get_iis`` (GET_IIS twice), and
-    ``repeat_repair`` (the first drawn wrong repair sent twice). After a change to the model the
-    continuation is RESET, the true repair, SUBMIT of the root cause; after a repeated GET_IIS it is the
-    true repair and SUBMIT."""
+    ``repeat_repair`` (the first drawn wrong repair sent twice), ``near_miss`` (up to ``n_wrong`` of
+    ``_near_misses``, drawn the same way, after GET_IIS) and ``rejected_action`` (``_misspelt`` after
+    GET_IIS). After a change to the model the continuation is RESET, the true repair, SUBMIT of the root
+    cause; after a repeated GET_IIS or a refused action it is the true repair and SUBMIT.
+    ``observable_only`` (default) skips mistakes after which the model is feasible (see ``_replay``):
+    measured on 80 train instances of the 25-per-cell benchmark, half of the wrong_repair demos and
+    nearly all search_repair demos were such states."""
     unknown = set(kinds) - set(RECOVERY_KINDS)
     if unknown:
         raise ValueError(f"unknown recovery kinds {sorted(unknown)}; kinds: {', '.join(RECOVERY_KINDS)}")
@@ -231,10 +303,13 @@ def recovery_transcripts(instance: Instance, kinds: Sequence[str] = RECOVERY_KIN
     env = RepairEnv(instance, env_config)
     env.reset()
     info = env.step("GET_IIS")[4]
-    wrong = []
+    wrong, near = [], []
     if info["iis"] and {"wrong_repair", "repeat_repair"} & set(kinds):
         wrong = _wrong_repairs(instance, info["model"], info["iis"])
         random.Random(_stable_seed("recovery", seed, instance.id)).shuffle(wrong)
+    if info["iis"] and "near_miss" in kinds:
+        near = _near_misses(instance, info["model"], info["iis"])
+        random.Random(_stable_seed("near_miss", seed, instance.id)).shuffle(near)
     plans: list[tuple[str, list[str], list[str], bool]] = []  # kind, prefix, continuation, mutating mistake
     for kind in kinds:
         if kind == "wrong_repair":
@@ -243,6 +318,12 @@ def recovery_transcripts(instance: Instance, kinds: Sequence[str] = RECOVERY_KIN
             plans.append((kind, ["GET_IIS", wrong[0], wrong[0]], restart, True))
         elif kind == "repeat_get_iis":
             plans.append((kind, ["GET_IIS", "GET_IIS"], [*instance.true_repair, submit], False))
+        elif kind == "near_miss":
+            plans += [(kind, ["GET_IIS", m], restart, True) for m in near[:n_wrong]]
+        elif kind == "rejected_action":
+            bad = _misspelt(instance, info["model"])
+            if bad is not None:
+                plans.append((kind, ["GET_IIS", bad], [*instance.true_repair, submit], False))
         elif kind == "search_repair":
             opening = _search_first_repair(instance, env_config)
             true = {str(parse_action(a)) for a in instance.true_repair}
@@ -250,7 +331,7 @@ def recovery_transcripts(instance: Instance, kinds: Sequence[str] = RECOVERY_KIN
                 plans.append((kind, opening, restart, True))
     kept, counts = [], {k: {"tried": 0, "kept": 0} for k in kinds}
     for kind, prefix, continuation, mutating in plans:
-        t, why = _replay(instance, env_config, prefix, continuation, mutating)
+        t, why = _replay(instance, env_config, prefix, continuation, mutating, observable_only)
         counts[kind]["tried"] += 1
         counts[kind][why] = counts[kind].get(why, 0) + 1
         if t is not None:

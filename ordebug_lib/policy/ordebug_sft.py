@@ -70,7 +70,11 @@ class OrdebugSFTConfig:
     recovery: tuple[str, ...] = RECOVERY_KINDS
     """Recovery demonstration kinds (``ordebug_episodes.RECOVERY_KINDS``); () for none. Needs ``per_turn``."""
     recovery_n_wrong: int = 2
-    """``wrong_repair`` demonstrations per instance (distinct wrong repairs)."""
+    """``wrong_repair`` and ``near_miss`` demonstrations per instance (distinct wrong repairs)."""
+    recovery_observable_only: bool = True
+    """Skip recovery demos whose mistake leaves the model feasible: a RESET there is not learnable (the
+    original optimum is never shown) and taught RESET after success-looking states, where the expert
+    demos SUBMIT: the RESET -> same repair loops of the first GPU runs."""
     max_steps: int = 20
     """Step budget of an episode; must be the evaluation's (the observations name it)."""
     workers: int = 1
@@ -140,7 +144,7 @@ def demonstrations(config: OrdebugSFTConfig, instances, workers: int | None = No
     counts = {"experts": expert_counts}
     if config.recovery:
         rec, rec_counts = parallel_recoveries(instances, config.recovery, config.recovery_n_wrong, env_config,
-                                              workers, config.seed)
+                                              workers, config.seed, config.recovery_observable_only)
         transcripts += rec
         counts["recovery"] = rec_counts
     return transcripts, counts
