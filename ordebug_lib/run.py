@@ -114,8 +114,15 @@ def run_notebook(
     publish: bool = False,
     root: Path = ROOT,
     runs_root: Path | None = None,
+    resume: bool = False,
 ) -> Path:
-    """Execute one notebook; return its run directory. Raises RunError on any failure."""
+    """Execute one notebook; return its run directory. Raises RunError on any failure.
+
+    ``resume`` re-executes the notebook in an existing run directory (``run_id`` required) that was
+    started with exactly the same parameters (its ``params.json``): work the notebook stored there is
+    reused where it skips it (experiment arms with a matching ``done.json``, stored evaluation rows), so
+    a run cut by a command's time limit can finish in a second command. Every attempt's start, commit
+    and parameters-hash are listed in ``attempts`` of the provenance."""
     import papermill
     from papermill.exceptions import PapermillExecutionError
 
@@ -132,16 +139,36 @@ def run_notebook(
         raise RunError(f"{stem}: the parameters cell must define run_dir")
     check_kernel()
 
+    if resume and not run_id:
+        raise RunError("--resume needs the --run-id of the run to resume")
     run_dir = (runs_root or root / "runs") / stem / profile / (run_id or new_run_id())
-    if run_dir.exists():
-        raise RunError(f"run directory {run_dir} exists; choose another --run-id (runs are never overwritten)")
-    run_dir.mkdir(parents=True)
     params["run_dir"] = str(run_dir.resolve())
+    attempts = []
+    if run_dir.exists():
+        if not resume:
+            raise RunError(f"run directory {run_dir} exists; choose another --run-id (runs are never overwritten) "
+                           "or --resume it")
+        stored = run_dir / "params.json"
+        if not stored.exists():
+            raise RunError(f"cannot resume {run_dir}: it has no params.json (not started by this runner)")
+        before = json.loads(stored.read_text())
+        if before != json.loads(json.dumps(params, default=str)):
+            diff = sorted(k for k in set(before) | set(params) if before.get(k) != params.get(k))
+            raise RunError(f"cannot resume {run_dir}: it was started with other parameters ({', '.join(diff)})")
+        attempts = json.loads((run_dir / "attempts.json").read_text())
+    elif resume:
+        raise RunError(f"nothing to resume: {run_dir} does not exist")
+    else:
+        run_dir.mkdir(parents=True)
+        (run_dir / "params.json").write_text(json.dumps(params, indent=2, default=str) + "\n")
     out_nb = run_dir / f"{stem}.ipynb"
 
     record = {"notebook": stem, "profile": profile, "parameters": params, **provenance.collect(root)}
     start = time.time()
     record["start"] = dt.datetime.now(dt.timezone.utc).isoformat()
+    attempts.append({"start": record["start"], "git": record.get("git")})
+    (run_dir / "attempts.json").write_text(json.dumps(attempts, indent=2, default=str) + "\n")
+    record["attempts"] = attempts
     error = None
     try:
         papermill.execute_notebook(
@@ -193,6 +220,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--publish", action="store_true", help="copy figures/reports into the repo (gpu only)")
     ap.add_argument("--cell-timeout", type=int, default=3600, help="seconds per cell")
     ap.add_argument("--run-id")
+    ap.add_argument("--resume", action="store_true",
+                    help="finish the run --run-id, started with the same parameters (e.g. cut by a time limit)")
     ap.add_argument("--root", type=Path, default=ROOT, help="project folder holding notebooks/ and params/")
     args = ap.parse_args(argv)
     root = args.root.resolve()
@@ -206,7 +235,8 @@ def main(argv: list[str] | None = None) -> int:
         overrides = parse_overrides(args.param)
         for n in names:
             print(f"== {n} [{args.profile}]", flush=True)
-            rd = run_notebook(n, args.profile, overrides, args.run_id, args.cell_timeout, args.publish, root=root)
+            rd = run_notebook(n, args.profile, overrides, args.run_id, args.cell_timeout, args.publish, root=root,
+                              resume=args.resume)
             print(f"   ok -> {rd}", flush=True)
     except RunError as e:
         print(f"error: {e}", file=sys.stderr)

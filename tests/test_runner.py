@@ -138,3 +138,25 @@ def test_an_existing_run_id_is_refused_not_overwritten(tmp_path):
     (root / "runs" / "once" / "smoke" / "r1").mkdir(parents=True)
     r = run_cli("once", "--profile", "smoke", "--run-id", "r1", root=root)
     assert r.returncode == 1 and "exists; choose another --run-id" in r.stderr
+
+
+def test_resume_reuses_a_run_started_with_the_same_parameters_only(tmp_path):
+    body = ("import json, pathlib\n"
+            "p = pathlib.Path(run_dir, 'count.txt')\n"
+            "n = int(p.read_text()) + 1 if p.exists() else 1\n"
+            "p.write_text(str(n))\n"
+            "pathlib.Path(run_dir, 'metrics.json').write_text(json.dumps({'x': x, 'attempt': n}))")
+    root = make_project(tmp_path, "again", body, artifacts=["metrics.json"])
+    r = run_cli("again", "--profile", "smoke", "--resume", root=root)
+    assert r.returncode == 1 and "needs the --run-id" in r.stderr
+    r = run_cli("again", "--profile", "smoke", "--run-id", "r1", "--resume", root=root)
+    assert r.returncode == 1 and "nothing to resume" in r.stderr
+    assert run_cli("again", "--profile", "smoke", "--run-id", "r1", root=root).returncode == 0
+    r = run_cli("again", "--profile", "smoke", "--run-id", "r1", "-p", "x", "5", "--resume", root=root)
+    assert r.returncode == 1 and "other parameters (x)" in r.stderr
+    r = run_cli("again", "--profile", "smoke", "--run-id", "r1", "--resume", root=root)
+    assert r.returncode == 0, r.stderr
+    run = root / "runs" / "again" / "smoke" / "r1"
+    assert json.loads((run / "metrics.json").read_text()) == {"x": 2, "attempt": 2}  # the same dir, run twice
+    prov = json.loads((run / "provenance.json").read_text())
+    assert prov["status"] == "ok" and len(prov["attempts"]) == 2
