@@ -86,6 +86,27 @@ def test_run_jobs_raises_with_the_log_of_a_failed_job(tmp_path):
         run_jobs(fake_jobs(tmp_path, [{"name": "x", "value": 1}, {"name": "x", "value": 2}]), progress=False)
 
 
+def test_run_jobs_refuses_to_start_an_arm_an_earlier_attempt_is_still_running(tmp_path):
+    """A command time limit kills the runner, not its arms: the next attempt must not start a second copy."""
+    import socket
+    import subprocess
+    import sys
+
+    env = {"PYTHONPATH": os.pathsep.join([str(TESTS), str(ROOT)])}
+    (job,) = fake_jobs(tmp_path, [{"name": "slow", "value": 1}])
+    job.dir.mkdir()
+    orphan = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+    try:
+        (job.dir / "running.json").write_text(json.dumps({"host": socket.gethostname(), "pid": orphan.pid}))
+        with pytest.raises(JobFailed, match=f"still running from an earlier attempt.*'slow': {orphan.pid}"):
+            run_jobs([job], progress=False, env=env)
+    finally:
+        orphan.kill()
+        orphan.wait()
+    assert set(run_jobs([job], progress=False, env=env)) == {"slow"}  # that process is gone: run it
+    assert job.done and not (job.dir / "running.json").exists()
+
+
 def test_warm_start_config_rejects_unknown_and_bad_fields():
     with pytest.raises(ValueError, match="unknown CountdownSFTConfig"):
         CountdownSFTConfig.from_dict({"modle": "tiny"})

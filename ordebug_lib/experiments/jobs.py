@@ -5,12 +5,15 @@ after another, so several RL arms side by side on one GPU finish sooner than one
 machine with several GPUs arm k gets GPU k mod n. Each job is ``python -m <module> <spec.json>``; its
 stdout and stderr go to ``<job dir>/log.txt``. A job counts as done when it wrote ``<job dir>/done.json``;
 done jobs are skipped, so an interrupted experiment resumes where it stopped. A failed job raises with
-the end of its log (nothing is dropped silently).
+the end of its log (nothing is dropped silently). A running job holds ``<job dir>/running.json`` (host,
+pid): a job whose process outlived a killed parent (a command time limit kills the runner, not its
+arms) is not started a second time beside itself; the new attempt refuses until it ends.
 """
 from __future__ import annotations
 
 import json
 import os
+import socket
 import subprocess
 import sys
 import time
@@ -19,6 +22,7 @@ from pathlib import Path
 from typing import Sequence
 
 DONE = "done.json"
+RUNNING = "running.json"
 
 
 @dataclass
@@ -42,6 +46,28 @@ class Job:
 
 class JobFailed(RuntimeError):
     pass
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # exists, owned by someone else
+        return True
+    return True
+
+
+def still_running(job: Job) -> int | None:
+    """The pid of an earlier attempt's process of ``job`` that is still alive on this host, else None."""
+
+    p = job.dir / RUNNING
+    if not p.exists():
+        return None
+    info = json.loads(p.read_text())
+    if info.get("host") == socket.gethostname() and _alive(int(info["pid"])):
+        return int(info["pid"])
+    return None
 
 
 def _tail(path: Path, n: int = 40) -> str:
@@ -71,6 +97,10 @@ def run_jobs(jobs: Sequence[Job], parallel: int = 1, poll_s: float = 0.5, progre
     if len(set(names)) != len(names):
         raise ValueError(f"job names must be unique: {names}")
     todo = [j for j in jobs if not j.done]
+    busy = {j.name: pid for j in todo if (pid := still_running(j)) is not None}
+    if busy:
+        raise JobFailed(f"arms still running from an earlier attempt (name: pid): {busy}; wait for them to "
+                        "write done.json (then they are skipped) or stop them, and run again")
     n_gpus = gpu_count()
     running: list[tuple[Job, subprocess.Popen, float, object]] = []
     walls: dict[str, float] = {}
@@ -90,6 +120,8 @@ def run_jobs(jobs: Sequence[Job], parallel: int = 1, poll_s: float = 0.5, progre
                 log = (job.dir / "log.txt").open("w")
                 proc = subprocess.Popen([sys.executable, "-m", job.module, str(job.spec_path)],
                                         stdout=log, stderr=subprocess.STDOUT, env=child_env)
+                (job.dir / RUNNING).write_text(json.dumps({"host": socket.gethostname(),
+                                                           "pid": proc.pid}))
                 running.append((job, proc, time.perf_counter(), log))
             time.sleep(poll_s)
             still = []
@@ -99,6 +131,7 @@ def run_jobs(jobs: Sequence[Job], parallel: int = 1, poll_s: float = 0.5, progre
                     still.append((job, proc, t0, log))
                     continue
                 log.close()
+                (job.dir / RUNNING).unlink(missing_ok=True)
                 walls[job.name] = time.perf_counter() - t0
                 if rc != 0 or not job.done:
                     why = f"exit code {rc}" if rc != 0 else f"exit 0 without {DONE}"
@@ -113,6 +146,7 @@ def run_jobs(jobs: Sequence[Job], parallel: int = 1, poll_s: float = 0.5, progre
                 proc.kill()
                 proc.wait()
             log.close()
+            (job.dir / RUNNING).unlink(missing_ok=True)
         bar.close()
     return walls
 
