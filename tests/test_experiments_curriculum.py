@@ -2,10 +2,8 @@
 difficulties, the stage configs share the arm's total RL steps, and the notebook's smoke profile trains the
 stages one after another from each other's weights and evaluates every arm on every test instance."""
 import json
-import os
 import shutil
 import sqlite3
-import subprocess
 import sys
 from pathlib import Path
 from types import SimpleNamespace
@@ -17,6 +15,9 @@ from ordebug_lib.experiments.ordebug_rl import (CURRICULUM, LABEL, OrdebugArm, a
                                                 curriculum_findings, curriculum_stages, make_arms, stage_steps,
                                                 stage_table)
 from ordebug_lib.training.config import GRPORunConfig
+
+sys.path.insert(0, str(Path(__file__).parent))
+from notebook_smoke import run_smoke  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -96,11 +97,7 @@ def test_curriculum_findings_use_the_noise_band_per_difficulty():
 def test_notebook_23_smoke_profile_runs_the_curriculum_end_to_end(tmp_path):
     from ordebug_lib.ordebug.dataset import load_benchmark
 
-    run_id = f"test-{tmp_path.name}-{os.getpid()}"
-    r = subprocess.run([sys.executable, "-m", "ordebug_lib.run", "23_ordebug_curriculum", "--profile", "smoke",
-                        "--run-id", run_id], cwd=ROOT, capture_output=True, text=True, timeout=900)
-    assert r.returncode == 0, r.stderr[-3000:]
-    run = ROOT / "runs" / "23_ordebug_curriculum" / "smoke" / run_id
+    run = run_smoke("23_ordebug_curriculum", tmp_path)
     m = json.loads((run / "metrics.json").read_text())
     params = json.loads((run / "provenance.json").read_text())["parameters"]
     assert json.loads((run / "provenance.json").read_text())["status"] == "ok"

@@ -14,6 +14,9 @@ from ordebug_lib.experiments.jobs import Job, JobFailed, run_jobs
 from ordebug_lib.policy.countdown_sft import CountdownSFTConfig, load_warm_start, read_problems
 from ordebug_lib.training.config import GRPORunConfig
 
+sys.path.insert(0, str(Path(__file__).parent))
+from notebook_smoke import run_smoke  # noqa: E402
+
 ROOT = Path(__file__).resolve().parents[1]
 TESTS = Path(__file__).resolve().parent
 
@@ -89,8 +92,6 @@ def test_run_jobs_raises_with_the_log_of_a_failed_job(tmp_path):
 def test_run_jobs_refuses_to_start_an_arm_an_earlier_attempt_is_still_running(tmp_path):
     """A command time limit kills the runner, not its arms: the next attempt must not start a second copy."""
     import socket
-    import subprocess
-    import sys
 
     env = {"PYTHONPATH": os.pathsep.join([str(TESTS), str(ROOT)])}
     (job,) = fake_jobs(tmp_path, [{"name": "slow", "value": 1}])
@@ -118,11 +119,7 @@ def test_warm_start_config_rejects_unknown_and_bad_fields():
 
 @pytest.mark.slow
 def test_notebook_10_smoke_profile_runs_every_arm_and_reports(tmp_path):
-    run_id = f"test-{tmp_path.name}-{os.getpid()}"
-    r = subprocess.run([sys.executable, "-m", "ordebug_lib.run", "10_countdown_grpo_vs_drgrpo", "--profile", "smoke",
-                        "--run-id", run_id], cwd=ROOT, capture_output=True, text=True, timeout=900)
-    assert r.returncode == 0, r.stderr[-3000:]
-    run = ROOT / "runs" / "10_countdown_grpo_vs_drgrpo" / "smoke" / run_id
+    run = run_smoke("10_countdown_grpo_vs_drgrpo", tmp_path)
     m = json.loads((run / "metrics.json").read_text())
 
     # the warm start was trained here, and every problem set is disjoint from the others

@@ -1,11 +1,9 @@
 """E3-E5 on OR-Debug (experiments/ordebug_rl.py): the arm definitions are the papers' settings and valid run
 configs, shared settings cannot redefine an arm, and notebooks 20 / 21 run end to end on their smoke profiles
 (warm start trained in the notebook, arms as processes, test-split evaluation, baselines, tables, findings)."""
-import os
 import json
 import shutil
 import sqlite3
-import subprocess
 import sys
 from pathlib import Path
 
@@ -14,6 +12,9 @@ import pytest
 from ordebug_lib.experiments.ordebug_rl import (KINDS, PER_ARM_FIELDS, OrdebugArm, arm_jobs, make_arms,
                                                 warm_start_config)
 from ordebug_lib.training.config import GRPORunConfig
+
+sys.path.insert(0, str(Path(__file__).parent))
+from notebook_smoke import run_smoke  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -65,14 +66,6 @@ def test_warm_start_config_from_a_dict():
         warm_start_config({"modle": "tiny"})
 
 
-def _run_smoke(stem, tmp_path):
-    run_id = f"test-{tmp_path.name}-{os.getpid()}"
-    r = subprocess.run([sys.executable, "-m", "ordebug_lib.run", stem, "--profile", "smoke", "--run-id", run_id],
-                       cwd=ROOT, capture_output=True, text=True, timeout=900)
-    assert r.returncode == 0, r.stderr[-3000:]
-    return ROOT / "runs" / stem / "smoke" / run_id
-
-
 def _check_run(run, kinds, advantage, rep, figs):
     from ordebug_lib.ordebug.dataset import load_benchmark
 
@@ -115,7 +108,7 @@ def _check_run(run, kinds, advantage, rep, figs):
 
 @pytest.mark.slow
 def test_notebook_20_smoke_profile_runs_sft_and_grpo_end_to_end(tmp_path):
-    run = _run_smoke("20_ordebug_sft_vs_grpo", tmp_path)
+    run = run_smoke("20_ordebug_sft_vs_grpo", tmp_path)
     _check_run(run, ["sft", "grpo"], {"grpo": "grpo"}, "ordebug_sft_vs_grpo",
                ["ordebug_grpo_reward_variance", "ordebug_grpo_test_metrics", "ordebug_grpo_breakdown"])
     shutil.rmtree(run)  # kept only when the test fails
@@ -123,7 +116,7 @@ def test_notebook_20_smoke_profile_runs_sft_and_grpo_end_to_end(tmp_path):
 
 @pytest.mark.slow
 def test_notebook_21_smoke_profile_runs_sft_grpo_and_dgro_end_to_end(tmp_path):
-    run = _run_smoke("21_ordebug_dgro", tmp_path)
+    run = run_smoke("21_ordebug_dgro", tmp_path)
     _check_run(run, ["sft", "grpo", "dgro"], {"grpo": "grpo", "dgro": "dgro"}, "ordebug_dgro",
                ["ordebug_dgro_reward_variance", "ordebug_dgro_test_metrics", "ordebug_dgro_breakdown"])
     cfg = json.loads((run / "arms" / "dgro-s0" / "run_config.json").read_text())

@@ -1,23 +1,20 @@
 """Notebook 03_sft runs headless through the runner (smoke profile) and writes what it declares."""
 import json
-import os
 import shutil
-import subprocess
 import sys
 from pathlib import Path
 
 import pytest
+
+sys.path.insert(0, str(Path(__file__).parent))
+from notebook_smoke import run_smoke  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 
 
 @pytest.mark.slow
 def test_03_sft_smoke_profile_trains_and_evaluates(tmp_path):
-    run_id = f"test-{tmp_path.name}-{os.getpid()}"
-    r = subprocess.run([sys.executable, "-m", "ordebug_lib.run", "03_sft", "--profile", "smoke", "--run-id", run_id],
-                       cwd=ROOT, capture_output=True, text=True, timeout=600)
-    assert r.returncode == 0, r.stderr[-3000:]
-    run = ROOT / "runs" / "03_sft" / "smoke" / run_id
+    run = run_smoke("03_sft", tmp_path, timeout=600)
     m = json.loads((run / "metrics.json").read_text())
     assert m["task"] == "countdown" and m["model"] == "tiny" and 0.7e6 <= m["parameters"] <= 1.5e6
     sft = m["sft"]
