@@ -121,8 +121,8 @@ def run_notebook(
     ``resume`` re-executes the notebook in an existing run directory (``run_id`` required) that was
     started with exactly the same parameters (its ``params.json``): work the notebook stored there is
     reused where it skips it (experiment arms with a matching ``done.json``, stored evaluation rows), so
-    a run cut by a command's time limit can finish in a second command. Every attempt's start, commit
-    and parameters-hash are listed in ``attempts`` of the provenance."""
+    a run cut by a command's time limit can finish in a second command. Every attempt's start and
+    commit are listed in ``attempts`` of the provenance."""
     import papermill
     from papermill.exceptions import PapermillExecutionError
 
@@ -143,6 +143,7 @@ def run_notebook(
         raise RunError("--resume needs the --run-id of the run to resume")
     run_dir = (runs_root or root / "runs") / stem / profile / (run_id or new_run_id())
     params["run_dir"] = str(run_dir.resolve())
+    params_json = json.dumps(params, indent=2, default=str)
     attempts = []
     if run_dir.exists():
         if not resume:
@@ -151,16 +152,16 @@ def run_notebook(
         stored = run_dir / "params.json"
         if not stored.exists():
             raise RunError(f"cannot resume {run_dir}: it has no params.json (not started by this runner)")
-        before = json.loads(stored.read_text())
-        if before != json.loads(json.dumps(params, default=str)):
-            diff = sorted(k for k in set(before) | set(params) if before.get(k) != params.get(k))
+        before, now = json.loads(stored.read_text()), json.loads(params_json)
+        if before != now:
+            diff = sorted(k for k in set(before) | set(now) if before.get(k) != now.get(k))
             raise RunError(f"cannot resume {run_dir}: it was started with other parameters ({', '.join(diff)})")
         attempts = json.loads((run_dir / "attempts.json").read_text())
     elif resume:
         raise RunError(f"nothing to resume: {run_dir} does not exist")
     else:
         run_dir.mkdir(parents=True)
-        (run_dir / "params.json").write_text(json.dumps(params, indent=2, default=str) + "\n")
+        (run_dir / "params.json").write_text(params_json + "\n")
     out_nb = run_dir / f"{stem}.ipynb"
 
     record = {"notebook": stem, "profile": profile, "parameters": params, **provenance.collect(root)}

@@ -60,7 +60,6 @@ def _alive(pid: int) -> bool:
 
 def still_running(job: Job) -> int | None:
     """The pid of an earlier attempt's process of ``job`` that is still alive on this host, else None."""
-
     p = job.dir / RUNNING
     if not p.exists():
         return None

@@ -173,10 +173,11 @@ def _replay(instance: Instance, env_config: EnvConfig, prefix: list[str], contin
     obs, info = env.reset()
     messages: list[dict] = []
     for k, action in enumerate(prefix + continuation):
-        if k == len(prefix) and mutating_mistake and _is_faithful_now(info, instance):
-            return None, "not_a_mistake"  # the "wrong" change restored the original optimum
-        if k == len(prefix) and mutating_mistake and observable_only and info["feasible"]:
-            return None, "looks_solved"
+        if k == len(prefix) and mutating_mistake:
+            if _is_faithful_now(info, instance):
+                return None, "not_a_mistake"  # the "wrong" change restored the original optimum
+            if observable_only and info["feasible"]:
+                return None, "looks_solved"
         messages += [{"role": "user", "content": obs}, action_message(action)]
         obs, _, _, _, info = env.step(action)
         if env.done and k < len(prefix) + len(continuation) - 1:
