@@ -268,3 +268,21 @@ def test_run_episode_and_outcome_before_end():
     policy = Scripted()
     out = run_episode(RepairEnv(production_flip()), policy, seed=7)
     assert policy.seen == [7] and out.faithful and out.steps == 2
+
+
+def test_check_slack_on_a_stalling_milp_stops_at_its_work_limit_and_says_so():
+    from ordebug_lib.ordebug.saboteur import make_instance
+
+    inst = make_instance("staffing", "A", "easy", seed=0)  # its relaxation's bound stalls short of proven
+    assert inst.sabotaged.is_mip
+    answers = []
+    for _ in range(2):
+        env = RepairEnv(inst, EnvConfig(slack_work_limit=0.1))
+        env.reset()
+        obs, _, _, _, info = env.step("CHECK_SLACK")
+        assert "not proven minimal" in info["last_result"] and info["slack"]
+        answers.append(info["slack"])
+    assert answers[0] == answers[1]  # a work limit, unlike a wall-clock one, gives the same answer each time
+    env = RepairEnv(production_flip())  # an LP: proven minimal, no note
+    env.reset()
+    assert "not proven" not in env.step("CHECK_SLACK")[4]["last_result"]

@@ -142,3 +142,15 @@ def test_copy_is_independent_and_equal():
     c.add_var("extra")
     assert m.constrs["cap_assembly"].coeffs["make_widget"] == 2 and m.vars["make_gadget"].ub == 40
     assert "extra" not in m.vars
+
+
+def test_min_violation_result_says_whether_it_is_proven():
+    from ordebug_lib.ordebug.saboteur import make_instance
+
+    lp = make_instance("production_planning", "A", "easy", seed=0).sabotaged
+    found = solver.min_violation_result(lp, work_limit=0.1)
+    assert found.proven and found.amounts == solver.min_violation(lp)
+    milp = make_instance("staffing", "A", "easy", seed=0).sabotaged
+    stalled = solver.min_violation_result(milp, work_limit=0.1)
+    assert not stalled.proven and sum(stalled.amounts.values()) > 0
+    assert solver.min_violation_result(milp, work_limit=0.1) == stalled  # deterministic

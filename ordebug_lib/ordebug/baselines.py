@@ -171,6 +171,14 @@ class SearchConfig:
     """IIS members whose candidate repairs are tried per decision (CHECK_SLACK members first)."""
     time_limit: float = 10.0
     """Seconds per candidate solve."""
+    work_limit: float | None = 0.1
+    """Gurobi work units (deterministic effort, ~2.5 s each on one core here) per solve of the search:
+    candidate checks, elastic amounts, the reference objective, remaining infeasibility. Some of these
+    MILPs stall with their bound a fraction of a percent under the optimum (on one staffing instance of
+    the 25-per-cell benchmark, 24 elastic solves each ran the 10-s limit out), so a wall-clock limit alone
+    made the search slow and its choices machine-dependent. The benchmark's original MILPs (215 of its
+    train split) solve to optimality within 0.0023 units. A solve stopped by either limit counts as not
+    solved, as before."""
     use_check_slack: bool = True
     """Ask CHECK_SLACK once per model before repairing (its members are tried and preferred first)."""
     ranking: tuple[str, ...] = ("tier", "check_slack", "reference")
@@ -247,12 +255,13 @@ class SearchRepairPolicy(BasePolicy):
                 if cand.action in seen or cand.action in done_actions or flip_back:
                     continue
                 seen.add(cand.action)
-                res = solve(apply_action(model, parse_action(cand.action)), self.config.time_limit, keep_values=False)
+                res = solve(apply_action(model, parse_action(cand.action)), self.config.time_limit, keep_values=False,
+                            work_limit=self.config.work_limit)
                 cand.status, cand.objective = res.status, res.objective
                 cands.append(cand)
         restoring = [c for c in cands if c.status == FEASIBLE_STATUS]
         if restoring:
-            z_ref = reference_objective(model, list(iis), self.config.time_limit)
+            z_ref = reference_objective(model, list(iis), self.config.time_limit, self.config.work_limit)
             order = {id(c): i for i, c in enumerate(cands)}
             keys = {"tier": lambda c: c.tier, "check_slack": lambda c: c.member not in slack,
                     "reference": lambda c: abs(c.objective - z_ref) if z_ref is not None else 0.0}
@@ -267,7 +276,7 @@ class SearchRepairPolicy(BasePolicy):
     def _descent_step(self, model: LinearModel, cands: list[Candidate]) -> Candidate | None:
         """The candidate that most reduces the remaining infeasibility: tiers 0-2 first, DROP only if
         none of them reduces it."""
-        measure = remaining_infeasibility_measure(model)
+        measure = remaining_infeasibility_measure(model, self.config.work_limit)
         current = measure(model, self.config.time_limit)
         for group in ([c for c in cands if c.tier <= 2], [c for c in cands if c.tier > 2]):
             scored = [(measure(apply_action(model, parse_action(c.action)), self.config.time_limit), c.tier, i, c)
@@ -285,7 +294,7 @@ class SearchRepairPolicy(BasePolicy):
             out = [Candidate(0, f"SET_VTYPE {v} C", token) for v in c.coeffs if model.vars[v].vtype != "C"]
             if c.sense != "==":
                 out.append(Candidate(0, f"FLIP_SENSE {token}", token))
-            move = single_member_violation(model, token, tl, iis)
+            move = single_member_violation(model, token, tl, iis, self.config.work_limit)
             if move is not None:
                 amount, direction = move
                 if c.sense == "==":
@@ -299,7 +308,7 @@ class SearchRepairPolicy(BasePolicy):
             raise PolicyError(f"IIS member {token!r} is neither a constraint nor a bound token of the model")
         v = model.vars[var]
         out = [Candidate(0, f"SET_VTYPE {var} C", token)] if v.vtype != "C" else []
-        move = single_member_violation(model, token, tl, iis)
+        move = single_member_violation(model, token, tl, iis, self.config.work_limit)
         if move is not None:
             amount = move[0]
             lb, ub = (v.lb - amount, v.ub) if side == "lb" else (v.lb, v.ub + amount)
@@ -354,8 +363,8 @@ def _elastic(model: LinearModel, tokens: list[str]) -> tuple[LinearModel, list[t
     return m, slacks
 
 
-def single_member_violation(model: LinearModel, token: str, time_limit: float,
-                            iis: list[str] | None = None) -> tuple[float, int] | None:
+def single_member_violation(model: LinearModel, token: str, time_limit: float, iis: list[str] | None = None,
+                            work_limit: float | None = None) -> tuple[float, int] | None:
     """(amount, direction) by which this one row or bound must move, everything else unchanged, for the
     whole model to become feasible; when moving it alone cannot do that (other conflicts remain) and
     ``iis`` is given, the amount that makes that IIS's subsystem feasible instead. None if neither exists.
@@ -368,7 +377,7 @@ def single_member_violation(model: LinearModel, token: str, time_limit: float,
         if scope is None:
             break
         m, slacks = _elastic(scope, [token])
-        res = solve(m, time_limit)
+        res = solve(m, time_limit, work_limit=work_limit)
         if res.status == FEASIBLE_STATUS:
             if res.objective <= 1e-9:
                 return None  # this member need not move
@@ -395,12 +404,13 @@ def iis_submodel(model: LinearModel, iis: list[str]) -> LinearModel:
     return m
 
 
-def reference_objective(model: LinearModel, iis: list[str], time_limit: float) -> float | None:
+def reference_objective(model: LinearModel, iis: list[str], time_limit: float,
+                        work_limit: float | None = None) -> float | None:
     """Best original objective among the minimum-total-violation points when the IIS members are made
     elastic (two phases: minimise total violation s*, then optimise the objective with violation <= s*).
     None when the IIS-elastic model is still infeasible or the second phase has no optimum."""
     m, slacks = _elastic(model, iis)
-    phase1 = solve(m, time_limit, keep_values=False)
+    phase1 = solve(m, time_limit, keep_values=False, work_limit=work_limit)
     if phase1.status != FEASIBLE_STATUS:
         return None
     names = [s[1] for s in slacks]
@@ -408,20 +418,20 @@ def reference_objective(model: LinearModel, iis: list[str], time_limit: float) -
     m.sense, m.obj_constant = model.sense, model.obj_constant
     for v in m.vars.values():
         v.obj = model.vars[v.name].obj if v.name in model.vars else 0.0
-    phase2 = solve(m, time_limit, keep_values=False)
+    phase2 = solve(m, time_limit, keep_values=False, work_limit=work_limit)
     return phase2.objective if phase2.status == FEASIBLE_STATUS else None
 
 
-def remaining_infeasibility_measure(model: LinearModel):
+def remaining_infeasibility_measure(model: LinearModel, work_limit: float | None = None):
     """How infeasible a model still is: the total minimum violation (CHECK_SLACK's relaxation) when it
     fits the license, else the size of its IIS. Chosen once per decision from the current model, so all
     candidates are compared on the same scale. A feasible model measures 0."""
     n_vars, n_constrs = relaxation_size(model)
     if n_vars <= LICENSE_LIMIT and n_constrs <= LICENSE_LIMIT:
-        return lambda m, tl: sum(min_violation(m, tl).values())
+        return lambda m, tl: sum(min_violation(m, tl, work_limit=work_limit).values())
 
     def iis_size(m: LinearModel, tl: float) -> float:
-        status = solve(m, tl, keep_values=False).status
+        status = solve(m, tl, keep_values=False, work_limit=work_limit).status
         return 0.0 if status != "INFEASIBLE" else float(compute_iis(m, tl).size)
     return iis_size
 

@@ -41,7 +41,7 @@ from .actions import Action, ActionError, apply_action, diagnosis_tokens, parse_
 from .instance import Instance
 from .model import LICENSE_LIMIT, LinearModel, fmt_bounds, fmt_constr, fmt_num, render_text
 from .rewards import REWARD_COMPONENTS, RewardWeights, reward_components
-from .solver import IIS, build_gurobi, compute_iis, min_violation, objectives_match, solve
+from .solver import IIS, build_gurobi, compute_iis, min_violation_result, objectives_match, solve
 
 FEASIBLE_STATUS = "OPTIMAL"
 DIAGNOSTIC_VERBS = frozenset({"GET_IIS", "CHECK_SLACK", "INSPECT"})
@@ -67,6 +67,12 @@ class EnvConfig:
     """Step budget; reaching it without SUBMIT truncates the episode (a timeout)."""
     solve_time_limit: float = 10.0
     """Seconds per Gurobi solve / IIS / relaxation."""
+    slack_work_limit: float | None = 0.1
+    """Gurobi work units (deterministic; ~2.5 s each on one core here) for CHECK_SLACK's relaxation. A
+    MILP's relaxation can stall just short of proven minimal (measured: a 17-variable staffing MILP ran
+    every 10-s limit out with its bound 0.2% under the optimum, which it had found within 0.05 units), so
+    a wall-clock limit alone made the answer, and its cost, machine-dependent. The observation says when
+    the answer is not proven minimal. None: only ``solve_time_limit``."""
     history_len: int = 5
     """How many past actions (with results) the observation text repeats."""
     full_model_max_constraints: int = 60
@@ -306,12 +312,14 @@ class RepairEnv:
                 f"variables and {n_constrs} constraints, beyond the license limit of {LICENSE_LIMIT}. "
                 "Use GET_IIS and INSPECT instead.")
             return self._slack_unavailable
-        self._slack = min_violation(self._model, self.config.solve_time_limit)
+        found = min_violation_result(self._model, self.config.solve_time_limit, self.config.slack_work_limit)
+        self._slack = found.amounts
         rec["slack"] = dict(self._slack)
         if not self._slack:
             return ("no constraint or bound needs to move by more than 1e-7: the infeasibility is within "
                     "the solver's tolerances")
-        return "minimum total violation " + fmt_num(sum(self._slack.values())) + "; these must move: " + \
+        note = "" if found.proven else " (the smallest found within the solver's limit, not proven minimal)"
+        return "minimum total violation " + fmt_num(sum(self._slack.values())) + note + "; these must move: " + \
             ", ".join(f"{tok} by {fmt_num(amount)}" for tok, amount in self._slack.items())
 
     def _submit(self, action: Action, rec: dict) -> str:
