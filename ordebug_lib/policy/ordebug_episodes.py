@@ -395,9 +395,12 @@ def fit_context(tokenizer, messages: list[dict], max_prompt_tokens: int) -> tupl
 
 def run_lm_episodes(model, tokenizer, instances: Sequence[Instance], env_config: EnvConfig | None = None,
                     sampling: SamplingConfig | None = None, max_prompt_tokens: int = 3072,
-                    on_generate: Callable[[int], None] | None = None) -> list[LMEpisode]:
+                    on_generate: Callable[[int], None] | None = None,
+                    max_turns: int | None = None) -> list[LMEpisode]:
     """Run every instance as one lockstep batch: each turn, one ``generate`` call over the live episodes
-    (``on_generate(n_live)`` is called once per such call, for tests and progress)."""
+    (``on_generate(n_live)`` is called once per such call, for tests and progress). ``max_turns`` stops
+    the batch early (on-policy data needs only the first turns): episodes still running then end as
+    timeouts (``RepairEnv.truncate``), their observations those of the full step budget."""
     sampling = sampling or SamplingConfig()
     env_config = env_config or episode_env_config()
     envs = [RepairEnv(inst, env_config) for inst in instances]
@@ -424,6 +427,10 @@ def run_lm_episodes(model, tokenizer, instances: Sequence[Instance], env_config:
                 convs[i].append({"role": "user", "content": obs})
         live = [i for i in live if not envs[i].done]
         turn += 1
+        if max_turns is not None and turn >= max_turns:
+            for i in live:
+                envs[i].truncate(f"rollout stopped after {max_turns} turns")
+            live = []
     return [LMEpisode(inst.id, c, env.outcome(), t, n)
             for inst, c, env, t, n in zip(instances, convs, envs, tokens, trims)]
 

@@ -21,13 +21,18 @@ Steps:
    (``fit_records``); both are counted;
 4. SFT (``sft.run_sft``) on the train records with the val records as held-out loss, ``keep_best`` on
    by default: the policy returned holds the weights of the best held-out step;
-5. optionally ``policy.save(save_dir)`` (model and tokenizer, loadable by ``load_policy(save_dir)``).
+5. optionally, ``dagger_rounds`` rounds of on-policy relabelling (DAgger; ``ordebug_dagger``): the
+   policy runs greedily on the same train and val instances for ``dagger_max_turn`` turns, every state
+   it visited is labelled with the expert's continuation, and ``dagger_steps`` more SFT steps train on
+   all records so far (the val records grow the same way, so the held-out loss, and the step kept,
+   cover the policy's own states too);
+6. optionally ``policy.save(save_dir)`` (model and tokenizer, loadable by ``load_policy(save_dir)``).
 """
 from __future__ import annotations
 
 import json
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
 from .ordebug_episodes import RECOVERY_KINDS
@@ -81,6 +86,19 @@ class OrdebugSFTConfig:
     """Processes for demonstrations and for TRL's tokenisation."""
     sft: SFTRunConfig = field(default_factory=_default_sft)
     """Optimisation settings (``keep_best`` with ``eval_steps``: end at the best held-out step)."""
+    dagger_rounds: int = 0
+    """Rounds of on-policy relabelling after SFT (DAgger, Ross, Gordon & Bagnell 2011, arXiv:1011.0686;
+    ``ordebug_dagger``). 0: plain SFT."""
+    dagger_steps: int = 200
+    """SFT steps of each DAgger round, on all records so far (same settings as ``sft`` otherwise)."""
+    dagger_max_turn: int = 8
+    """States labelled per rollout: those before its first this many turns (the rollout stops there)."""
+    dagger_batch_size: int = 64
+    """Rollout episodes stepping together (one ``generate`` call per turn)."""
+    dagger_max_new_tokens: int = 48
+    """Token budget of one generated action in the rollouts (the evaluation's)."""
+    dagger_max_prompt_tokens: int = 3072
+    """Longer rollout conversations leave out their oldest turns (the evaluation's setting)."""
 
 
 @dataclass
@@ -90,13 +108,15 @@ class OrdebugWarmStart:
     policy: object
     """``loader.LoadedPolicy``: the trained model (best held-out step with ``keep_best``) and tokenizer."""
     sft: SFTResult
-    """Learning curves, best step, the trainer."""
+    """Learning curves, best step, the trainer: with DAgger rounds, all runs chained (``chain_results``)."""
     data: dict
     """Demonstration statistics (episodes per expert, recovery counts, records, tokens, timings)."""
     benchmark: Path
     """The benchmark whose train / val splits were used (its test split is untouched)."""
     model_dir: Path | None = None
     """Where the policy was saved (``save_dir``), if it was."""
+    rounds: list[SFTResult] = field(default_factory=list)
+    """Every SFT run in order (the first SFT, then one per DAgger round)."""
 
 
 def check_config(config: OrdebugSFTConfig) -> None:
@@ -112,6 +132,10 @@ def check_config(config: OrdebugSFTConfig) -> None:
     if config.recovery and not config.per_turn:
         raise ValueError("recovery demonstrations need per_turn=True: a multi-turn record would train on the "
                          "injected mistakes")
+    if config.dagger_rounds < 0 or config.dagger_steps < 1 or config.dagger_max_turn < 1:
+        raise ValueError("dagger_rounds must be >= 0, dagger_steps and dagger_max_turn >= 1")
+    if config.dagger_rounds and not config.per_turn:
+        raise ValueError("DAgger needs per_turn=True: its records must not train on the policy's own actions")
 
 
 def benchmark_path(config: OrdebugSFTConfig, run_dir: str | Path) -> Path:
@@ -222,9 +246,72 @@ def ordebug_warm_start(config: OrdebugSFTConfig, run_dir: str | Path, device: st
     }
     sft_config = config.sft
     if config.workers > 1 and sft_config.dataset_num_proc is None:
-        sft_config = type(sft_config)(**{**asdict(sft_config), "dataset_num_proc": config.workers})
+        sft_config = replace(sft_config, dataset_num_proc=config.workers)
     result = run_sft(policy.model, tok, train_records, sft_config, eval_records=val_all)
     policy.model = result.trainer.model
     data["train_s"] = result.train_runtime
+    rounds, data["dagger"] = [result], []
+    for r in range(config.dagger_rounds):
+        t_round = time.perf_counter()
+        new_train, stats = dagger_round(config, policy.model, tok, train_insts)
+        new_val, val_stats = dagger_round(config, policy.model, tok, val_insts)
+        train_t, val_t = train_t + new_train, val_t + new_val
+        train_all, train_src = records_of(train_t, config.per_turn)
+        train_records, lengths = fit_records(tok, train_all, config.sft.max_length)
+        val_all, _ = fit_records(tok, records_of(val_t, config.per_turn)[0], config.sft.max_length)
+        kept_src = [s for s, n in zip(train_src, lengths) if n <= config.sft.max_length]
+        result = run_sft(policy.model, tok, train_records,
+                         replace(sft_config, max_steps=config.dagger_steps, seed=config.sft.seed + r + 1),
+                         eval_records=val_all)
+        policy.model = result.trainer.model
+        rounds.append(result)
+        data["dagger"].append({
+            "round": r + 1, "starts_at_step": sum(x.trainer.state.global_step for x in rounds[:-1]), **stats, "val": val_stats, "n_records": len(train_records),
+            "n_records_by_source": dict(Counter(kept_src)), "n_val_records": len(val_all),
+            "train_s": result.train_runtime, "best_step": result.best_step,
+            "round_s": time.perf_counter() - t_round})
     model_dir = policy.save(save_dir) if save_dir is not None else None
-    return OrdebugWarmStart(policy, result, data, bench, model_dir)
+    return OrdebugWarmStart(policy, chain_results(rounds), data, bench, model_dir, rounds)
+
+
+def chain_results(rounds: list[SFTResult]) -> SFTResult:
+    """One ``SFTResult`` of runs made one after another: curves on a common step axis (each run's steps
+    offset by the steps before it; a run's step-0 held-out loss sits at the previous run's last step, on
+    its own, possibly larger, held-out set), runtimes summed, the last run's trainer and kept step."""
+    if len(rounds) == 1:
+        return rounds[0]
+    train, evals, offset = [], [], 0
+    for r in rounds:
+        train += [(s + offset, x) for s, x in r.train_curve]
+        evals += [(s + offset, x) for s, x in r.eval_curve]
+        last = offset
+        offset += r.trainer.state.global_step
+    final = rounds[-1]
+    return SFTResult(final.trainer, train, evals, sum(r.train_runtime for r in rounds),
+                     None if final.best_step is None else final.best_step + last, final.best_eval_loss)
+
+
+def dagger_round(config: OrdebugSFTConfig, model, tokenizer, instances) -> tuple[list, dict]:
+    """Greedy rollouts of the policy on ``instances`` (``dagger_max_turn`` turns) and their expert-labelled
+    states (``ordebug_dagger.dagger_transcripts``): (transcripts, statistics of the rollouts and labels)."""
+    from ..ordebug.metrics import episode_metrics
+    from .generation import SamplingConfig
+    from .ordebug_dagger import dagger_transcripts
+    from .ordebug_episodes import episode_env_config, run_lm_episodes
+
+    env_config = episode_env_config(config.max_steps)
+    sampling = SamplingConfig(max_new_tokens=config.dagger_max_new_tokens, temperature=0.0,
+                              batch_size=config.dagger_batch_size, seed=config.seed)
+    t0 = time.perf_counter()
+    episodes = []
+    for start in range(0, len(instances), config.dagger_batch_size):
+        episodes += run_lm_episodes(model, tokenizer, instances[start:start + config.dagger_batch_size], env_config,
+                                    sampling, config.dagger_max_prompt_tokens, max_turns=config.dagger_max_turn)
+    t_roll = time.perf_counter() - t0
+    transcripts, labels = dagger_transcripts(instances, episodes, env_config, config.dagger_max_turn, config.workers)
+    rr5 = [episode_metrics(e.outcome)["rr_at_5"] for e in episodes]
+    return transcripts, {
+        "rollouts": len(episodes), "rollout_rr_at_5": sum(rr5) / max(1, len(rr5)),
+        "rollout_submitted": sum(e.outcome.submitted for e in episodes),
+        "labels": labels, "n_transcripts": len(transcripts), "rollout_s": t_roll,
+        "relabel_s": time.perf_counter() - t0 - t_roll}
