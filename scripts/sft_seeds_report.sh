@@ -1,13 +1,19 @@
 #!/usr/bin/env bash
-# Rebuild reports/sft_ordebug_seeds.{md,csv} from the committed 03_sft gpu_ordebug provenance (no GPU needed).
+# Rebuild reports/sft_ordebug_seeds.{md,csv} and figures/sft_ordebug_seeds.{png,pdf} from the committed
+# 03_sft provenance (no GPU needed).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 P=reports/provenance
 PY=${PYTHON:-.venv/bin/python}
 "$PY" -m ordebug_lib.experiments.sft_seeds \
     $P/03_sft.gpu_ordebug.v1_run1.json=v1 $P/03_sft.gpu_ordebug.v1_run2.json=v1 \
-    $P/03_sft.gpu_ordebug.json=v2 $P/03_sft.gpu_ordebug.seed1.json=v2 \
-    --out reports/sft_ordebug_seeds.md \
+    $P/03_sft.gpu_ordebug.json=v2 $P/03_sft.gpu_ordebug.seed1.json=v2 $P/03_sft.gpu_ordebug.seed2.json=v2 \
+    $P/03_sft.gpu_ordebug.n473_seed0.json=v2_n473 $P/03_sft.gpu_ordebug.n473_seed1.json=v2_n473 \
+    $P/03_sft.gpu_ordebug_dagger.json=v2_dagger $P/03_sft.gpu_ordebug_dagger.seed1.json=v2_dagger \
+    $P/03_sft.gpu_ordebug_dagger.seed2.json=v2_dagger \
+    --out reports/sft_ordebug_seeds.md --figures . \
     --note "v1: recovery demos wrong_repair, search_repair, repeat_get_iis, repeat_repair, every mistake kept (commits 2dc3ac0, ef4fed2; both seed 0: the spread is run-to-run, not seed)." \
-    --note "v2: v1 + near_miss and rejected_action, and mistakes that leave the model feasible skipped (recovery_observable_only; commits feabd9c, 18c8619, which differ only outside 03_sft)." \
-    --note "Every run: small preset (24.4M parameters), 200 train-split instances of the 25-per-cell benchmark (seed 0), 600 SFT steps with the best held-out step kept, greedy evaluation on the same 101 test instances, one H100."
+    --note "v2: v1 + near_miss and rejected_action, and mistakes that leave the model feasible skipped (recovery_observable_only; profile gpu_ordebug). Seeds 0 and 1 at feabd9c / 18c8619 (which differ only outside 03_sft); seed 2 at 6eb3424, where the search expert's solves have a work limit (at seed 0 that changes 3454 records to 3450)." \
+    --note "v2_n473: v2 on all 473 train-split instances instead of 200 (9270 and 9131 records), same 600 steps, so about one epoch: the best held-out step was the last in both runs (undertrained). Two runs side by side on one H100 (workers 8 each)." \
+    --note "v2_dagger: v2 with 400 SFT steps, then one DAgger round (policy/ordebug_dagger.py; profile gpu_ordebug_dagger): greedy rollouts of 8 turns on the 200 train and 32 val instances, every visited state labelled with the expert's continuation, 200 more steps on all records (600 in all). Commit 6eb3424." \
+    --note "Every run: small preset (24.4M parameters), the 25-per-cell benchmark (seed 0), the best held-out step kept, greedy evaluation on the same 101 test instances, one H100. The random baseline is seeded with the run's seed, so it differs between seeds."

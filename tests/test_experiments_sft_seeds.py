@@ -1,6 +1,7 @@
 """SFT across runs (experiments/sft_seeds.py): the gap to random is judged against the noise band, bad runs
 are refused, and the committed table is what the committed provenance gives."""
 import json
+import re
 from pathlib import Path
 
 import pandas as pd
@@ -42,13 +43,23 @@ def test_a_run_without_evaluation_or_random_baseline_is_refused():
         run_row({"parameters": {}}, metrics, "r", "x")
 
 
+def _committed_runs():
+    """The runs of scripts/sft_seeds_report.sh, as it lists them."""
+    script = (ROOT / "scripts" / "sft_seeds_report.sh").read_text()
+    return [(PROV / m.group(1), m.group(2)) for m in re.finditer(r"\$P/(\S+\.json)=(\S+)", script)]
+
+
 def test_the_committed_seeds_report_is_what_the_committed_runs_give(tmp_path):
-    runs = [(PROV / "03_sft.gpu_ordebug.v1_run1.json", "v1"), (PROV / "03_sft.gpu_ordebug.v1_run2.json", "v1"),
-            (PROV / "03_sft.gpu_ordebug.json", "v2"), (PROV / "03_sft.gpu_ordebug.seed1.json", "v2")]
-    write_seeds_report(runs, tmp_path / "s.md")
+    runs = _committed_runs()
+    assert len(runs) == 10 and all(p.exists() for p, _ in runs)
+    write_seeds_report(runs, tmp_path / "s.md", figure_dir=tmp_path)
     assert pd.read_csv(tmp_path / "s.csv").equals(pd.read_csv(ROOT / "reports" / "sft_ordebug_seeds.csv"))
+    assert (tmp_path / "figures" / "s.png").exists()
     t = seeds_table(runs)
-    # measured on the H100: one run of four beats random on RR@5 beyond noise; every run does on DA
-    assert list(t["beats_random_RR@5"]) == [False, False, True, False]
-    assert t["beats_random_DA"].all()
-    assert list(t["RR@5"].round(3)) == [0.238, 0.168, 0.287, 0.158]
+    # measured on the H100: one run of ten beats random on RR@5 beyond noise (v2, seed 0); DA in six
+    assert list(t["beats_random_RR@5"]) == [False, False, True] + [False] * 7
+    assert list(t["beats_random_DA"]) == [True] * 4 + [False] * 3 + [True, True, False]
+    assert list(t["RR@5"].round(3)) == [0.238, 0.168, 0.287, 0.158, 0.139, 0.129, 0.089, 0.238, 0.218, 0.188]
+    s = summary(t).set_index("recipe")
+    assert s.loc["v2_dagger", "RR@5 mean"] == pytest.approx(0.2145, abs=1e-3)
+    assert s.loc["v2", "RR@5 mean"] == pytest.approx(0.1947, abs=1e-3)
