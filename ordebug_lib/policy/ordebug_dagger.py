@@ -42,14 +42,11 @@ from __future__ import annotations
 from collections import Counter
 from typing import Sequence
 
-from ..ordebug.actions import ActionError, apply_action, parse_action
+from ..ordebug.actions import apply_action, parse_action
 from ..ordebug.baselines import submit_line
 from ..ordebug.env import EnvConfig, RepairEnv
 from ..ordebug.instance import Instance
 from .ordebug_episodes import Transcript, _is_faithful_now, action_message, episode_env_config
-
-LABELS = ("get_iis", "repair", "submit", "reset")
-
 
 def repair_prefix_fingerprints(instance: Instance) -> list[str]:
     """Fingerprints of the sabotaged model after the first 0, 1, ..., n actions of the true repair."""
@@ -79,13 +76,6 @@ def expert_continuation(instance: Instance, info: dict, iis_asked: bool,
     return ["RESET", *repair, submit], "reset"
 
 
-def _asked_iis(text: str) -> bool:
-    try:
-        return parse_action(text).verb == "GET_IIS"
-    except ActionError:
-        return False
-
-
 def relabel_episode(instance: Instance, turns: Sequence[str], env_config: EnvConfig | None = None,
                     max_turn: int = 8, observations: Sequence[str] | None = None,
                     ) -> tuple[list[Transcript], Counter]:
@@ -108,7 +98,8 @@ def relabel_episode(instance: Instance, turns: Sequence[str], env_config: EnvCon
         if observations is not None and obs != observations[k]:
             counts["replay_mismatch"] += 1
             continue
-        continuation, label = expert_continuation(instance, info, any(map(_asked_iis, turns[:k])), fps)
+        asked = any(h["action"] == "GET_IIS" for h in info["history"])  # the env's canonical action text
+        continuation, label = expert_continuation(instance, info, asked, fps)
         if continuation is None:
             counts[label] += 1
             continue

@@ -32,7 +32,7 @@ from __future__ import annotations
 
 import json
 import time
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from .ordebug_episodes import RECOVERY_KINDS
@@ -196,6 +196,19 @@ def records_of(transcripts, per_turn: bool) -> tuple[list[dict], list[str]]:
     return records, sources
 
 
+def fitted_records(tokenizer, train_t, val_t, config: OrdebugSFTConfig):
+    """SFT records of the train and val transcripts (``records_of``) within ``sft.max_length`` tokens
+    (``sft.fit_records``): (train records, token length of every train record before the cut, the source
+    of each kept train record, val records, number of train records before the cut)."""
+    from .sft import fit_records
+
+    train_all, sources = records_of(train_t, config.per_turn)
+    train, lengths = fit_records(tokenizer, train_all, config.sft.max_length)
+    val, _ = fit_records(tokenizer, records_of(val_t, config.per_turn)[0], config.sft.max_length)
+    kept_sources = [s for s, n in zip(sources, lengths) if n <= config.sft.max_length]
+    return train, lengths, kept_sources, val, len(train_all)
+
+
 def ordebug_warm_start(config: OrdebugSFTConfig, run_dir: str | Path, device: str = "auto",
                        save_dir: str | Path | None = None) -> OrdebugWarmStart:
     """Build or load the benchmark, make demonstrations, train the policy, save it (see the module
@@ -204,7 +217,7 @@ def ordebug_warm_start(config: OrdebugSFTConfig, run_dir: str | Path, device: st
 
     from ..ordebug.dataset import load_benchmark
     from .loader import load_policy, resolve_device
-    from .sft import fit_records, run_sft
+    from .sft import run_sft
 
     check_config(config)
     run_dir = Path(run_dir)
@@ -224,13 +237,10 @@ def ordebug_warm_start(config: OrdebugSFTConfig, run_dir: str | Path, device: st
     train_t, train_counts = demonstrations(config, train_insts)
     val_t, val_counts = demonstrations(config, val_insts)
     t_demos = time.perf_counter() - t1
-    train_all, train_src = records_of(train_t, config.per_turn)
-    val_all, _ = fit_records(tok, records_of(val_t, config.per_turn)[0], config.sft.max_length)
-    train_records, lengths = fit_records(tok, train_all, config.sft.max_length)
+    train_records, lengths, kept_src, val_all, n_all = fitted_records(tok, train_t, val_t, config)
     if not train_records or not val_all:
         raise ValueError(f"no record to learn from within max_length={config.sft.max_length}: train "
-                         f"{len(train_records)} of {len(train_all)}, val {len(val_all)}")
-    kept_src = [s for s, n in zip(train_src, lengths) if n <= config.sft.max_length]
+                         f"{len(train_records)} of {n_all}, val {len(val_all)}")
     experts = [t for t in train_t if not t.policy.startswith("recovery:")]
     data = {
         "benchmark": str(bench), "n_train_instances": len(train_insts), "n_val_instances": len(val_insts),
@@ -239,7 +249,7 @@ def ordebug_warm_start(config: OrdebugSFTConfig, run_dir: str | Path, device: st
         "n_transcripts": len(train_t), "n_expert_transcripts": len(experts),
         "expert_turns_mean": sum(len(t.messages) // 2 for t in experts) / max(1, len(experts)),
         "per_turn": config.per_turn, "n_records": len(train_records),
-        "n_records_dropped_too_long": len(train_all) - len(train_records),
+        "n_records_dropped_too_long": n_all - len(train_records),
         "n_records_by_source": dict(Counter(kept_src)), "n_val_records": len(val_all),
         "record_tokens_mean": sum(lengths) / len(lengths), "record_tokens_max": max(lengths),
         "benchmark_s": t_bench, "demos_s": t_demos, "records_s": time.perf_counter() - t1 - t_demos,
@@ -256,18 +266,15 @@ def ordebug_warm_start(config: OrdebugSFTConfig, run_dir: str | Path, device: st
         new_train, stats = dagger_round(config, policy.model, tok, train_insts)
         new_val, val_stats = dagger_round(config, policy.model, tok, val_insts)
         train_t, val_t = train_t + new_train, val_t + new_val
-        train_all, train_src = records_of(train_t, config.per_turn)
-        train_records, lengths = fit_records(tok, train_all, config.sft.max_length)
-        val_all, _ = fit_records(tok, records_of(val_t, config.per_turn)[0], config.sft.max_length)
-        kept_src = [s for s, n in zip(train_src, lengths) if n <= config.sft.max_length]
+        train_records, _, kept_src, val_all, _ = fitted_records(tok, train_t, val_t, config)
         result = run_sft(policy.model, tok, train_records,
                          replace(sft_config, max_steps=config.dagger_steps, seed=config.sft.seed + r + 1),
                          eval_records=val_all)
         policy.model = result.trainer.model
         rounds.append(result)
         data["dagger"].append({
-            "round": r + 1, "starts_at_step": sum(x.trainer.state.global_step for x in rounds[:-1]), **stats, "val": val_stats, "n_records": len(train_records),
-            "n_records_by_source": dict(Counter(kept_src)), "n_val_records": len(val_all),
+            "round": r + 1, "starts_at_step": sum(x.trainer.state.global_step for x in rounds[:-1]), **stats,
+            "val": val_stats, "n_records": len(train_records), "n_records_by_source": dict(Counter(kept_src)), "n_val_records": len(val_all),
             "train_s": result.train_runtime, "best_step": result.best_step,
             "round_s": time.perf_counter() - t_round})
     model_dir = policy.save(save_dir) if save_dir is not None else None
