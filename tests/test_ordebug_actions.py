@@ -47,7 +47,7 @@ def test_well_formed(text, verb, args):
     ("<action>  </action>", "empty action"),
     ("FLY_SENSE c1", "unknown action 'FLY_SENSE'; valid actions: GET_IIS, CHECK_SLACK"),
     ("GET_IIS now", "GET_IIS takes 0 argument(s), got 1; usage: GET_IIS"),
-    ("RELAX cap", "RELAX takes 2 argument(s), got 1; usage: RELAX <constraint> <amount>"),
+    ("RELAX cap", "RELAX takes 2 argument(s), got 1; usage: RELAX <constraint|var.lb|var.ub> <amount>"),
     ("SET_COEF cap x", "usage: SET_COEF <constraint> <variable> <value>"),
     ("SET_BOUNDS x 0", "usage: SET_BOUNDS <variable> <lb> <ub>"),
     ("RELAX cap ten", "expected a number, got 'ten'"),
@@ -70,6 +70,9 @@ def test_malformed_input_gives_actionable_message(text, message):
     ("RELAX cap 0", "RELAX amount must be positive"),
     ("RELAX cap -2", "RELAX amount must be positive"),
     ("RELAX bal 1", "bal is an equality; RELAX needs an inequality"),
+    ("RELAX y.ub 1", "y.ub is infinite: there is no bound to relax"),
+    ("RELAX x.lb 0", "RELAX amount must be positive"),
+    ("RELAX z.ub 1", "no constraint named 'z.ub'"),
     ("FLIP_SENSE bal", "only <= and >= can be flipped"),
     ("DROP x", "no constraint named 'x' (that is a variable)"),
     ("SET_BOUNDS cap 0 1", "no variable named 'cap' (that is a constraint)"),
@@ -100,6 +103,16 @@ def test_apply_returns_a_new_model_and_leaves_the_input_alone():
     out = apply_action(m, parse_action("SET_VTYPE x B"))
     assert out.vars["x"].vtype == "B" and (out.vars["x"].lb, out.vars["x"].ub) == (0, 1)  # clipped, as in files
     assert m.fingerprint() == before
+
+
+def test_relax_of_a_bound_token_moves_exactly_that_bound():
+    # CHECK_SLACK names bounds as x.ub / x.lb; RELAX takes the same token, so its answer is actionable as read
+    m = small()
+    out = apply_action(m, parse_action("RELAX x.ub 2.5"))
+    assert (out.vars["x"].lb, out.vars["x"].ub) == (0, 12.5) and out.constrs == m.constrs
+    out = apply_action(m, parse_action("RELAX x.lb 3"))
+    assert (out.vars["x"].lb, out.vars["x"].ub) == (-3, 10)
+    assert (m.vars["x"].lb, m.vars["x"].ub) == (0, 10)  # input untouched
 
 
 def test_diagnosis_and_unknown_tokens():

@@ -7,7 +7,8 @@ import pytest
 
 from ordebug_lib.ordebug import baselines, results
 from ordebug_lib.ordebug.baselines import (GreedyIISDropPolicy, OraclePolicy, PolicyError, RandomPolicy,
-                                           SearchConfig, SearchRepairPolicy, blamed_tokens)
+                                           SearchConfig, SearchRepairPolicy, SlackRelaxPolicy, blamed_tokens,
+                                           read_slack_answer)
 from ordebug_lib.ordebug.env import EnvConfig, RepairEnv, run_episode, run_lockstep
 from ordebug_lib.ordebug.metrics import aggregate
 from ordebug_lib.ordebug.results import evaluate, load_failures, load_results
@@ -95,6 +96,40 @@ def test_search_without_check_slack_and_policy_errors():
         obs, info = env.reset()
         with pytest.raises(PolicyError, match="nothing to debug"):
             policy.act(obs, info)
+
+
+def test_slack_policy_copies_check_slack_and_submits_what_it_moved():
+    expected = {  # every argument is the text of the CHECK_SLACK answer (see test_ordebug_env)
+        "hand-A-production": ["CHECK_SLACK", "RELAX cap_paint 13.3334", "SUBMIT cap_paint"],
+        "hand-H-staffing": ["CHECK_SLACK", "RELAX night_staff.ub 4", "SUBMIT night_staff.ub"],
+        "hand-B-blend": ["CHECK_SLACK", "SET_RHS pour 6", "SUBMIT pour"],
+        "hand-E-production": ["CHECK_SLACK", "RELAX cap_paint 40", "SUBMIT cap_paint"],
+    }
+    faithful = {}
+    for inst in all_instances():
+        out = run_episode(RepairEnv(inst), SlackRelaxPolicy())
+        assert actions_of(out) == expected[inst.id] and out.feasible_end
+        faithful[inst.id] = out.faithful
+    # reading alone cannot know the original optimum: only the bound of H is the minimal move
+    assert faithful == {"hand-A-production": False, "hand-H-staffing": True, "hand-B-blend": False,
+                        "hand-E-production": False}
+
+
+def test_slack_policy_moves_members_one_by_one_then_asks_again():
+    ask = {"action": "CHECK_SLACK", "ok": True, "changed": [], "status": "INFEASIBLE",
+           "result": "minimum total violation 3; these must move: cap by 1, x.lb by 2"}
+    relax_cap = {"action": "RELAX cap 1", "ok": True, "changed": ["cap"], "status": "INFEASIBLE", "result": "..."}
+    refused = {"action": "RELAX x.lb 2", "ok": False, "changed": [], "status": "INFEASIBLE", "result": "ERROR"}
+    info = {"status": "INFEASIBLE", "history": [ask], "slack": None, "slack_unavailable": None}
+    policy = SlackRelaxPolicy()
+    assert policy.act("", info) == "RELAX cap 1"
+    assert policy.act("", {**info, "history": [ask, relax_cap]}) == "RELAX x.lb 2"
+    assert policy.act("", {**info, "history": [ask, relax_cap, refused]}) == "CHECK_SLACK"  # not sent twice
+    assert policy.act("", {**info, "history": []}) == "CHECK_SLACK"
+    done = {**info, "status": "OPTIMAL", "history": [ask, relax_cap]}
+    assert policy.act("", done) == "SUBMIT cap"
+    with pytest.raises(PolicyError, match="cannot read CHECK_SLACK item"):
+        read_slack_answer("minimum total violation 1; these must move: cap by")
 
 
 def test_random_policy_is_seeded_and_always_ends():

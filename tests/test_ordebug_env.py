@@ -162,11 +162,31 @@ def test_get_iis_and_check_slack_answers():
     obs, _, _, _, info = env.step("CHECK_SLACK")
     # cheapest total violation: cap_paint must allow 2a + b + 3c >= 120 with b >= 5: a + b + c = 43.33
     assert info["slack"] == {"cap_paint": pytest.approx(40 / 3)}
-    assert "these must move: cap_paint by 13.3333" in obs
+    assert "these must move: cap_paint by 13.3334" in obs  # rounded up: moving by what is read suffices
+    assert "Must move (minimum total violation): cap_paint by 13.3334" in obs
     obs, _, _, _, info = env.step("FLIP_SENSE cap_assembly")
     assert info["iis"] is None and info["slack"] is None  # stale answers are not kept
     obs, _, _, _, info = env.step("GET_IIS")
     assert info["last_result"] == "no IIS: the model is OPTIMAL, not INFEASIBLE" and info["iis"] is None
+
+
+def test_check_slack_amounts_as_read_are_actionable_for_rows_bounds_and_equalities():
+    # an inequality: RELAX by the amount shown; a bound: RELAX <var>.ub by it; an equality: the new rhs is shown
+    for inst, wanted, action, changed in [
+            (production_flip(), "cap_paint by 13.3334", "RELAX cap_paint 13.3334", ["cap_paint"]),
+            (staffing_bound(), "night_staff.ub by 4", "RELAX night_staff.ub 4", ["night_staff.ub"]),
+            (blend_type(), "pour by 1 (rhs 5 -> 6)", "SET_RHS pour 6", ["pour"])]:
+        env = RepairEnv(inst)
+        env.reset()
+        obs, _, _, _, info = env.step("CHECK_SLACK")
+        assert info["last_result"].endswith("these must move: " + wanted)
+        obs, _, _, _, info = env.step(action)
+        assert info["status"] == "OPTIMAL" and info["history"][-1]["changed"] == changed
+    assert info["last_result"].startswith("pour: 2 liters == 6 (was 2 liters == 5)")
+    env = RepairEnv(staffing_bound())
+    env.reset()
+    info = env.step("RELAX night_staff.ub 4")[4]
+    assert info["last_result"] == "night_staff: 0 <= night_staff <= 12 (was 0 <= night_staff <= 8); re-solved: OPTIMAL"
 
 
 def test_inspect_variable_and_bound_token():

@@ -54,7 +54,7 @@ LABEL = {"sft": "SFT (no RL)", "grpo": "GRPO", "dgro": "DGRO", "baseline": "DAPO
          "no_kl": "no_kl (β = 0)", "asym_clip": "asym_clip (ε_high 0.28)", "dynamic": "dynamic sampling",
          "token_loss": "token_loss (token mean + overlong filter)", "curriculum": "GRPO curriculum (easy → hard)"}
 BASELINE_LABEL = {"random": "baseline: random", "greedy": "baseline: greedy", "search": "baseline: search",
-                  "oracle": "baseline: oracle"}
+                  "slack": "baseline: slack", "oracle": "baseline: oracle"}
 GRPO_BETA = 0.04  # DeepSeekMath arXiv 2402.03300 Eq. 3–4
 # fields an arm sets; the shared settings may not
 PER_ARM_FIELDS = ("advantage_method", "loss_type", "beta", "epsilon_high", "dynamic_sampling",

@@ -8,7 +8,8 @@ names are case-sensitive and contain no whitespace. Numbers are decimal or scien
 ``GET_IIS``                             compute an irreducible infeasible subsystem of the current model
 ``CHECK_SLACK``                         minimum-total-violation relaxation: which rows/bounds must move, by how much
 ``INSPECT <name>``                      show a constraint row, or a variable (bounds, type, the rows it is in)
-``RELAX <constr> <amount>``             loosen an inequality's rhs by amount > 0 (<=: rhs + amount, >=: rhs - amount)
+``RELAX <constr|bound> <amount>``       loosen an inequality's rhs (<=: rhs + amount, >=: rhs - amount)
+                                        or a bound (``x.ub``: ub + amount, ``x.lb``: lb - amount); amount > 0
 ``SET_RHS <constr> <value>``            set a constraint's right-hand side
 ``FLIP_SENSE <constr>``                 turn <= into >= or >= into <=
 ``SET_COEF <constr> <var> <value>``     set one coefficient (0 removes the term)
@@ -40,13 +41,14 @@ from dataclasses import dataclass
 
 from .model import INF, VTYPES, LinearModel
 
-# verb -> argument kinds: "c" constraint, "v" variable, "n" finite number, "b" bound (may be +-inf),
-# "t" vtype, "*" one or more diagnosis tokens
+# verb -> argument kinds: "c" constraint, "r" constraint or bound token (<var>.lb / <var>.ub: what
+# CHECK_SLACK names), "v" variable, "n" finite number, "b" bound (may be +-inf), "t" vtype, "*" one or
+# more diagnosis tokens
 GRAMMAR: dict[str, tuple[str, ...]] = {
     "GET_IIS": (),
     "CHECK_SLACK": (),
     "INSPECT": ("name",),
-    "RELAX": ("c", "n"),
+    "RELAX": ("r", "n"),
     "SET_RHS": ("c", "n"),
     "FLIP_SENSE": ("c",),
     "SET_COEF": ("c", "v", "n"),
@@ -58,7 +60,7 @@ GRAMMAR: dict[str, tuple[str, ...]] = {
 }
 USAGE = {
     "GET_IIS": "GET_IIS", "CHECK_SLACK": "CHECK_SLACK", "INSPECT": "INSPECT <name>",
-    "RELAX": "RELAX <constraint> <amount>", "SET_RHS": "SET_RHS <constraint> <value>",
+    "RELAX": "RELAX <constraint|var.lb|var.ub> <amount>", "SET_RHS": "SET_RHS <constraint> <value>",
     "FLIP_SENSE": "FLIP_SENSE <constraint>", "SET_COEF": "SET_COEF <constraint> <variable> <value>",
     "SET_BOUNDS": "SET_BOUNDS <variable> <lb> <ub>", "SET_VTYPE": "SET_VTYPE <variable> <C|I|B>",
     "DROP": "DROP <constraint>", "RESET": "RESET", "SUBMIT": "SUBMIT <name> [<name> ...]",
@@ -161,15 +163,22 @@ def apply_action(model: LinearModel, action: Action) -> LinearModel:
     >>> m = LinearModel("t"); _ = m.add_var("x"); _ = m.add_constr("c", {"x": 1}, "<=", 3)
     >>> apply_action(m, parse_action("RELAX c 2")).constrs["c"].rhs
     5.0
+    >>> apply_action(m, parse_action("RELAX x.lb 1.5")).vars["x"].lb
+    -1.5
     """
     if not action.mutates:
         raise ActionError(f"{action.verb} does not change the model")
     m = model.copy()
     v, a = action.verb, action.args
     if v == "RELAX":
-        c, amount = _constr(m, a[0]), _number(a[1], False)
+        amount = _number(a[1], False)
         if amount <= 0:
             raise ActionError(f"RELAX amount must be positive, got {a[1]}")
+        var_name, dot, side = a[0].rpartition(".")
+        if a[0] not in m.constrs and dot and side in ("lb", "ub") and var_name in m.vars:
+            _relax_bound(m.vars[var_name], side, amount)
+            return m
+        c = _constr(m, a[0])
         if c.sense == "==":
             raise ActionError(f"{c.name} is an equality; RELAX needs an inequality (use SET_RHS)")
         c.rhs += amount if c.sense == "<=" else -amount
@@ -201,6 +210,16 @@ def apply_action(model: LinearModel, action: Action) -> LinearModel:
     elif v == "DROP":
         del m.constrs[_constr(m, a[0]).name]
     return m
+
+
+def _relax_bound(var, side: str, amount: float) -> None:
+    """Loosen one bound in place: ub + amount or lb - amount (an infinite bound has nothing to loosen)."""
+    if (var.ub if side == "ub" else var.lb) in (INF, -INF):
+        raise ActionError(f"{var.name}.{side} is infinite: there is no bound to relax")
+    if side == "ub":
+        var.ub += amount
+    else:
+        var.lb -= amount
 
 
 def diagnosis_tokens(action: Action) -> list[str]:

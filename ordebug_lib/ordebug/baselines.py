@@ -16,6 +16,7 @@ Internal errors are raised (``PolicyError`` or the underlying exception), never 
 from __future__ import annotations
 
 import random
+import re
 from dataclasses import dataclass, field
 
 from .actions import GRAMMAR, apply_action, parse_action
@@ -120,11 +121,11 @@ class RandomPolicy(BasePolicy):
             pool = constrs + [f"{v}.{s}" for v in vars_ for s in ("lb", "ub")]
             return submit_line(rng.sample(pool, min(len(pool), rng.randint(1, self.max_blame))))
         verb = rng.choice(self.VERBS)
-        if "c" in GRAMMAR[verb] and not constrs:
+        if {"c", "r"} & set(GRAMMAR[verb]) and not constrs:
             verb = "GET_IIS"  # every constraint was dropped: only model-wide actions make sense
         args = []
         for kind in GRAMMAR[verb]:
-            if kind == "c":
+            if kind in ("c", "r"):  # RELAX of a constraint, as before bounds could be relaxed: same draws
                 args.append(rng.choice(constrs))
             elif kind == "v":
                 args.append(rng.choice(vars_))
@@ -436,6 +437,70 @@ def remaining_infeasibility_measure(model: LinearModel, work_limit: float | None
     return iis_size
 
 
+# -- CHECK_SLACK read and copied -----------------------------------------------------------------------
+_SLACK_ITEM = re.compile(r"^(\S+) by (\S+)(?: \(rhs \S+ -> (\S+)\))?$")
+
+
+def read_slack_answer(result: str) -> list[tuple[str, str, str | None]]:
+    """The members of a CHECK_SLACK answer as the agent reads them: (token, amount, new rhs of an
+    equality or None), the numbers as the text spells them. [] if the result is no such answer.
+
+    >>> read_slack_answer("minimum total violation 2.5; these must move: bal by 2 (rhs 5 -> 3), x.ub by 0.5")
+    [('bal', '2', '3'), ('x.ub', '0.5', None)]
+    """
+    head, sep, items = result.partition("these must move: ")
+    if not sep or not head.startswith("minimum total violation"):
+        return []
+    out = []
+    for item in items.split(", "):
+        m = _SLACK_ITEM.match(item.strip())
+        if m is None:
+            raise PolicyError(f"cannot read CHECK_SLACK item {item!r} of {result!r}")
+        out.append((m.group(1), m.group(2), m.group(3)))
+    return out
+
+
+class SlackRelaxPolicy(BasePolicy):
+    """CHECK_SLACK, then move each member it names by the amount it names, then SUBMIT what it moved.
+
+    Every argument it sends is copied from an observation: the token and the amount as CHECK_SLACK's text
+    spells them (``RELAX <row|x.lb|x.ub> <amount>``; an equality row: ``SET_RHS <row> <new rhs>``, also
+    spelled out), so a language model can learn it exactly, which it cannot for the oracle's original
+    values (never shown) or the search's candidate solves (never shown). The minimum-violation point
+    satisfies the model with all members moved together, so moving them one by one reaches feasibility
+    (after fewer moves if the model turns feasible earlier, then it SUBMITs). When every member was moved
+    and the model is still infeasible (the text rounds to 6 digits), it asks again. It cannot know the
+    original optimum, so it is feasible far more often than faithful: a bound of what reading alone
+    does. With nothing it can act on (CHECK_SLACK unavailable, or an answer within tolerances), it
+    SUBMITs what it moved, or else the members named (the episode then fails).
+    """
+
+    def act(self, observation: str, info: dict) -> str:
+        if info["status"] != "INFEASIBLE":
+            blamed = blamed_tokens(info["history"])
+            if not blamed:
+                raise PolicyError(f"the model is {info['status']} before any change: nothing to debug")
+            return submit_line(blamed)
+        history = info["history"]
+        asked = [k for k, h in enumerate(history) if h["action"] == "CHECK_SLACK" and h["ok"]]
+        answer = read_slack_answer(history[asked[-1]]["result"]) if asked else []
+        since = history[asked[-1] + 1:] if asked else []
+        moved = {t for h in since if h["ok"] for t in h["changed"]}
+        refused = {h["action"] for h in since if not h["ok"]}  # e.g. a bound that is infinite: not again
+        moves = [f"SET_RHS {tok} {new_rhs}" if new_rhs is not None else f"RELAX {tok} {amount}"
+                 for tok, amount, new_rhs in answer if tok not in moved]
+        todo = [m for m in moves if m not in refused]
+        if todo:
+            return todo[0]
+        if not asked or moved:  # never asked, or moved everything it named and is still infeasible
+            if not slack_unavailable(info):
+                return "CHECK_SLACK"
+        blamed = blamed_tokens(history) or [t for t, _, _ in answer]
+        if not blamed:
+            raise PolicyError("CHECK_SLACK gave nothing to act on and nothing was changed")
+        return submit_line(blamed)
+
+
 # -- oracle ----------------------------------------------------------------------------------------
 class OraclePolicy(BasePolicy):
     """Applies the instance's ground-truth repair, then SUBMITs its root cause (an upper bound; the only
@@ -452,10 +517,12 @@ class OraclePolicy(BasePolicy):
         return self.repair[k] if k < len(self.repair) else submit_line(self.root_cause)
 
 
-POLICIES = {"random": RandomPolicy, "greedy": GreedyIISDropPolicy, "search": SearchRepairPolicy}
+POLICIES = {"random": RandomPolicy, "greedy": GreedyIISDropPolicy, "search": SearchRepairPolicy,
+            "slack": SlackRelaxPolicy}
 
 __all__ = [
     "BasePolicy", "Candidate", "GreedyIISDropPolicy", "OraclePolicy", "POLICIES", "PolicyError",
-    "RandomPolicy", "SearchConfig", "SearchRepairPolicy", "blamed_tokens", "reference_objective",
+    "RandomPolicy", "SearchConfig", "SearchRepairPolicy", "SlackRelaxPolicy", "blamed_tokens", "read_slack_answer",
+    "reference_objective",
     "single_member_violation", "submit_line",
 ]

@@ -32,6 +32,7 @@ agent is told CHECK_SLACK is unavailable for this model and to use GET_IIS / INS
 """
 from __future__ import annotations
 
+import math
 import time
 from dataclasses import asdict, dataclass, field
 from typing import Protocol
@@ -314,13 +315,14 @@ class RepairEnv:
             return self._slack_unavailable
         found = min_violation_result(self._model, self.config.solve_time_limit, self.config.slack_work_limit)
         self._slack = found.amounts
+        self._slack_text = slack_items(self._model, found.amounts, found.rhs_shift)
         rec["slack"] = dict(self._slack)
         if not self._slack:
             return ("no constraint or bound needs to move by more than 1e-7: the infeasibility is within "
                     "the solver's tolerances")
         note = "" if found.proven else " (the smallest found within the solver's limit, not proven minimal)"
-        return "minimum total violation " + fmt_num(sum(self._slack.values())) + note + "; these must move: " + \
-            ", ".join(f"{tok} by {fmt_num(amount)}" for tok, amount in self._slack.items())
+        return ("minimum total violation " + fmt_num(sum(self._slack.values())) + note + "; these must move: "
+                + self._slack_text)
 
     def _submit(self, action: Action, rec: dict) -> str:
         tokens = diagnosis_tokens(action)
@@ -341,6 +343,7 @@ class RepairEnv:
         self._iis_shown = False
         self._hidden_iis: IIS | None = None  # computed for the trajectory only (track_iis)
         self._slack: dict[str, float] | None = None
+        self._slack_text = ""  # the answer as the agent reads it (slack_items)
         self._slack_unavailable: str | None = None
 
     def _hidden_iis_size(self) -> int | None:
@@ -417,8 +420,7 @@ class RepairEnv:
                          + ", ".join(self._iis.tokens()))
             lines += [f"  {tok}: {text}" for tok, text in bound_lines(self._model, self._iis)]
         if self._slack_unavailable is None and self._slack:
-            lines.append("Must move (minimum total violation): "
-                         + ", ".join(f"{k} by {fmt_num(a)}" for k, a in self._slack.items()))
+            lines.append("Must move (minimum total violation): " + self._slack_text)
         if self._done:
             lines.append("The episode is over.")
             return "\n".join(lines)
@@ -463,6 +465,38 @@ def status_line(status: str, objective: float | None, time_limit: float) -> str:
     return line
 
 
+def round_up(x: float, digits: int = 6) -> float:
+    """``x`` > 0 rounded up to ``digits`` significant digits (a value already that short is kept).
+
+    >>> round_up(13.333333), round_up(40.0), round_up(2.5e-7)
+    (13.3334, 40.0, 2.5e-07)
+    """
+    if not (x > 0 and math.isfinite(x)):
+        return x
+    q = 10.0 ** (math.floor(math.log10(x)) - digits + 1)
+    return float(fmt_num(math.ceil(x / q - 1e-6) * q))  # the 1e-6: x / q of a short x is an integer up to float error
+
+
+def slack_items(model: LinearModel, amounts: dict[str, float], rhs_shift: dict[str, float]) -> str:
+    """CHECK_SLACK's answer as text: ``<token> by <amount>`` each, the amount rounded *up* to 6 significant
+    digits (so moving by the amount as read suffices; rounded to nearest, 13.33333 would read 13.3333 and
+    leave the model infeasible); an equality row also says where its rhs must go (its direction is not
+    implied by its sense, as an inequality's or a bound's is).
+
+    >>> m = LinearModel("t"); _ = m.add_var("x", ub=3); _ = m.add_constr("bal", {"x": 1}, "==", 5)
+    >>> slack_items(m, {"bal": 2.0, "x.ub": 40 / 3}, {"bal": -2.0})
+    'bal by 2 (rhs 5 -> 3), x.ub by 13.3334'
+    """
+    out = []
+    for tok, amount in amounts.items():
+        c = model.constrs.get(tok)
+        item = f"{tok} by {fmt_num(round_up(amount))}"
+        if c is not None and c.sense == "==" and tok in rhs_shift:
+            item += f" (rhs {fmt_num(c.rhs)} -> {fmt_num(c.rhs + rhs_shift[tok])})"
+        out.append(item)
+    return ", ".join(out)
+
+
 def bound_lines(model: LinearModel, iis: IIS) -> list[tuple[str, str]]:
     """(token, text) of the IIS bound members, e.g. ('x.ub', 'x <= 5')."""
     out = [(f"{v}.lb", f"{v} >= {fmt_num(model.vars[v].lb)}") for v in iis.lower_bounds]
@@ -504,6 +538,9 @@ def describe_change(before: LinearModel, after: LinearModel, action: Action) -> 
     (['x.ub'], 'x: 0 <= x <= 6 (was 0 <= x <= 4)')
     """
     verb, target = action.verb, action.args[0]
+    if verb == "RELAX" and target not in before.constrs:  # a bound token, x.lb / x.ub
+        var = target.rpartition(".")[0]
+        return [target], f"{var}: {fmt_bounds(after.vars[var])} (was {fmt_bounds(before.vars[var])})"
     if verb == "DROP":
         return [target], f"dropped {fmt_constr(before.constrs[target])}"
     if verb in ("RELAX", "SET_RHS", "FLIP_SENSE", "SET_COEF"):

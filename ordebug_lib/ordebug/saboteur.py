@@ -739,7 +739,7 @@ class Renaming:
         args = []
         for kind, arg in zip(kinds, a.args):
             args.append(self.rows[arg] if kind == "c" else self.vars[arg] if kind == "v"
-                        else self.token(arg) if kind == "name" else arg)
+                        else self.token(arg) if kind in ("name", "r") else arg)
         return " ".join([a.verb, *args])
 
 

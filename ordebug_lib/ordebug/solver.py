@@ -150,6 +150,9 @@ class Violation:
     proven: bool
     """False when the relaxation (a MILP for a MILP model) stopped at its time or work limit with a
     feasible but not proven-minimal answer."""
+    rhs_shift: dict[str, float] = field(default_factory=dict)
+    """Constraint token -> signed change of its rhs that removes its violation (new rhs = rhs + shift);
+    the direction the amounts leave out, which an equality row needs (an inequality's is its sense)."""
 
 
 def min_violation_result(model: LinearModel, time_limit: float = 10.0, work_limit: float | None = None,
@@ -169,6 +172,7 @@ def min_violation_result(model: LinearModel, time_limit: float = 10.0, work_limi
         if gm.SolCount == 0:
             raise SolverError(f"feasibility relaxation of {model.name!r} found no solution ({STATUS_NAMES.get(gm.Status)})")
         out: dict[str, float] = {}
+        shift: dict[str, float] = {}
         for v in gm.getVars():
             n = v.VarName
             if not n.startswith("Art") or v.X <= tol:
@@ -178,7 +182,9 @@ def min_violation_result(model: LinearModel, time_limit: float = 10.0, work_limi
             if key is None:
                 continue
             out[key] = out.get(key, 0.0) + v.X
-        return Violation(out, proven=STATUS_NAMES.get(gm.Status) == "OPTIMAL")
+            if kind in ("ArtP", "ArtN"):  # row: lhs + ArtP - ArtN (sense) rhs, so rhs' = rhs - ArtP + ArtN
+                shift[key] = shift.get(key, 0.0) + (v.X if kind == "ArtN" else -v.X)
+        return Violation(out, proven=STATUS_NAMES.get(gm.Status) == "OPTIMAL", rhs_shift=shift)
     except gp.GurobiError as e:
         raise SolverError(f"Gurobi feasRelax failed on {model.name!r}: {e}") from e
     finally:

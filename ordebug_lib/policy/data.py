@@ -73,14 +73,15 @@ def _transcript(args: tuple):
 
 
 def parallel_transcripts(instances: Sequence, experts: Sequence[str], env_config=None, workers: int = 1):
-    """``ordebug_episodes.expert_transcripts`` in worker processes: (successful transcripts, counts)."""
+    """``ordebug_episodes.expert_transcripts`` in worker processes: (demonstrations, counts)."""
+    from .ordebug_episodes import count_demo, keep_demo
+
     jobs = [(inst, e, env_config) for e in experts for inst in instances]
     done = _map(_transcript, jobs, workers)
-    kept, counts = [], {e: {"episodes": 0, "successful": 0} for e in experts}
+    kept, counts = [], {e: {"episodes": 0, "successful": 0, "kept": 0} for e in experts}
     for (_, e, _), t in zip(jobs, done):
-        counts[e]["episodes"] += 1
-        if t.success:
-            counts[e]["successful"] += 1
+        count_demo(counts[e], t)
+        if keep_demo(t):
             kept.append(t)
     return kept, counts
 
@@ -107,14 +108,15 @@ def parallel_recoveries(instances: Sequence, kinds: Sequence[str], n_wrong: int 
     return kept, counts
 
 
-BASELINES = ("random", "greedy", "search", "oracle")
+BASELINES = ("random", "greedy", "search", "slack", "oracle")
 
 
 def _baseline_rows(args: tuple) -> list[dict]:
     """Result rows of one baseline on some instances, exactly as ``results.evaluate`` makes them."""
     import dataclasses
 
-    from ..ordebug.baselines import GreedyIISDropPolicy, OraclePolicy, RandomPolicy, SearchRepairPolicy
+    from ..ordebug.baselines import (GreedyIISDropPolicy, OraclePolicy, RandomPolicy, SearchRepairPolicy,
+                                     SlackRelaxPolicy)
     from ..ordebug.env import EnvConfig, RepairEnv, run_episode
     from ..ordebug.results import episode_row, episode_seed
 
@@ -123,7 +125,7 @@ def _baseline_rows(args: tuple) -> list[dict]:
     rows = []
     for inst in instances:
         agent = {"random": lambda: RandomPolicy(seed=seed), "greedy": GreedyIISDropPolicy,
-                 "search": SearchRepairPolicy, "oracle": lambda: OraclePolicy(inst)}[name]()
+                 "search": SearchRepairPolicy, "slack": SlackRelaxPolicy, "oracle": lambda: OraclePolicy(inst)}[name]()
         outcome = run_episode(RepairEnv(inst, config), agent, seed=episode_seed(seed, inst.id))
         rows.append(episode_row(inst, outcome, name, seed))
     return rows

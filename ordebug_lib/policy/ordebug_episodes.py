@@ -16,8 +16,13 @@ actions are not repeated (the chat already holds them).
 
 **Expert transcripts** (``expert_transcript``) come from the non-LLM baselines: ``oracle`` (the ground
 truth repair, then SUBMIT of the root cause), ``oracle_iis`` (the same after a GET_IIS, so the demo
-looks before it acts) and ``search`` (the solver-search repair baseline). Only *successful* episodes
-are SFT demonstrations: faithful recovery and a SUBMIT whose diagnosis is exactly the root cause.
+looks before it acts), ``search`` (the solver-search repair baseline) and ``slack`` (CHECK_SLACK, then
+each member it names moved by the amount it names, copied from the text). Only *successful* episodes of
+the first three are SFT demonstrations: faithful recovery and a SUBMIT whose diagnosis is exactly the
+root cause. The slack expert acts on nothing the policy cannot read, so it cannot know the original
+optimum; its demos are kept when they *recover* (feasible at the end, SUBMIT of what it moved): they
+teach what reading alone can do, where the oracle's numbers (original values, never shown) are labels
+no policy can learn from its observations (``keep_demo``).
 
 **Recovery demonstrations** (``recovery_transcripts``, DAgger-style): a prefix in which a plausible
 wrong step happened (a repair of an IIS member that is not the true repair, the search baseline's first
@@ -49,13 +54,14 @@ from pathlib import Path
 from typing import Callable, Sequence
 
 from ..ordebug.actions import MUTATING, parse_action
-from ..ordebug.baselines import OraclePolicy, SearchRepairPolicy, submit_line
+from ..ordebug.baselines import OraclePolicy, SearchRepairPolicy, SlackRelaxPolicy, submit_line
 from ..ordebug.env import EnvConfig, EpisodeOutcome, RepairEnv, run_episode
 from ..ordebug.instance import Instance
 from ..ordebug.solver import objectives_match
 from .generation import SamplingConfig, generate_chats, render_prompts
 
-EXPERTS = ("oracle", "oracle_iis", "search")
+EXPERTS = ("oracle", "oracle_iis", "search", "slack")
+RECOVERING_EXPERTS = frozenset({"slack"})  # demos kept when they recover; the others' when they succeed
 RECOVERY_KINDS = ("wrong_repair", "search_repair", "repeat_get_iis", "repeat_repair", "near_miss", "rejected_action")
 
 
@@ -88,6 +94,8 @@ def make_expert(name: str, instance: Instance):
         return DiagnoseThenOracle(instance)
     if name == "search":
         return SearchRepairPolicy()
+    if name == "slack":
+        return SlackRelaxPolicy()
     raise ValueError(f"unknown expert {name!r}; experts: {', '.join(EXPERTS)}")
 
 
@@ -109,6 +117,17 @@ class Transcript:
         o = self.outcome
         return bool(o.submitted and o.faithful and o.root_cause is not None
                     and set(o.diagnosis or []) == set(o.root_cause))
+
+    @property
+    def recovered(self) -> bool:
+        """SUBMITted with the model feasible (RR), whatever the objective and the diagnosis."""
+        return bool(self.outcome.submitted and self.outcome.feasible_end)
+
+
+def keep_demo(t: Transcript) -> bool:
+    """Whether an expert transcript is an SFT demonstration: ``success`` (faithful and the exact root
+    cause), or for an expert in ``RECOVERING_EXPERTS`` ``recovered`` (feasible and submitted)."""
+    return t.recovered if t.policy in RECOVERING_EXPERTS else t.success
 
 
 class _Recorder:
@@ -138,18 +157,25 @@ def expert_transcript(instance: Instance, expert: str, env_config: EnvConfig | N
 
 def expert_transcripts(instances: Sequence[Instance], experts: Sequence[str] = ("oracle_iis", "search"),
                        env_config: EnvConfig | None = None) -> tuple[list[Transcript], dict]:
-    """Successful transcripts of every expert on every instance, and counts per expert
-    (``{"search": {"episodes": n, "successful": k}, ...}``)."""
+    """The demonstrations (``keep_demo``) of every expert on every instance, and counts per expert
+    (``{"search": {"episodes": n, "successful": k, "kept": j}, ...}``; successful: faithful with the exact
+    root cause)."""
     kept, counts = [], {}
     for name in experts:
-        counts[name] = {"episodes": 0, "successful": 0}
+        counts[name] = {"episodes": 0, "successful": 0, "kept": 0}
         for inst in instances:
             t = expert_transcript(inst, name, env_config)
-            counts[name]["episodes"] += 1
-            if t.success:
-                counts[name]["successful"] += 1
+            count_demo(counts[name], t)
+            if keep_demo(t):
                 kept.append(t)
     return kept, counts
+
+
+def count_demo(counts: dict, t: Transcript) -> None:
+    """Add one expert episode to its expert's counts (episodes, successful, kept)."""
+    counts["episodes"] += 1
+    counts["successful"] += t.success
+    counts["kept"] += keep_demo(t)
 
 
 def _stable_seed(*parts) -> int:
