@@ -135,3 +135,20 @@ def test_warm_start_with_a_dagger_round_on_the_tiny_preset(tmp_path):
     # the chained curve: round 2's steps come after round 1's, and the kept step is one of round 2
     assert [s for s, _ in ws.sft.eval_curve] == [0, 1, 2, 2, 3, 4] and ws.sft.best_step in (2, 3, 4)
     assert ws.sft.trainer is ws.rounds[-1].trainer and ws.data["train_s"] == ws.rounds[0].train_runtime
+
+
+def test_slack_labels_the_policys_own_states_with_what_the_slack_expert_does_from_there():
+    # the policy relaxed the wrong row first; the slack expert, reading that history, asks CHECK_SLACK
+    # (it has no answer yet), relaxes what it names and SUBMITs everything moved since the last RESET
+    from ordebug_handmade import production_flip
+
+    inst = production_flip()
+    turns = ["<action>RELAX demand_b 1</action>", "<action>CHECK_SLACK</action>", "nonsense"]
+    kept, counts = relabel_episode(inst, turns, max_turn=3, expert="slack")
+    assert dict(counts) == {"slack:CHECK_SLACK": 2, "slack:RELAX": 1}
+    last = kept[2]
+    assert [m["content"] for m in last.messages if m["role"] == "assistant"] == [
+        *turns[:2], "<action>RELAX cap_paint 12.6667</action>", "<action>SUBMIT demand_b cap_paint</action>"]  # b >= 4 now
+    assert last.trained_turns == [2, 3] and last.recovered and not last.success
+    with pytest.raises(ValueError, match="expert must be one of"):
+        relabel_episode(inst, turns, expert="search")

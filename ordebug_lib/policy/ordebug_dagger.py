@@ -20,6 +20,12 @@ feasible but not faithful             no label ("looks_solved"): the original op
                                       ``ordebug_episodes._replay``)
 ====================================  =============================================================
 
+With ``expert="slack"`` the label is instead what ``baselines.SlackRelaxPolicy`` does from the state on
+(played live, so it reads the policy's own history: CHECK_SLACK when it has no answer to act on, the
+next member it names otherwise, SUBMIT of what was moved once feasible), kept when it *recovers*
+(feasible and submitted): the observable expert of the ``slack`` demos, whose every argument the policy
+can read, labels the policy's own states too.
+
 ``relabel_episode`` replays the policy's own turns verbatim in a fresh ``RepairEnv`` (its generated text,
 malformed or refused actions included) up to each state, checks the observation is the one the policy
 saw, then plays the continuation; only continuations that end in a successful episode are kept. The
@@ -43,10 +49,13 @@ from collections import Counter
 from typing import Sequence
 
 from ..ordebug.actions import apply_action, parse_action
-from ..ordebug.baselines import submit_line
+from ..ordebug.baselines import SlackRelaxPolicy, submit_line
 from ..ordebug.env import EnvConfig, RepairEnv
 from ..ordebug.instance import Instance
 from .ordebug_episodes import Transcript, _is_faithful_now, action_message, episode_env_config
+
+DAGGER_EXPERTS = ("oracle", "slack")
+
 
 def repair_prefix_fingerprints(instance: Instance) -> list[str]:
     """Fingerprints of the sabotaged model after the first 0, 1, ..., n actions of the true repair."""
@@ -77,12 +86,15 @@ def expert_continuation(instance: Instance, info: dict, iis_asked: bool,
 
 
 def relabel_episode(instance: Instance, turns: Sequence[str], env_config: EnvConfig | None = None,
-                    max_turn: int = 8, observations: Sequence[str] | None = None,
+                    max_turn: int = 8, observations: Sequence[str] | None = None, expert: str = "oracle",
                     ) -> tuple[list[Transcript], Counter]:
     """Expert-labelled transcripts of the states an episode visited before each of its first ``max_turn``
     turns (``turns``: the policy's generated text per turn, verbatim). ``observations`` (the observation
     the policy saw before each turn) are checked against the replay when given: a state the env does not
-    reproduce is skipped as "replay_mismatch". Counts: one per state, by label kept or reason skipped."""
+    reproduce is skipped as "replay_mismatch". ``expert``: "oracle" (``expert_continuation``) or "slack"
+    (see the module docstring). Counts: one per state, by label kept or reason skipped."""
+    if expert not in DAGGER_EXPERTS:
+        raise ValueError(f"expert must be one of {DAGGER_EXPERTS}, got {expert!r}")
     env_config = env_config or episode_env_config()
     fps = repair_prefix_fingerprints(instance)
     kept, counts = [], Counter()
@@ -97,6 +109,12 @@ def relabel_episode(instance: Instance, turns: Sequence[str], env_config: EnvCon
             break
         if observations is not None and obs != observations[k]:
             counts["replay_mismatch"] += 1
+            continue
+        if expert == "slack":
+            t, label = _slack_continuation(instance, env, obs, info, messages, k)
+            counts[label] += 1
+            if t is not None:
+                kept.append(t)
             continue
         asked = any(h["action"] == "GET_IIS" for h in info["history"])  # the env's canonical action text
         continuation, label = expert_continuation(instance, info, asked, fps)
@@ -119,6 +137,21 @@ def relabel_episode(instance: Instance, turns: Sequence[str], env_config: EnvCon
     return kept, counts
 
 
+def _slack_continuation(instance: Instance, env: RepairEnv, obs: str, info: dict, messages: list[dict],
+                        k: int) -> tuple[Transcript | None, str]:
+    """Play ``SlackRelaxPolicy`` from this state (turn ``k``) to the end: (transcript, "slack:<first verb>")
+    if it recovers, else (None, "failed")."""
+    policy, first = SlackRelaxPolicy(), None
+    while not env.done:
+        action = policy.act(obs, info)
+        first = first or action.split()[0]
+        messages = messages + [{"role": "user", "content": obs}, action_message(action)]
+        obs, _, _, _, info = env.step(action)
+    t = Transcript(instance.id, f"dagger:slack:{first}", messages, env.outcome(),
+                   trained_turns=list(range(k, len(messages) // 2)))
+    return (t, f"slack:{first}") if t.recovered else (None, "failed")
+
+
 def episode_turns(messages: Sequence[dict]) -> tuple[list[str], list[str]]:
     """(assistant texts, the observation before each) of an LM episode's conversation."""
     turns = [m["content"] for m in messages if m["role"] == "assistant"]
@@ -127,20 +160,20 @@ def episode_turns(messages: Sequence[dict]) -> tuple[list[str], list[str]]:
 
 
 def _relabel(args: tuple):
-    instance, messages, env_config, max_turn = args
+    instance, messages, env_config, max_turn, expert = args
     turns, observations = episode_turns(messages)
-    return relabel_episode(instance, turns, env_config, max_turn, observations)
+    return relabel_episode(instance, turns, env_config, max_turn, observations, expert)
 
 
 def dagger_transcripts(instances: Sequence[Instance], episodes: Sequence, env_config: EnvConfig | None = None,
-                       max_turn: int = 8, workers: int = 1) -> tuple[list[Transcript], dict]:
+                       max_turn: int = 8, workers: int = 1, expert: str = "oracle") -> tuple[list[Transcript], dict]:
     """``relabel_episode`` of every LM episode (``ordebug_episodes.LMEpisode``, one per instance, in the
     same order) in worker processes: (kept transcripts, counts summed over the episodes)."""
     from .data import _map
 
     if [i.id for i in instances] != [e.instance_id for e in episodes]:
         raise ValueError("episodes must be those of the instances, in the same order")
-    done = _map(_relabel, [(inst, ep.messages, env_config, max_turn) for inst, ep in zip(instances, episodes)],
+    done = _map(_relabel, [(inst, ep.messages, env_config, max_turn, expert) for inst, ep in zip(instances, episodes)],
                 workers)
     kept, counts = [], Counter()
     for transcripts, c in done:

@@ -89,6 +89,10 @@ class OrdebugSFTConfig:
     dagger_rounds: int = 0
     """Rounds of on-policy relabelling after SFT (DAgger, Ross, Gordon & Bagnell 2011, arXiv:1011.0686;
     ``ordebug_dagger``). 0: plain SFT."""
+    dagger_expert: str = "oracle"
+    """Who labels the policy's states: "oracle" (the true repair; ``ordebug_dagger.expert_continuation``) or
+    "slack" (``baselines.SlackRelaxPolicy`` played from the state, kept when it recovers): use "slack" with
+    ``experts=("slack",)``, so the demos and the labels come from one observable expert."""
     dagger_steps: int = 200
     """SFT steps of each DAgger round, on all records so far (same settings as ``sft`` otherwise)."""
     dagger_max_turn: int = 8
@@ -132,6 +136,10 @@ def check_config(config: OrdebugSFTConfig) -> None:
     if config.recovery and not config.per_turn:
         raise ValueError("recovery demonstrations need per_turn=True: a multi-turn record would train on the "
                          "injected mistakes")
+    from .ordebug_dagger import DAGGER_EXPERTS
+
+    if config.dagger_expert not in DAGGER_EXPERTS:
+        raise ValueError(f"dagger_expert must be one of {DAGGER_EXPERTS}, got {config.dagger_expert!r}")
     if config.dagger_rounds < 0 or config.dagger_steps < 1 or config.dagger_max_turn < 1:
         raise ValueError("dagger_rounds must be >= 0, dagger_steps and dagger_max_turn >= 1")
     if config.dagger_rounds and not config.per_turn:
@@ -315,7 +323,8 @@ def dagger_round(config: OrdebugSFTConfig, model, tokenizer, instances) -> tuple
         episodes += run_lm_episodes(model, tokenizer, instances[start:start + config.dagger_batch_size], env_config,
                                     sampling, config.dagger_max_prompt_tokens, max_turns=config.dagger_max_turn)
     t_roll = time.perf_counter() - t0
-    transcripts, labels = dagger_transcripts(instances, episodes, env_config, config.dagger_max_turn, config.workers)
+    transcripts, labels = dagger_transcripts(instances, episodes, env_config, config.dagger_max_turn, config.workers,
+                                             config.dagger_expert)
     rr5 = [episode_metrics(e.outcome)["rr_at_5"] for e in episodes]
     return transcripts, {
         "rollouts": len(episodes), "rollout_rr_at_5": sum(rr5) / max(1, len(rr5)),
