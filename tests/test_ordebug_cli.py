@@ -86,3 +86,13 @@ def test_search_that_finds_no_improving_repair_submits_what_it_changed():
     assert report["submitted"] and report["steps"] < 20
     assert report["final_status"] == "INFEASIBLE" and report["verdict"] == "not repaired"
     assert report["diagnosis"]
+
+
+def test_slack_agent_on_netlib_models(capsys):
+    # bgprtr: CHECK_SLACK names two lower bounds; moving them by the amounts read makes it OPTIMAL
+    report = debug_model(NETLIB / "bgprtr.mps", "slack", max_steps=6)
+    assert [s["action"].split()[0] for s in report["trajectory"]] == ["CHECK_SLACK", "RELAX", "RELAX", "SUBMIT"]
+    assert report["final_status"] == "OPTIMAL" and report["diagnosis"] == ["NDT1.lb", "N1T2.lb"]
+    # bgetam's relaxation exceeds the license: the slack agent says it cannot act, the CLI exits 2
+    assert main(["debug", str(NETLIB / "bgetam.mps"), "--agent", "slack"]) == 2
+    assert "CHECK_SLACK is not available for this model" in capsys.readouterr().err

@@ -2,7 +2,7 @@
 
 Usage::
 
-    python -m ordebug_lib.ordebug debug MODEL.mps|MODEL.lp --agent greedy|search [--max-steps N]
+    python -m ordebug_lib.ordebug debug MODEL.mps|MODEL.lp --agent greedy|search|slack [--max-steps N]
                                          [--time-limit S] [--json]
 
 Loads any (MI)LP file Gurobi reads (``model.read_model``), checks it is infeasible, runs the agent in the
@@ -19,12 +19,12 @@ import sys
 import time
 from pathlib import Path
 
-from .baselines import GreedyIISDropPolicy, SearchRepairPolicy
+from .baselines import GreedyIISDropPolicy, PolicyError, SearchRepairPolicy, SlackRelaxPolicy
 from .env import EnvConfig, RepairEnv, run_episode
 from .model import ModelError, read_model
 from .solver import solve
 
-AGENTS = {"greedy": GreedyIISDropPolicy, "search": SearchRepairPolicy}
+AGENTS = {"greedy": GreedyIISDropPolicy, "search": SearchRepairPolicy, "slack": SlackRelaxPolicy}
 
 
 class CliError(RuntimeError):
@@ -98,7 +98,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     try:
         report = debug_model(args.model, args.agent, args.max_steps, args.time_limit)
-    except CliError as e:
+    except (CliError, PolicyError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
     print(json.dumps(report, indent=2) if args.json else format_report(report))

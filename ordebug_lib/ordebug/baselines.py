@@ -497,7 +497,10 @@ class SlackRelaxPolicy(BasePolicy):
                 return "CHECK_SLACK"
         blamed = blamed_tokens(history) or [t for t, _, _ in answer]
         if not blamed:
-            raise PolicyError("CHECK_SLACK gave nothing to act on and nothing was changed")
+            why = ("CHECK_SLACK is not available for this model (its relaxation exceeds the license)"
+                   if slack_unavailable(info) else "CHECK_SLACK gave nothing to act on")
+            raise PolicyError(f"{why} and nothing was changed: the slack agent cannot act here "
+                              "(the greedy and search agents work from GET_IIS)")
         return submit_line(blamed)
 
 
