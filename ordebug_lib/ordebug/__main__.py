@@ -19,12 +19,12 @@ import sys
 import time
 from pathlib import Path
 
-from .baselines import GreedyIISDropPolicy, PolicyError, SearchRepairPolicy, SlackRelaxPolicy
+from .baselines import POLICIES, PolicyError
 from .env import EnvConfig, RepairEnv, run_episode
 from .model import ModelError, read_model
 from .solver import solve
 
-AGENTS = {"greedy": GreedyIISDropPolicy, "search": SearchRepairPolicy, "slack": SlackRelaxPolicy}
+AGENTS = {name: POLICIES[name] for name in ("greedy", "search", "slack")}  # random needs no user model
 
 
 class CliError(RuntimeError):

@@ -49,14 +49,22 @@ class BasePolicy:
         return None
 
 
+def submit_when_solved(info: dict) -> str | None:
+    """SUBMIT what the agent changed once the model is no longer infeasible; ``None`` while it is."""
+    if info["status"] == "INFEASIBLE":
+        return None
+    blamed = blamed_tokens(info["history"])
+    if not blamed:
+        raise PolicyError(f"the model is {info['status']} before any change: nothing to debug")
+    return submit_line(blamed)
+
+
 def submit_or_get_iis(info: dict) -> str | None:
     """The IIS-driven agents' first moves: SUBMIT what they changed once the model is no longer
     infeasible, ask for the IIS when it is not known yet; ``None`` when neither applies."""
-    if info["status"] != "INFEASIBLE":
-        blamed = blamed_tokens(info["history"])
-        if not blamed:
-            raise PolicyError(f"the model is {info['status']} before any change: nothing to debug")
-        return submit_line(blamed)
+    done = submit_when_solved(info)
+    if done is not None:
+        return done
     if info["iis"] is None:
         return "GET_IIS"
     return None
@@ -476,11 +484,9 @@ class SlackRelaxPolicy(BasePolicy):
     """
 
     def act(self, observation: str, info: dict) -> str:
-        if info["status"] != "INFEASIBLE":
-            blamed = blamed_tokens(info["history"])
-            if not blamed:
-                raise PolicyError(f"the model is {info['status']} before any change: nothing to debug")
-            return submit_line(blamed)
+        done = submit_when_solved(info)
+        if done is not None:
+            return done
         history = info["history"]
         asked = [k for k, h in enumerate(history) if h["action"] == "CHECK_SLACK" and h["ok"]]
         answer = read_slack_answer(history[asked[-1]]["result"]) if asked else []

@@ -73,15 +73,20 @@ def _transcript(args: tuple):
 
 
 def parallel_transcripts(instances: Sequence, experts: Sequence[str], env_config=None, workers: int = 1):
-    """``ordebug_episodes.expert_transcripts`` in worker processes: (demonstrations, counts)."""
-    from .ordebug_episodes import count_demo, keep_demo
+    """Every expert on every instance, in worker processes: (the demonstrations, ``ordebug_episodes.keep_demo``,
+    in expert then instance order; counts per expert ``{"search": {"episodes": n, "successful": k,
+    "kept": j}, ...}``, successful: faithful with the exact root cause)."""
+    from .ordebug_episodes import keep_demo
 
     jobs = [(inst, e, env_config) for e in experts for inst in instances]
     done = _map(_transcript, jobs, workers)
     kept, counts = [], {e: {"episodes": 0, "successful": 0, "kept": 0} for e in experts}
     for (_, e, _), t in zip(jobs, done):
-        count_demo(counts[e], t)
-        if keep_demo(t):
+        c, keep = counts[e], keep_demo(t)
+        c["episodes"] += 1
+        c["successful"] += t.success
+        c["kept"] += keep
+        if keep:
             kept.append(t)
     return kept, counts
 
@@ -108,15 +113,14 @@ def parallel_recoveries(instances: Sequence, kinds: Sequence[str], n_wrong: int 
     return kept, counts
 
 
-BASELINES = ("random", "greedy", "search", "slack", "oracle")
+BASELINES = ("random", "greedy", "search", "slack", "oracle")  # baselines.POLICIES, then the oracle
 
 
 def _baseline_rows(args: tuple) -> list[dict]:
     """Result rows of one baseline on some instances, exactly as ``results.evaluate`` makes them."""
     import dataclasses
 
-    from ..ordebug.baselines import (GreedyIISDropPolicy, OraclePolicy, RandomPolicy, SearchRepairPolicy,
-                                     SlackRelaxPolicy)
+    from ..ordebug.baselines import POLICIES, OraclePolicy, RandomPolicy
     from ..ordebug.env import EnvConfig, RepairEnv, run_episode
     from ..ordebug.results import episode_row, episode_seed
 
@@ -124,8 +128,8 @@ def _baseline_rows(args: tuple) -> list[dict]:
     config = dataclasses.replace(EnvConfig(), max_steps=max_steps)
     rows = []
     for inst in instances:
-        agent = {"random": lambda: RandomPolicy(seed=seed), "greedy": GreedyIISDropPolicy,
-                 "search": SearchRepairPolicy, "slack": SlackRelaxPolicy, "oracle": lambda: OraclePolicy(inst)}[name]()
+        agent = (RandomPolicy(seed=seed) if name == "random" else OraclePolicy(inst) if name == "oracle"
+                 else POLICIES[name]())
         outcome = run_episode(RepairEnv(inst, config), agent, seed=episode_seed(seed, inst.id))
         rows.append(episode_row(inst, outcome, name, seed))
     return rows

@@ -96,7 +96,7 @@ def relabel_episode(instance: Instance, turns: Sequence[str], env_config: EnvCon
     if expert not in DAGGER_EXPERTS:
         raise ValueError(f"expert must be one of {DAGGER_EXPERTS}, got {expert!r}")
     env_config = env_config or episode_env_config()
-    fps = repair_prefix_fingerprints(instance)
+    fps = repair_prefix_fingerprints(instance) if expert == "oracle" else None
     kept, counts = [], Counter()
     for k in range(min(len(turns), max_turn)):
         env = RepairEnv(instance, env_config)

@@ -157,25 +157,11 @@ def expert_transcript(instance: Instance, expert: str, env_config: EnvConfig | N
 
 def expert_transcripts(instances: Sequence[Instance], experts: Sequence[str] = ("oracle_iis", "search"),
                        env_config: EnvConfig | None = None) -> tuple[list[Transcript], dict]:
-    """The demonstrations (``keep_demo``) of every expert on every instance, and counts per expert
-    (``{"search": {"episodes": n, "successful": k, "kept": j}, ...}``; successful: faithful with the exact
-    root cause)."""
-    kept, counts = [], {}
-    for name in experts:
-        counts[name] = {"episodes": 0, "successful": 0, "kept": 0}
-        for inst in instances:
-            t = expert_transcript(inst, name, env_config)
-            count_demo(counts[name], t)
-            if keep_demo(t):
-                kept.append(t)
-    return kept, counts
+    """``data.parallel_transcripts`` in this process: the demonstrations (``keep_demo``) of every expert on
+    every instance, and counts per expert."""
+    from .data import parallel_transcripts
 
-
-def count_demo(counts: dict, t: Transcript) -> None:
-    """Add one expert episode to its expert's counts (episodes, successful, kept)."""
-    counts["episodes"] += 1
-    counts["successful"] += t.success
-    counts["kept"] += keep_demo(t)
+    return parallel_transcripts(instances, experts, env_config, workers=1)
 
 
 def _stable_seed(*parts) -> int:
