@@ -5,8 +5,8 @@ import statistics
 
 import pytest
 
-from ordebug_lib.ordebug.dataset import (SPLITS, allocate_splits, build_benchmark, load_benchmark, read_index,
-                                         split_of)
+from ordebug_lib.ordebug.dataset import (SPLITS, allocate_splits, base_model_of, build_benchmark,
+                                         check_splits_apart, load_benchmark, read_index, split_of)
 from ordebug_lib.ordebug.instance import DIFFICULTIES, ERROR_TYPES
 from ordebug_lib.ordebug.model import ModelError, read_model, write_model
 from ordebug_lib.ordebug.saboteur import RANDOM_ROW, RANDOM_VAR, make_instance, validate
@@ -127,3 +127,27 @@ def test_a_damaged_model_file_is_detected(tmp_path):
     write_model(other.sabotaged, d / row["sabotaged_mps"])
     with pytest.raises(ModelError, match="does not match the index"):
         load_benchmark(d)
+
+
+def test_a_larger_build_keeps_every_base_model_in_its_split_and_can_train_for_the_smaller_test(tmp_path):
+    # A larger build with the same seed and fractions is a source of more demonstrations: split_of hashes the
+    # base model, so no base model changes split and the larger train split misses the smaller test split.
+    small = build_benchmark(tmp_path / "s", 4, error_types="AD", difficulties=("easy", "medium"), seed=3,
+                            progress=False)
+    large = build_benchmark(tmp_path / "l", 12, error_types="AD", difficulties=("easy", "medium"), seed=3,
+                            progress=False)
+    rows_s, rows_l = read_index(small), read_index(large)
+    split_s = {base_model_of(r): r["split"] for r in rows_s}
+    common = [r for r in rows_l if base_model_of(r) in split_s]
+    assert common, "the two builds share no base model: the test below would prove nothing"
+    assert all(split_s[base_model_of(r)] == r["split"] for r in common)
+    n_train_l = sum(r["split"] == "train" for r in rows_l)
+    assert n_train_l > 2 * sum(r["split"] == "train" for r in rows_s)
+    assert read_index(small, "test")
+    assert check_splits_apart(large, small) == {"train_rows": n_train_l + sum(r["split"] == "val" for r in rows_l),
+                                                "test_rows": len(read_index(small, "test")), "shared": 0}
+    with pytest.raises(ValueError, match="share .* base models"):
+        check_splits_apart(small, large, train_splits=("test",))
+    other = build_benchmark(tmp_path / "o", 1, error_types="A", difficulties=("easy",), seed=4, progress=False)
+    with pytest.raises(ValueError, match="different .*seed"):
+        check_splits_apart(other, small)

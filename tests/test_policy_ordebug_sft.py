@@ -1,6 +1,8 @@
 """OR-Debug warm start: per-turn records train on one action each (never on injected mistakes), every
 recovery demonstration replays to a successful episode, baselines in workers match the sequential
 evaluation, and ``ordebug_warm_start`` runs end to end on the tiny preset."""
+from dataclasses import replace
+
 import pytest
 
 from ordebug_lib.ordebug.env import RepairEnv
@@ -170,3 +172,30 @@ def test_action_profile_counts_kinds_repeats_and_missing_submits(instances):
     assert ok["success"] and ok["SUBMIT"] == 1 and ok["repeat_frac"] == 0
     s = profile_summary(prof)
     assert s["never_submitted"] == 1 and s["successes"] == 1 and s["action_share"]["GET_IIS"] == 5 / (6 + len(good))
+
+
+def test_demonstrations_come_from_a_larger_build_when_given_and_a_leaking_one_is_refused(tmp_path):
+    # also the language-modelling phase before SFT (pretrain_steps) on the slack transcripts
+    from ordebug_lib.ordebug.dataset import build_benchmark, read_index
+
+    small = build_benchmark(tmp_path / "small", 2, error_types="AFH", difficulties=("easy",), progress=False)
+    large = build_benchmark(tmp_path / "large", 6, error_types="AFH", difficulties=("easy",), progress=False)
+    cfg = OrdebugSFTConfig(
+        model="tiny", benchmark_dir=str(small), train_benchmark_dir=str(large), experts=("slack",), recovery=(),
+        n_val=2, max_steps=8, workers=2, pretrain_steps=4,
+        sft=SFTRunConfig(max_steps=1, learning_rate=5e-3, batch_size=2, max_length=2048, logging_steps=1,
+                         eval_steps=2, eval_batch_size=4, keep_best=True))
+    ws = ordebug_warm_start(cfg, tmp_path / "run", device="cpu")
+    d = ws.data
+    pre = d["pretrain"]
+    assert pre["n_records"] + pre["n_dropped_too_long"] == d["expert_episodes"]["slack"]["kept"] > 0
+    assert [s for s, _ in pre["train_curve"]] == [1, 2, 3, 4] and [s for s, _ in pre["eval_curve"]] == [0, 2, 4]
+    assert pre["eval_curve"][-1][1] < pre["eval_curve"][0][1] - 0.5  # from scratch: ~ln(vocab) down fast
+    # SFT starts from the pretrained weights: its step-0 loss on the actions is already far below a fresh model's
+    assert ws.sft.eval_curve[0][1] < pre["eval_curve"][0][1] - 0.5
+    assert ws.benchmark == small and d["train_benchmark"] == str(large)
+    assert d["n_train_instances"] == len(read_index(large, "train")) > len(read_index(small, "train"))
+    assert d["splits_apart"]["shared"] == 0 and d["splits_apart"]["test_rows"] == len(read_index(small, "test")) > 0
+    leak = build_benchmark(tmp_path / "leak", 2, error_types="AFH", difficulties=("easy",), seed=1, progress=False)
+    with pytest.raises(ValueError, match="different"):
+        ordebug_warm_start(replace(cfg, train_benchmark_dir=str(leak)), tmp_path / "run2", device="cpu")

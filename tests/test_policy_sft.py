@@ -8,7 +8,8 @@ from ordebug_lib.ordebug.saboteur import make_instance
 from ordebug_lib.policy.loader import load_policy
 from ordebug_lib.policy.ordebug_episodes import expert_transcript
 from ordebug_lib.policy.sft import (
-    SFTRunConfig, countdown_records, fit_records, make_trainer, messages_records, run_sft, trained_token_texts,
+    SFTRunConfig, countdown_records, fit_records, make_trainer, messages_records, record_length, run_sft,
+    text_records, trained_token_texts,
 )
 from ordebug_lib.policy.tokenizer import EOS_TOKEN
 from ordebug_lib.tasks.countdown import make_splits
@@ -77,7 +78,7 @@ def test_records_are_checked():
     rec = {"prompt": [{"role": "user", "content": "x" * 50}], "completion": [{"role": "assistant", "content": "y"}]}
     with pytest.raises(ValueError, match="exceed max_length"):
         make_trainer(model, tok, [rec], SFTRunConfig(max_length=8))
-    with pytest.raises(ValueError, match="all be prompt/completion or all messages"):
+    with pytest.raises(ValueError, match="all be prompt/completion, all messages or all text"):
         make_trainer(model, tok, [rec, {"messages": rec["prompt"] + rec["completion"]}], SFTRunConfig())
 
 
@@ -105,3 +106,21 @@ def test_keep_best_needs_a_held_out_loss(countdown_data):
     model, tok = load_policy("tiny", seed=0)
     with pytest.raises(ValueError, match="keep_best needs eval_records and eval_steps"):
         run_sft(model, tok, train_recs[:4], SFTRunConfig(max_steps=1, keep_best=True, eval_steps=1))
+
+
+def test_text_records_train_on_every_token_of_the_transcript():
+    # the language-modelling phase before SFT: observations are trained on too, once, with one EOS per turn
+    inst = make_instance("production_planning", "H", "easy", seed=0)
+    msgs = expert_transcript(inst, "slack").messages
+    model, tok = load_policy("tiny", seed=0)
+    (rec,) = text_records(tok, [msgs])
+    assert rec["text"] == tok.apply_chat_template(msgs, tokenize=False)
+    assert record_length(tok, rec) == len(tok(rec["text"], add_special_tokens=False)["input_ids"])
+    trainer = make_trainer(model, tok, [rec], SFTRunConfig(max_length=4096, batch_size=1))
+    covered, context = trained_token_texts(trainer, 0)
+    assert context == "" and covered == rec["text"]
+    assert covered.count(EOS_TOKEN) == rec["text"].count(EOS_TOKEN) == len(msgs)
+    for m in msgs:
+        assert m["content"] in covered
+    with pytest.raises(ValueError, match="all be prompt/completion, all messages or all text"):
+        make_trainer(model, tok, [rec, {"messages": msgs}], SFTRunConfig(max_length=4096))

@@ -246,4 +246,43 @@ def load_benchmark(directory: str | Path, split: str | None = None) -> list[Inst
     return out
 
 
-__all__ = ["SPLITS", "allocate_splits", "build_benchmark", "load_benchmark", "read_index", "split_of"]
+def base_model_of(row: dict) -> tuple[str, int, int]:
+    """The identity (family, size, base seed) that fixes an index row's split (``split_of``)."""
+    return row["family"], DIFFICULTY[row["difficulty"]].size, row["meta"]["base_seed"]
+
+
+def check_splits_apart(train_dir: str | Path, test_dir: str | Path, train_splits=("train", "val"),
+                       test_split: str = "test") -> dict:
+    """Check that two builds can be mixed: ``train_dir``'s ``train_splits`` (e.g. of a larger build used for
+    demonstrations) share no base model and no model (original or sabotaged, names ignored) with
+    ``test_dir``'s ``test_split``. Splits only agree between builds of the same seed and fractions (the
+    seed salts ``split_of``), so those must match too. Raises ValueError naming what is shared; returns
+    the counts compared.
+    """
+    man = {}
+    for d in (train_dir, test_dir):
+        path = Path(d) / "manifest.json"
+        if not path.exists():
+            raise FileNotFoundError(f"no benchmark manifest at {path}")
+        man[d] = json.loads(path.read_text())
+    keys = ("seed", "split_fractions", "naming")
+    differ = {k: (man[train_dir][k], man[test_dir][k]) for k in keys if man[train_dir][k] != man[test_dir][k]}
+    if differ:
+        raise ValueError(f"{train_dir} and {test_dir} were built with different {differ}: their splits do not "
+                         f"agree, so one's train split may hold the other's test models")
+    train = [r for r in read_index(train_dir) if r["split"] in train_splits]
+    test = read_index(test_dir, test_split)
+    test_ids = {base_model_of(r) for r in test}
+    test_fps = {r[k] for r in test for k in ("fingerprint", "original_fingerprint")}
+    shared = sorted({base_model_of(r) for r in train} & test_ids)
+    if shared:
+        raise ValueError(f"{train_dir} {'/'.join(train_splits)} share {len(shared)} base models with {test_dir} "
+                         f"{test_split} split, e.g. {shared[0]}")
+    same = [r["id"] for r in train if {r["fingerprint"], r["original_fingerprint"]} & test_fps]
+    if same:
+        raise ValueError(f"{len(same)} models of {train_dir} {'/'.join(train_splits)} (e.g. {same[0]}) are also in "
+                         f"{test_dir} {test_split} split (names ignored)")
+    return {"train_rows": len(train), "test_rows": len(test), "shared": 0}
+
+
+__all__ = ["SPLITS", "allocate_splits", "base_model_of", "build_benchmark", "check_splits_apart", "load_benchmark", "read_index", "split_of"]

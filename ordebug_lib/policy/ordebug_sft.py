@@ -10,7 +10,8 @@ Notebook ``03_sft`` (task ``ordebug``) and the OR-Debug RL notebooks (when no wa
 Steps:
 
 1. the benchmark: ``benchmark_dir``, or one built into ``run_dir/benchmark`` (``dataset.build_benchmark``);
-2. demonstrations on its train split (and, for the held-out loss, its val split), in worker processes:
+2. demonstrations on its train split (and, for the held-out loss, its val split; both from
+   ``train_benchmark_dir`` when given, a larger build checked apart from the test split), in worker processes:
    successful expert episodes (``experts``) and recovery demonstrations (``recovery``; see
    ``ordebug_episodes.recovery_transcripts``), all with the env settings of evaluation
    (``episode_env_config(max_steps)``: the observation text names the step budget);
@@ -19,7 +20,9 @@ Steps:
    one multi-turn ``messages`` record per episode (assistant-only loss; no recovery demos then).
    Exact duplicate records are dropped, records longer than ``sft.max_length`` tokens are dropped
    (``fit_records``); both are counted;
-4. SFT (``sft.run_sft``) on the train records with the val records as held-out loss, ``keep_best`` on
+4. optionally ``pretrain_steps`` of language modelling on the whole expert transcripts (every token;
+   ``pretrain``), so a model built from scratch learns to read what it must copy; then
+   SFT (``sft.run_sft``) on the train records with the val records as held-out loss, ``keep_best`` on
    by default: the policy returned holds the weights of the best held-out step;
 5. optionally, ``dagger_rounds`` rounds of on-policy relabelling (DAgger; ``ordebug_dagger``): the
    policy runs greedily on the same train and val instances for ``dagger_max_turn`` turns, every state
@@ -58,6 +61,10 @@ class OrdebugSFTConfig:
     """Seed of the model initialisation, the benchmark build, the recovery draws and SFT."""
     benchmark_dir: str | None = None
     """A built benchmark (``02_ordebug_benchmark``); None builds one into ``run_dir/benchmark``."""
+    train_benchmark_dir: str | None = None
+    """Take the train and val instances from this benchmark instead (a larger build with the same seed and
+    fractions: more demonstrations, while evaluation stays on ``benchmark_dir``'s test split). Refused if it
+    shares a base model or a model with that test split (``dataset.check_splits_apart``)."""
     bench_n_per_cell: int = 4
     """When building: instances per (error type, difficulty) cell (70/15/15 train/val/test)."""
     bench_error_types: str = "ABCDEFGHI"
@@ -86,6 +93,12 @@ class OrdebugSFTConfig:
     """Processes for demonstrations and for TRL's tokenisation."""
     sft: SFTRunConfig = field(default_factory=_default_sft)
     """Optimisation settings (``keep_best`` with ``eval_steps``: end at the best held-out step)."""
+    pretrain_steps: int = 0
+    """Steps of language modelling on the whole expert transcripts (every token, observations included;
+    ``sft.text_records``) before SFT, with ``sft``'s other settings and a fresh schedule; val transcripts
+    give its held-out loss. A model built from scratch sees ~10 trained tokens per SFT record (its action)
+    but must copy names and amounts out of a ~1300-token prompt; this phase trains the reading on all of
+    them. Recovery demos are left out (their injected mistakes would be trained on). 0: none."""
     dagger_rounds: int = 0
     """Rounds of on-policy relabelling after SFT (DAgger, Ross, Gordon & Bagnell 2011, arXiv:1011.0686;
     ``ordebug_dagger``). 0: plain SFT."""
@@ -140,6 +153,8 @@ def check_config(config: OrdebugSFTConfig) -> None:
 
     if config.dagger_expert not in DAGGER_EXPERTS:
         raise ValueError(f"dagger_expert must be one of {DAGGER_EXPERTS}, got {config.dagger_expert!r}")
+    if config.pretrain_steps < 0:
+        raise ValueError(f"pretrain_steps must be >= 0, got {config.pretrain_steps}")
     if config.dagger_rounds < 0 or config.dagger_steps < 1 or config.dagger_max_turn < 1:
         raise ValueError("dagger_rounds must be >= 0, dagger_steps and dagger_max_turn >= 1")
     if config.dagger_rounds and not config.per_turn:
@@ -223,7 +238,7 @@ def ordebug_warm_start(config: OrdebugSFTConfig, run_dir: str | Path, device: st
     docstring). ``run_dir`` holds the built benchmark (when ``benchmark_dir`` is None)."""
     from collections import Counter
 
-    from ..ordebug.dataset import load_benchmark
+    from ..ordebug.dataset import check_splits_apart, load_benchmark
     from .loader import load_policy, resolve_device
     from .sft import run_sft
 
@@ -233,10 +248,14 @@ def ordebug_warm_start(config: OrdebugSFTConfig, run_dir: str | Path, device: st
     t0 = time.perf_counter()
     bench = benchmark_path(config, run_dir)
     t_bench = time.perf_counter() - t0
-    train_insts = load_benchmark(bench, "train")[:config.n_train]
-    val_insts = load_benchmark(bench, "val")[:config.n_val]
+    demo_bench, apart = bench, None
+    if config.train_benchmark_dir:
+        demo_bench = Path(config.train_benchmark_dir)
+        apart = check_splits_apart(demo_bench, bench)
+    train_insts = load_benchmark(demo_bench, "train")[:config.n_train]
+    val_insts = load_benchmark(demo_bench, "val")[:config.n_val]
     if not (train_insts and val_insts):
-        raise ValueError(f"the benchmark at {bench} needs train and val instances; has {len(train_insts)}, "
+        raise ValueError(f"the benchmark at {demo_bench} needs train and val instances; has {len(train_insts)}, "
                          f"{len(val_insts)}: build more per cell")
     policy = load_policy(config.model, lora=config.lora, device=device, dtype=config.dtype, seed=config.seed)
     tok = policy.tokenizer
@@ -251,7 +270,8 @@ def ordebug_warm_start(config: OrdebugSFTConfig, run_dir: str | Path, device: st
                          f"{len(train_records)} of {n_all}, val {len(val_all)}")
     experts = [t for t in train_t if not t.policy.startswith("recovery:")]
     data = {
-        "benchmark": str(bench), "n_train_instances": len(train_insts), "n_val_instances": len(val_insts),
+        "benchmark": str(bench), "train_benchmark": str(demo_bench), "splits_apart": apart,
+        "n_train_instances": len(train_insts), "n_val_instances": len(val_insts),
         "expert_episodes": train_counts["experts"], "recovery": train_counts.get("recovery"),
         "val_expert_episodes": val_counts["experts"], "val_recovery": val_counts.get("recovery"),
         "n_transcripts": len(train_t), "n_expert_transcripts": len(experts),
@@ -265,6 +285,7 @@ def ordebug_warm_start(config: OrdebugSFTConfig, run_dir: str | Path, device: st
     sft_config = config.sft
     if config.workers > 1 and sft_config.dataset_num_proc is None:
         sft_config = replace(sft_config, dataset_num_proc=config.workers)
+    data["pretrain"] = pretrain(config, policy, train_t, val_t, sft_config) if config.pretrain_steps else None
     result = run_sft(policy.model, tok, train_records, sft_config, eval_records=val_all)
     policy.model = result.trainer.model
     data["train_s"] = result.train_runtime
@@ -287,6 +308,27 @@ def ordebug_warm_start(config: OrdebugSFTConfig, run_dir: str | Path, device: st
             "round_s": time.perf_counter() - t_round})
     model_dir = policy.save(save_dir) if save_dir is not None else None
     return OrdebugWarmStart(policy, chain_results(rounds), data, bench, model_dir, rounds)
+
+
+def pretrain(config: OrdebugSFTConfig, policy, train_t, val_t, sft_config: SFTRunConfig) -> dict:
+    """The language-modelling phase (``pretrain_steps``) on the expert transcripts, in place on
+    ``policy.model``: its statistics and curves (losses over every token: not comparable with SFT's)."""
+    from .sft import fit_records, run_sft, text_records
+
+    def texts(transcripts):
+        return text_records(policy.tokenizer, [t.messages for t in transcripts if not t.policy.startswith("recovery:")])
+
+    train, lengths = fit_records(policy.tokenizer, texts(train_t), sft_config.max_length)
+    val, _ = fit_records(policy.tokenizer, texts(val_t), sft_config.max_length)
+    if not train or not val:
+        raise ValueError(f"no expert transcript within max_length={sft_config.max_length} to pretrain on: "
+                         f"train {len(train)}, val {len(val)}")
+    result = run_sft(policy.model, policy.tokenizer, train, replace(sft_config, max_steps=config.pretrain_steps),
+                     eval_records=val)
+    policy.model = result.trainer.model
+    return {"steps": config.pretrain_steps, "n_records": len(train), "n_dropped_too_long": len(lengths) - len(train),
+            "n_val_records": len(val), "tokens_mean": sum(lengths) / len(lengths), "train_s": result.train_runtime,
+            "best_step": result.best_step, "train_curve": result.train_curve, "eval_curve": result.eval_curve}
 
 
 def chain_results(rounds: list[SFTResult]) -> SFTResult:

@@ -22,6 +22,12 @@ Two record formats, both conversational so a real chat checkpoint trains on exac
   action and its EOS. Earlier assistant turns are context: a prefix may hold actions the loss must not
   cover (the injected mistakes of recovery demonstrations, ``ordebug_episodes.recovery_transcript``).
 
+- Language modelling, ``{"text": ...}`` (``text_records``): whole transcripts rendered by the chat template,
+  loss on every token, observations included. Not imitation: a phase before SFT
+  (``OrdebugSFTConfig.pretrain_steps``) in which a model built from scratch learns the observation text
+  and how it repeats itself (names, amounts), from thousands of tokens per episode instead of the ~10 of
+  its actions.
+
 ``SFTRunConfig.keep_best`` ends the run with the weights of the step whose held-out loss was lowest
 (checked every ``eval_steps`` and after the last step), as ``load_best_model_at_end`` would, but from an
 in-memory copy instead of checkpoints on disk; ``SFTResult.best_step`` says which step that was.
@@ -152,17 +158,31 @@ def turn_records(messages: Sequence[dict], turns: Sequence[int] | None = None) -
     return out
 
 
+def text_records(tokenizer, transcripts: Sequence[Sequence[dict]]) -> list[dict]:
+    """``{"text": ...}`` records of whole transcripts as the chat template renders them (no generation
+    prompt): language modelling on every token, for a phase before SFT (see the module docstring)."""
+    return [{"text": tokenizer.apply_chat_template([dict(m) for m in msgs], tokenize=False)}
+            for msgs in transcripts]
+
+
+def _kind_of(record: dict) -> str | None:
+    if {"prompt", "completion"} <= set(record):
+        return "prompt_completion"
+    return "messages" if "messages" in record else "text" if "text" in record else None
+
+
 def record_kind(records: Sequence[dict]) -> str:
-    """'prompt_completion' or 'messages'; mixed or other formats are an error."""
-    kinds = {"prompt_completion" if {"prompt", "completion"} <= set(r) else "messages" if "messages" in r else None
-             for r in records}
+    """'prompt_completion', 'messages' or 'text'; mixed or other formats are an error."""
+    kinds = {_kind_of(r) for r in records}
     if len(kinds) != 1 or None in kinds:
-        raise ValueError(f"records must all be prompt/completion or all messages; found {kinds}")
+        raise ValueError(f"records must all be prompt/completion, all messages or all text; found {kinds}")
     return kinds.pop()
 
 
 def record_length(tokenizer, record: dict) -> int:
     """Tokens of a record as the trainer will see it (chat template applied)."""
+    if "text" in record:
+        return len(tokenizer(record["text"], add_special_tokens=False)["input_ids"])
     msgs = record["messages"] if "messages" in record else list(record["prompt"]) + list(record["completion"])
     text = tokenizer.apply_chat_template(msgs, tokenize=False)
     return len(tokenizer(text, add_special_tokens=False)["input_ids"])
