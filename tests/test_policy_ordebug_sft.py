@@ -182,8 +182,8 @@ def test_demonstrations_come_from_a_larger_build_when_given_and_a_leaking_one_is
     large = build_benchmark(tmp_path / "large", 6, error_types="AFH", difficulties=("easy",), progress=False)
     cfg = OrdebugSFTConfig(
         model="tiny", benchmark_dir=str(small), train_benchmark_dir=str(large), experts=("slack",), recovery=(),
-        n_val=2, max_steps=8, workers=2, pretrain_steps=4,
-        sft=SFTRunConfig(max_steps=1, learning_rate=5e-3, batch_size=2, max_length=2048, logging_steps=1,
+        n_val=2, max_steps=8, workers=2, pretrain_steps=4, pretrain_learning_rate=5e-3,
+        sft=SFTRunConfig(max_steps=1, learning_rate=1e-4, batch_size=2, max_length=2048, logging_steps=1,
                          eval_steps=2, eval_batch_size=4, keep_best=True))
     ws = ordebug_warm_start(cfg, tmp_path / "run", device="cpu")
     d = ws.data
@@ -199,3 +199,4 @@ def test_demonstrations_come_from_a_larger_build_when_given_and_a_leaking_one_is
     leak = build_benchmark(tmp_path / "leak", 2, error_types="AFH", difficulties=("easy",), seed=1, progress=False)
     with pytest.raises(ValueError, match="different"):
         ordebug_warm_start(replace(cfg, train_benchmark_dir=str(leak)), tmp_path / "run2", device="cpu")
+    assert pre["learning_rate"] == 5e-3
