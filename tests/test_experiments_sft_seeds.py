@@ -51,18 +51,20 @@ def _committed_runs():
 
 def test_the_committed_seeds_report_is_what_the_committed_runs_give(tmp_path):
     runs = _committed_runs()
-    assert len(runs) == 14 and all(p.exists() for p, _ in runs)
+    assert len(runs) == 16 and all(p.exists() for p, _ in runs)
     write_seeds_report(runs, tmp_path / "s.md", figure_dir=tmp_path)
     assert pd.read_csv(tmp_path / "s.csv").equals(pd.read_csv(ROOT / "reports" / "sft_ordebug_seeds.csv"))
     assert (tmp_path / "figures" / "s.png").exists()
     t = seeds_table(runs)
-    # measured on the H100 / H200: one run of fourteen beats random on RR@5 beyond noise (v2, seed 0); DA in
-    # six, none of the four slack runs (their policy does not copy the CHECK_SLACK answer it imitates)
-    assert list(t["beats_random_RR@5"]) == [False, False, True] + [False] * 11
-    assert list(t["beats_random_DA"]) == [True] * 4 + [False] * 3 + [True, True] + [False] * 5
+    # measured on the H100 / H200: two runs of sixteen beat random on RR@5 beyond noise (v2 seed 0, and slack_lm:
+    # language modelling on the transcripts before SFT); DA in seven. The other slack runs do not copy the
+    # CHECK_SLACK answer they imitate, with 4x the demonstrations either.
+    assert list(t["beats_random_RR@5"]) == [False, False, True] + [False] * 12 + [True]
+    assert list(t["beats_random_DA"]) == [True] * 4 + [False] * 3 + [True, True] + [False] * 6 + [True]
     assert list(t["RR@5"].round(3)) == [0.238, 0.168, 0.287, 0.158, 0.139, 0.129, 0.089, 0.238, 0.218, 0.188,
-                                        0.198, 0.149, 0.129, 0.208]
+                                        0.198, 0.149, 0.129, 0.208, 0.139, 0.475]
     s = summary(t).set_index("recipe")
     assert s.loc["v2_dagger", "RR@5 mean"] == pytest.approx(0.2145, abs=1e-3)
     assert s.loc["v2", "RR@5 mean"] == pytest.approx(0.1947, abs=1e-3)
     assert s.loc["slack", "RR@5 mean"] == pytest.approx(0.1584, abs=1e-3)
+    assert t.set_index("recipe").loc["slack_lm", "DA"] == pytest.approx(0.114, abs=1e-3)
