@@ -6,7 +6,7 @@ import math
 from ordebug_lib.experiments.copying import copy_counts, copy_rates, copy_table
 from ordebug_lib.ordebug.baselines import RandomPolicy, SlackRelaxPolicy
 from ordebug_lib.ordebug.env import RepairEnv, run_episode
-from ordebug_lib.ordebug.results import evaluate
+from ordebug_lib.ordebug.results import evaluate, load_results
 from ordebug_lib.ordebug.saboteur import make_instance
 
 CELLS = [("diet", "A", 0), ("staffing", "H", 1), ("transportation", "D", 0), ("assignment", "B", 2)]
@@ -36,6 +36,6 @@ def test_copy_table_has_one_row_per_policy_of_a_results_database(tmp_path):
     db = tmp_path / "r.sqlite"
     evaluate(SlackRelaxPolicy(), insts, db, policy_name="slack")
     evaluate(RandomPolicy(seed=0), insts, db, policy_name="random")
-    t = copy_table(db).set_index("policy")
+    t = copy_table(load_results(db)).set_index("policy")
     assert list(t.index) == ["random", "slack"] and (t["episodes"] == len(insts)).all()
     assert t.loc["slack", "name_rate"] == 1.0 and t.loc["slack", "amount_rate"] == 1.0

@@ -11,11 +11,11 @@ from __future__ import annotations
 
 import argparse
 import math
-from collections import defaultdict
-from pathlib import Path
 from typing import Iterable, Sequence
 
+from ..ordebug.actions import parse_action
 from ..ordebug.baselines import read_slack_answer
+from ..ordebug.results import load_results
 
 MOVES = ("RELAX", "SET_RHS")
 
@@ -43,42 +43,35 @@ def copy_counts(trajectory: Sequence[dict]) -> dict[str, int]:
         elif verb in MOVES and answer is not None:
             out["moves"] += 1
             out["refused"] += step.get("error") is not None
-            parts = (step.get("action") or "").split()
-            if len(parts) < 3 or parts[1] not in answer:
+            target, number = parse_action(step["action"]).args  # a step with a verb parsed: (token, finite number)
+            if target not in answer:
                 continue
             out["name_copied"] += 1
-            amount, new_rhs = answer[parts[1]]
-            try:
-                value = float(parts[2])
-            except ValueError:
-                continue
+            amount, new_rhs = answer[target]
             want = amount if verb == "RELAX" else new_rhs
-            out["amount_copied"] += want is not None and math.isclose(value, want, rel_tol=1e-9, abs_tol=1e-12)
+            out["amount_copied"] += want is not None and math.isclose(float(number), want, rel_tol=1e-9,
+                                                                      abs_tol=1e-12)
     return out
 
 
 def copy_rates(trajectories: Iterable[Sequence[dict]]) -> dict[str, float | int]:
     """Counts summed over episodes, and the rates: ``name_rate`` = name_copied / moves, ``amount_rate`` =
     amount_copied / name_copied (NaN where nothing to divide)."""
-    tot = defaultdict(int)
+    tot = copy_counts([])
     for t in trajectories:
         for k, v in copy_counts(t).items():
             tot[k] += v
-    tot = dict(tot) or {"moves": 0, "name_copied": 0, "amount_copied": 0, "refused": 0}
     tot["name_rate"] = tot["name_copied"] / tot["moves"] if tot["moves"] else math.nan
     tot["amount_rate"] = tot["amount_copied"] / tot["name_copied"] if tot["name_copied"] else math.nan
     return tot
 
 
-def copy_table(db_path: str | Path):
-    """``copy_rates`` of every policy in a results database, one row each."""
+def copy_table(results):
+    """``copy_rates`` of every policy in ``results`` (rows of ``results.load_results``), one row each."""
     import pandas as pd
 
-    from ..ordebug.results import load_results
-
-    df = load_results(db_path)
     return pd.DataFrame([{"policy": p, "episodes": len(g), **copy_rates(g["trajectory"])}
-                         for p, g in df.groupby("policy", sort=True)])
+                         for p, g in results.groupby("policy", sort=True)])
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -87,7 +80,7 @@ def main(argv: list[str] | None = None) -> int:
     args = ap.parse_args(argv)
     for path in args.results:
         print(f"## {path}\n")
-        print(copy_table(path).to_markdown(index=False, floatfmt=".3f"))
+        print(copy_table(load_results(path)).to_markdown(index=False, floatfmt=".3f"))
         print()
     return 0
 

@@ -224,6 +224,14 @@ def read_index(directory: str | Path, split: str | None = None) -> list[dict]:
     return [r for r in rows if split is None or r["split"] == split]
 
 
+def read_manifest(directory: str | Path) -> dict:
+    """The build parameters and counts (``manifest.json``)."""
+    path = Path(directory) / "manifest.json"
+    if not path.exists():
+        raise FileNotFoundError(f"no benchmark manifest at {path}")
+    return json.loads(path.read_text())
+
+
 def load_benchmark(directory: str | Path, split: str | None = None) -> list[Instance]:
     """Instances read back from disk (models through Gurobi's MPS reader). Raises ModelError when a
     model file does not match the fingerprint recorded at build time."""
@@ -259,14 +267,8 @@ def check_splits_apart(train_dir: str | Path, test_dir: str | Path, train_splits
     seed salts ``split_of``), so those must match too. Raises ValueError naming what is shared; returns
     the counts compared.
     """
-    man = {}
-    for d in (train_dir, test_dir):
-        path = Path(d) / "manifest.json"
-        if not path.exists():
-            raise FileNotFoundError(f"no benchmark manifest at {path}")
-        man[d] = json.loads(path.read_text())
-    keys = ("seed", "split_fractions", "naming")
-    differ = {k: (man[train_dir][k], man[test_dir][k]) for k in keys if man[train_dir][k] != man[test_dir][k]}
+    a, b = read_manifest(train_dir), read_manifest(test_dir)
+    differ = {k: (a[k], b[k]) for k in ("seed", "split_fractions", "naming") if a[k] != b[k]}
     if differ:
         raise ValueError(f"{train_dir} and {test_dir} were built with different {differ}: their splits do not "
                          f"agree, so one's train split may hold the other's test models")
@@ -285,4 +287,5 @@ def check_splits_apart(train_dir: str | Path, test_dir: str | Path, train_splits
     return {"train_rows": len(train), "test_rows": len(test), "shared": 0}
 
 
-__all__ = ["SPLITS", "allocate_splits", "base_model_of", "build_benchmark", "check_splits_apart", "load_benchmark", "read_index", "split_of"]
+__all__ = ["SPLITS", "allocate_splits", "base_model_of", "build_benchmark", "check_splits_apart", "load_benchmark",
+           "read_index", "read_manifest", "split_of"]
