@@ -35,16 +35,19 @@ EPISODE_COLUMNS = ("policy", "instance_id", "seed", "rr_at_5", "diagnosis_recall
 SFT_PREFIX = "sft:"  # 03_sft stores its policy's episodes as "sft:<model>"
 
 
+def _beside(provenance: str | Path, suffix: str) -> Path:
+    p = Path(provenance)
+    return p.with_name(p.name.removesuffix(".json") + suffix)
+
+
 def metrics_path(provenance: str | Path) -> Path:
     """``x.json`` -> ``x.metrics.json``."""
-    p = Path(provenance)
-    return p.with_name(p.name.removesuffix(".json") + ".metrics.json")
+    return _beside(provenance, ".metrics.json")
 
 
 def episodes_path(provenance: str | Path) -> Path:
     """``x.json`` -> ``x.episodes.csv``."""
-    p = Path(provenance)
-    return p.with_name(p.name.removesuffix(".json") + ".episodes.csv")
+    return _beside(provenance, ".episodes.csv")
 
 
 def export_episodes(results_db: str | Path, out: str | Path) -> Path:

@@ -62,6 +62,7 @@ from .generation import SamplingConfig, generate_chats, render_prompts
 
 EXPERTS = ("oracle", "oracle_iis", "search", "slack")
 RECOVERING_EXPERTS = frozenset({"slack"})  # demos kept when they recover; the others' when they succeed
+RECOVERY_PREFIX = "recovery:"  # Transcript.policy of a recovery demonstration: recovery:<kind>
 RECOVERY_KINDS = ("wrong_repair", "search_repair", "repeat_get_iis", "repeat_repair", "near_miss", "rejected_action")
 
 
@@ -348,9 +349,15 @@ def recovery_transcripts(instance: Instance, kinds: Sequence[str] = RECOVERY_KIN
         counts[kind]["tried"] += 1
         counts[kind][why] = counts[kind].get(why, 0) + 1
         if t is not None:
-            t.policy = f"recovery:{kind}"
+            t.policy = f"{RECOVERY_PREFIX}{kind}"
             kept.append(t)
     return kept, counts
+
+
+def without_recoveries(transcripts: Sequence[Transcript]) -> list[Transcript]:
+    """The expert transcripts among ``transcripts``: recovery demonstrations left out (their prefixes hold
+    injected mistakes)."""
+    return [t for t in transcripts if not t.policy.startswith(RECOVERY_PREFIX)]
 
 
 def corpus_transcripts(n_per_cell: int, seed: int) -> list[Transcript]:

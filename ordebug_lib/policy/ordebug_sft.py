@@ -38,7 +38,7 @@ import time
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
-from .ordebug_episodes import RECOVERY_KINDS
+from .ordebug_episodes import RECOVERY_KINDS, without_recoveries
 from .sft import SFTResult, SFTRunConfig
 
 
@@ -272,7 +272,7 @@ def ordebug_warm_start(config: OrdebugSFTConfig, run_dir: str | Path, device: st
     if not train_records or not val_all:
         raise ValueError(f"no record to learn from within max_length={config.sft.max_length}: train "
                          f"{len(train_records)} of {n_all}, val {len(val_all)}")
-    experts = [t for t in train_t if not t.policy.startswith("recovery:")]
+    experts = without_recoveries(train_t)
     data = {
         "benchmark": str(bench), "train_benchmark": str(demo_bench), "splits_apart": apart,
         "n_train_instances": len(train_insts), "n_val_instances": len(val_insts),
@@ -320,7 +320,7 @@ def pretrain(config: OrdebugSFTConfig, policy, train_t, val_t, sft_config: SFTRu
     from .sft import fit_records, run_sft, text_records
 
     def texts(transcripts):
-        return text_records(policy.tokenizer, [t.messages for t in transcripts if not t.policy.startswith("recovery:")])
+        return text_records(policy.tokenizer, [t.messages for t in without_recoveries(transcripts)])
 
     train, lengths = fit_records(policy.tokenizer, texts(train_t), sft_config.max_length)
     val, _ = fit_records(policy.tokenizer, texts(val_t), sft_config.max_length)
