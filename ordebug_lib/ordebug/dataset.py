@@ -33,7 +33,7 @@ from .model import ModelError, read_model, write_model
 from .saboteur import DIFFICULTY, GenerationError, derive_seed, make_instance
 
 SPLITS = ("train", "val", "test")
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2  # 2: rows and columns in a per-instance random order, root row kinds balanced per family
 ATTEMPTS_PER_SLOT = 4  # base models tried for one instance before its family is set aside for that cell
 
 
@@ -140,11 +140,51 @@ def build_benchmark(out_dir: str | Path, n_per_cell: int, error_types: Iterable[
                                       for r in builder.rows) for s in SPLITS} for t, d in cells},
         "families_set_aside": builder.set_aside, "failed_base_models": builder.failures,
         "fingerprint_collisions_skipped": builder.collisions,
+        "root_kinds": {f: {"roots_in_iis": t.roots, "iis_appearances": t.appearances} for f, t in builder.kinds.items()},
         "difficulty": {k: vars(v) for k, v in DIFFICULTY.items()},
         "build_seconds": round(time.perf_counter() - start, 2),
     }
     (out / "manifest.json").write_text(json.dumps(manifest, indent=2) + "\n")
     return out
+
+
+class KindTally:
+    """Which row kinds of one family were roots, against how often they appear in an IIS.
+
+    An agent that never reads a number can still learn, per (family, row kind), how often an IIS row of
+    that kind was the root, and blame the IIS row of the likeliest kind (the ``kind_prior`` baseline).
+    That says nothing when every kind's rate, roots in the IIS per IIS appearance, is the same. The
+    builder steers towards it: each new instance of the family tries the kinds with the largest deficit
+    (expected roots at the pooled rate minus actual roots) first as its target (``Search.root_kinds``).
+
+    >>> t = KindTally(("cap", "demand"))
+    >>> t.preference()                         # nothing seen yet: the family's order
+    ('cap', 'demand')
+    >>> t.add(["c1", "d1", "d2", "x.ub"], ["cap", "demand", "demand"], root_cause=["d1"])
+    >>> t.preference()                         # demand was the root at rate 1/2, cap at 0/1
+    ('cap', 'demand')
+    """
+
+    def __init__(self, kinds: tuple[str, ...]):
+        self.kinds = kinds
+        self.roots = dict.fromkeys(kinds, 0)  # root rows that were in the IIS
+        self.appearances = dict.fromkeys(kinds, 0)  # IIS rows
+
+    def add(self, iis: list[str], iis_row_kinds: list[str], root_cause: list[str]) -> None:
+        """One instance: its IIS tokens (rows first, as ``IIS.tokens``), the kinds of those rows, its roots."""
+        kind_of = dict(zip(iis, iis_row_kinds))
+        for k in iis_row_kinds:
+            self.appearances[k] += 1
+        for r in root_cause:
+            if r in kind_of:
+                self.roots[kind_of[r]] += 1
+
+    def preference(self) -> tuple[str, ...]:
+        total_a, total_r = sum(self.appearances.values()), sum(self.roots.values())
+        if total_a == 0:
+            return self.kinds
+        deficit = {k: self.appearances[k] * (total_r + 1) / total_a - self.roots[k] for k in self.kinds}
+        return tuple(sorted(self.kinds, key=lambda k: -deficit[k]))  # stable: ties in family order
 
 
 class _Builder:
@@ -154,10 +194,11 @@ class _Builder:
         self.out, self.fams, self.naming, self.seed, self.fractions = out, fams, naming, seed, fractions
         self.rows: list[dict] = []
         self.streams: dict[tuple, Iterator[int]] = {}
-        self.split_of_fp: dict[str, str] = {}  # fingerprint(names=False) -> split
+        self.split_of_fp: dict[str, str] = {}  # canonical fingerprint (names ignored) -> split
         self.set_aside: dict[str, str] = {}  # "family E/hard" -> reason
         self.failures = 0
         self.collisions = 0
+        self.kinds = {f: KindTally(tuple(fam_lib.family_module(f).ROW_KINDS)) for f in fams}
 
     def add(self, t: str, d: str, split: str, first_family: int) -> None:
         order = self.fams[first_family:] + self.fams[:first_family]
@@ -167,9 +208,11 @@ class _Builder:
                 continue
             inst = self._try(family, t, d, split)
             if inst is not None:
+                self.kinds[family].add(inst.meta["iis"], inst.meta["iis_row_kinds"], inst.root_cause)
                 self._write(inst, split)
                 return
-        raise GenerationError(f"no family among {self.fams} can make a {t}/{d} instance: "
+        raise GenerationError(f"build seed {self.seed}: no family among {self.fams} can make a {t}/{d} instance "
+                              f"for the {split} split: "
                               + "; ".join(f"{k}: {v}" for k, v in self.set_aside.items() if k.endswith(f" {t}/{d}")))
 
     def _try(self, family: str, t: str, d: str, split: str) -> Instance | None:
@@ -182,13 +225,14 @@ class _Builder:
         # itertools.chain, not a generator with "yield from": closing that would close the shared stream
         seeds = chain([first], stream)
         try:
-            inst = make_instance(family, t, d, first, self.naming, max_attempts=ATTEMPTS_PER_SLOT, base_seeds=seeds)
+            inst = make_instance(family, t, d, first, self.naming, max_attempts=ATTEMPTS_PER_SLOT, base_seeds=seeds,
+                                 root_kinds=self.kinds[family].preference())
         except GenerationError as e:
             self.failures += ATTEMPTS_PER_SLOT
-            self.set_aside[f"{family} {t}/{d}"] = str(e).splitlines()[-1].strip()
+            self.set_aside[f"{family} {t}/{d}"] = f"instance seed {first}: " + str(e).splitlines()[-1].strip()
             return None
         self.failures += inst.meta["attempt"]
-        fps = (inst.original.fingerprint(names=False), inst.sabotaged.fingerprint(names=False))
+        fps = (inst.meta["canonical_original_fingerprint"], inst.meta["canonical_fingerprint"])
         if any(self.split_of_fp.get(fp, split) != split for fp in fps):
             self.collisions += 1  # an identical model already sits in another split
             return None
@@ -213,11 +257,23 @@ class _Builder:
                 fh.write(json.dumps(row, sort_keys=True) + "\n")
 
 
+def check_format(directory: str | Path) -> dict:
+    """The manifest of a benchmark this code can read; an older (or newer) format is refused, naming both
+    versions (a v1 build lists rows in generator order: its numbers are not comparable with v2's)."""
+    manifest = read_manifest(directory)
+    version = manifest.get("format_version")
+    if version != FORMAT_VERSION:
+        raise ModelError(f"the benchmark at {directory} has format version {version}; this code reads version "
+                         f"{FORMAT_VERSION}. Rebuild it with build_benchmark (notebook 02_ordebug_benchmark)")
+    return manifest
+
+
 def read_index(directory: str | Path, split: str | None = None) -> list[dict]:
-    """The index rows (no models), optionally of one split."""
+    """The index rows (no models), optionally of one split, of a benchmark of this format version."""
     path = Path(directory) / "index.jsonl"
     if not path.exists():
         raise FileNotFoundError(f"no benchmark index at {path}")
+    check_format(directory)
     if split is not None and split not in SPLITS:
         raise ValueError(f"split must be one of {SPLITS} or None, got {split!r}")
     rows = [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
@@ -275,17 +331,19 @@ def check_splits_apart(train_dir: str | Path, test_dir: str | Path, train_splits
     train = [r for r in read_index(train_dir) if r["split"] in train_splits]
     test = read_index(test_dir, test_split)
     test_ids = {base_model_of(r) for r in test}
-    test_fps = {r[k] for r in test for k in ("fingerprint", "original_fingerprint")}
+    canonical = ("canonical_fingerprint", "canonical_original_fingerprint")  # generator order: v2 rows are shuffled
+    test_fps = {r["meta"][k] for r in test for k in canonical}
     shared = sorted({base_model_of(r) for r in train} & test_ids)
     if shared:
         raise ValueError(f"{train_dir} {'/'.join(train_splits)} share {len(shared)} base models with {test_dir} "
                          f"{test_split} split, e.g. {shared[0]}")
-    same = [r["id"] for r in train if {r["fingerprint"], r["original_fingerprint"]} & test_fps]
+    same = [r["id"] for r in train if {r["meta"][k] for k in canonical} & test_fps]
     if same:
         raise ValueError(f"{len(same)} models of {train_dir} {'/'.join(train_splits)} (e.g. {same[0]}) are also in "
                          f"{test_dir} {test_split} split (names ignored)")
     return {"train_rows": len(train), "test_rows": len(test), "shared": 0}
 
 
-__all__ = ["SPLITS", "allocate_splits", "base_model_of", "build_benchmark", "check_splits_apart", "load_benchmark",
+__all__ = ["FORMAT_VERSION", "KindTally", "SPLITS", "allocate_splits", "base_model_of", "build_benchmark",
+           "check_format", "check_splits_apart", "load_benchmark",
            "read_index", "read_manifest", "split_of"]

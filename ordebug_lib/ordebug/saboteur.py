@@ -20,7 +20,7 @@ import hashlib
 import math
 from collections import deque
 from dataclasses import dataclass
-from typing import Iterable
+from typing import Iterable, Sequence
 
 import numpy as np
 
@@ -28,7 +28,7 @@ from . import families
 from .actions import GRAMMAR, apply_action, parse_action, unknown_tokens
 from .instance import DIFFICULTIES, ERROR_TYPES, Instance
 from .model import INF, Constr, LinearModel, ModelError, Var, fmt_num
-from .solver import IIS, compute_iis, min_violation, objectives_match, slacks, solve
+from .solver import IIS, SolverError, compute_iis, min_violation, objectives_match, slacks, solve
 
 NAMINGS = ("semantic", "random")
 TOL = 1e-6
@@ -337,8 +337,8 @@ def add_errors(b: Base, rng: np.random.Generator) -> list[Error]:
             if best < 1 - TOL:
                 continue  # would need a negative limit: not a plausible row
             rhs = _nice_below(best, rng)
-        kind_rows = [i for i, c in enumerate(b.model.constrs) if families.row_kind(b.family, c) == t.kind]
-        position = (kind_rows[-1] + 1) if kind_rows else len(b.model.constrs)
+        # a random position: v1 put it after its siblings, usually the model's last row (a leak)
+        position = int(rng.integers(0, len(b.model.constrs) + 1))
         out.append(Error("add", t.name, (), (tuple(t.coeffs.items()), t.sense, rhs, position)))
     return out
 
@@ -468,20 +468,35 @@ class Search:
     error_type: str
     difficulty: str
     rng: np.random.Generator
+    root_kinds: tuple[str, ...] = ()
+    """Row kinds (family ``ROW_KINDS``) to try first as the target of a row error, in this order; the
+    dataset builder passes the kinds that have been roots less often than their share of IIS
+    appearances, so that no row kind gives the root away."""
     tried: int = 0  # solves spent
 
     @property
     def level(self) -> Difficulty:
         return DIFFICULTY[self.difficulty]
 
+    def kind_rank(self, e: Error) -> int:
+        """Position of the error's target row kind in ``root_kinds`` (unlisted kinds, and errors on
+        variables, after all listed ones)."""
+        if e.kind in ("bound", "vtype") or self.base.family is None:
+            return len(self.root_kinds)
+        kind = families.row_kind(self.base.family, e.target)
+        return self.root_kinds.index(kind) if kind in self.root_kinds else len(self.root_kinds)
+
     def order(self, candidates: list[Error]) -> list[Error]:
         """The candidates that cut off x*, in a seeded random order that takes the kinds in turn
-        (coefficient typos outnumber the rest ten to one but rarely break feasibility)."""
+        (coefficient typos outnumber the rest ten to one but rarely break feasibility); within one
+        error kind, targets of the preferred row kinds (``root_kinds``) come first."""
         groups: dict[str, list[Error]] = {}
         for e in candidates:
             if self.base.cuts_optimum(e):
                 groups.setdefault(e.kind, []).append(e)
         queues = [[g[i] for i in self.rng.permutation(len(g))] for g in groups.values()]
+        # queues are popped from the end: the preferred kinds go last (a stable sort keeps the shuffle)
+        queues = [sorted(q, key=self.kind_rank, reverse=True) for q in queues] if self.root_kinds else queues
         out = []
         while queues:
             for q in [queues[i] for i in self.rng.permutation(len(queues))]:
@@ -780,31 +795,72 @@ def _check_size(model: LinearModel, difficulty: str) -> None:
 
 
 def sabotage(model: LinearModel, error_type: str, difficulty: str, seed: int = 0, naming: str = "semantic",
-             family: str | None = None, iid: str | None = None) -> Instance:
+             family: str | None = None, iid: str | None = None, root_kinds: Sequence[str] = ()) -> Instance:
     """Inject an error of ``error_type`` into ``model`` (feasible, optimal) and return a validated
     instance. ``family`` defaults to ``model.name`` when that is a known family (types D and F need
-    one); ``iid`` is the instance id (default: derived from the model and the parameters).
+    one); ``iid`` is the instance id (default: derived from the model and the parameters);
+    ``root_kinds``: row kinds to try first as targets (``Search.root_kinds``).
+
+    The model is first put in a seeded row and column order of the instance's own (``shuffled_order``),
+    and the search runs on that order (Gurobi's IIS, and so the cascade of type G, depends on it): a
+    generator lists rows by kind and entity, so without it the position of a row in the model, or among
+    the IIS rows, would say which row was sabotaged. ``meta['canonical_fingerprint']`` and
+    ``meta['canonical_original_fingerprint']`` are fingerprints in the generator's order (an added row
+    last), which the dataset builder compares across splits.
     Raises GenerationError when no candidate error fits, or the result does not validate.
     """
     _check_args(error_type, difficulty, naming)
     _check_size(model, difficulty)
     family = family or (model.name if model.name in families.MODULES else None)
-    base = Base.of(model, family)
-    rng = np.random.default_rng(derive_seed("sabotage", seed, error_type, difficulty))
-    errors = SEARCHERS[error_type](Search(base, error_type, difficulty, rng))
-    sabotaged = apply_errors(model, errors)
     if iid is None:
         prefix = family if family and naming == "semantic" else "model"
         iid = f"{prefix}-" + derive_seed(model.fingerprint(names=False), error_type, difficulty, naming,
                                          seed).to_bytes(4, "big").hex()
+    generated = model
+    # not seeded by the id, which names the naming: semantic and random instances keep one structure
+    order_rng = np.random.default_rng(derive_seed("order", model.fingerprint(names=False), error_type, difficulty, seed))
+    model = reordered(model, *shuffled_order(model, order_rng))
+    base = Base.of(model, family)
+    rng = np.random.default_rng(derive_seed("sabotage", seed, error_type, difficulty))
+    errors = SEARCHERS[error_type](Search(base, error_type, difficulty, rng, tuple(root_kinds)))
+    sabotaged = apply_errors(model, errors)
+    in_generated_order = reordered(sabotaged, [*generated.constrs, *(r for r in sabotaged.constrs
+                                                                   if r not in generated.constrs)], list(generated.vars))
+    canonical = {"canonical_fingerprint": in_generated_order.fingerprint(names=False),
+                 "canonical_original_fingerprint": generated.fingerprint(names=False)}
     names = Renaming.random(model, sabotaged, np.random.default_rng(derive_seed("names", iid))) \
         if naming == "random" else None
     inst = _assemble(iid, family or "custom", error_type, difficulty, naming, seed, model, sabotaged, errors,
                      base, names)
+    inst.meta.update(canonical, root_kind_preference=list(root_kinds))
     problems = validate(inst)
     if problems:
         raise GenerationError(f"{iid} ({error_type}/{difficulty}) failed validation: " + "; ".join(problems))
     return inst
+
+
+def shuffled_order(model: LinearModel, rng: np.random.Generator) -> tuple[list[str], list[str]]:
+    """A uniformly random order of the model's rows and of its columns (names)."""
+    rows, cols = list(model.constrs), list(model.vars)
+    return [rows[i] for i in rng.permutation(len(rows))], [cols[i] for i in rng.permutation(len(cols))]
+
+
+def reordered(model: LinearModel, rows: list[str], cols: list[str]) -> LinearModel:
+    """A copy of ``model`` with its rows and columns in the given orders (rows it lacks are skipped, so one
+    order serves the original and the sabotaged model, which may have a row more).
+
+    >>> m = LinearModel("t"); _ = m.add_var("x"); _ = m.add_var("y")
+    >>> _ = m.add_constr("a", {"x": 1}, "<=", 1); _ = m.add_constr("b", {"y": 1}, "<=", 1)
+    >>> r = reordered(m, ["new", "b", "a"], ["y", "x"])
+    >>> list(r.constrs), list(r.vars), r.fingerprint() == m.fingerprint()
+    (['b', 'a'], ['y', 'x'], False)
+    """
+    if set(cols) != set(model.vars) or not set(model.constrs) <= set(rows):
+        raise ModelError("reordered: the orders do not cover the model's rows and columns")
+    out = model.copy()
+    out.vars = {v: out.vars[v] for v in cols}
+    out.constrs = {r: out.constrs[r] for r in rows if r in out.constrs}
+    return out
 
 
 def _assemble(iid, family, error_type, difficulty, naming, seed, original, sabotaged, errors, base,
@@ -836,6 +892,11 @@ def _assemble(iid, family, error_type, difficulty, naming, seed, original, sabot
         meta={"errors": described, "linking_rows": sorted(tok(r) for r in base.linking)},
     )
     inst.meta.update(structure(inst))
+    if family in families.MODULES:  # the family row kinds behind the names (also under random naming)
+        semantic = {new: old for old, new in names.rows.items()} if names else {}
+        kind = lambda row: families.row_kind(family, semantic.get(row, row))  # noqa: E731
+        inst.meta["iis_row_kinds"] = [kind(t) for t in inst.meta["iis"] if t in sabotaged.constrs]
+        inst.meta["root_row_kinds"] = [kind(t) for t in inst.root_cause if t in sabotaged.constrs]
     return inst
 
 
@@ -1009,13 +1070,17 @@ MAX_ATTEMPTS = 6
 
 
 def make_instance(family: str, error_type: str, difficulty: str, seed: int, naming: str = "semantic",
-                  max_attempts: int = MAX_ATTEMPTS, base_seeds: Iterable[int] | None = None) -> Instance:
+                  max_attempts: int = MAX_ATTEMPTS, base_seeds: Iterable[int] | None = None,
+                  root_kinds: Sequence[str] = ()) -> Instance:
     """A validated instance, deterministic for its parameters; its id derives from them.
 
     The base model is ``generate(family, DIFFICULTY[difficulty].size, seed)``. If no valid instance
     comes from it, the base is re-drawn from the next seed of ``base_seeds`` (default: seeds derived
     from ``seed``), at most ``max_attempts`` bases in all, then GenerationError lists every reason.
-    The base seed used is ``meta['base_seed']`` (the dataset builder passes seeds of one split only).
+    A base on which Gurobi contradicts itself (``SolverError``: e.g. a sabotaged model judged
+    infeasible with a zero objective that solves UNBOUNDED with its own) is re-drawn the same way, its
+    reason recorded. The base seed used is ``meta['base_seed']`` (the dataset builder passes seeds of
+    one split only); ``root_kinds`` is passed to ``sabotage`` (recorded as ``meta['root_kind_preference']``).
 
     >>> inst = make_instance("diet", "D", "easy", seed=1)
     >>> inst.id == instance_id("diet", "D", "easy", "semantic", 1), inst.meta["base_seed"] >= 0
@@ -1032,9 +1097,12 @@ def make_instance(family: str, error_type: str, difficulty: str, seed: int, nami
         model = families.generate(family, size, base_seed)
         try:
             inst = sabotage(model, error_type, difficulty, seed=derive_seed(seed, attempt), naming=naming,
-                            family=family, iid=iid)
+                            family=family, iid=iid, root_kinds=root_kinds)
         except GenerationError as e:
             reasons.append(f"base seed {base_seed}: {e}")
+            continue
+        except SolverError as e:  # numerically ambiguous base: not an instance anyone could grade
+            reasons.append(f"base seed {base_seed}: solver: {e}")
             continue
         inst.seed = int(seed)
         inst.meta.update(size=size, base_seed=int(base_seed), attempt=attempt)
@@ -1044,4 +1112,4 @@ def make_instance(family: str, error_type: str, difficulty: str, seed: int, nami
 
 
 __all__ = ["DIFFICULTY", "Difficulty", "Error", "GenerationError", "NAMINGS", "Renaming", "conflict_depth",
-           "instance_id", "make_instance", "sabotage", "structure", "validate"]
+           "instance_id", "make_instance", "reordered", "sabotage", "shuffled_order", "structure", "validate"]
