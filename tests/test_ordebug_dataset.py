@@ -151,3 +151,25 @@ def test_a_larger_build_keeps_every_base_model_in_its_split_and_can_train_for_th
     other = build_benchmark(tmp_path / "o", 1, error_types="A", difficulties=("easy",), seed=4, progress=False)
     with pytest.raises(ValueError, match="different .*seed"):
         check_splits_apart(other, small)
+
+
+def test_a_benchmark_of_another_format_is_refused(bench, tmp_path):
+    import shutil
+
+    old = tmp_path / "old"
+    shutil.copytree(bench, old)
+    manifest = json.loads((old / "manifest.json").read_text())
+    manifest["format_version"] = 1
+    (old / "manifest.json").write_text(json.dumps(manifest))
+    with pytest.raises(ModelError, match="format version 1; this code reads version 2"):
+        load_benchmark(old)
+
+
+def test_the_builder_records_how_often_each_row_kind_was_the_root(bench):
+    manifest = json.loads((bench / "manifest.json").read_text())
+    tallies = manifest["root_kinds"]
+    rows = read_index(bench)
+    assert sum(sum(t["iis_appearances"].values()) for t in tallies.values()) == \
+        sum(len(r["meta"]["iis_row_kinds"]) for r in rows)
+    for r in rows:  # the preference each instance was built with is recorded
+        assert isinstance(r["meta"]["root_kind_preference"], list)

@@ -196,3 +196,25 @@ def test_a_user_model_can_be_sabotaged_without_a_family():
     m.add_constr("contract_a", {"a": 1}, ">=", 15)
     inst = sabotage(m, "H", "easy", seed=3)
     assert inst.family == "custom" and validate(inst) == []
+
+
+def test_a_base_the_solver_contradicts_itself_on_is_drawn_again(monkeypatch):
+    """``make_instance('transportation', 'G', 'hard', 103)`` used to crash: a cascade candidate judged
+    infeasible (zero objective) solved UNBOUNDED (its own objective) and compute_iis raised SolverError."""
+    from ordebug_lib.ordebug import saboteur
+    from ordebug_lib.ordebug.solver import SolverError
+
+    real, calls = saboteur.sabotage, []
+
+    def flaky(model, *args, **kwargs):
+        calls.append(1)
+        if len(calls) == 1:
+            raise SolverError("IIS asked for a model that is UNBOUNDED, not INFEASIBLE")
+        return real(model, *args, **kwargs)
+
+    monkeypatch.setattr(saboteur, "sabotage", flaky)
+    inst = make_instance("production_planning", "H", "easy", 0, max_attempts=3)
+    assert len(calls) == 1 + inst.meta["attempt"] and inst.meta["attempt"] >= 1 and validate(inst) == []
+    monkeypatch.setattr(saboteur, "sabotage", lambda *a, **k: (_ for _ in ()).throw(SolverError("numerics")))
+    with pytest.raises(GenerationError, match="solver: numerics"):
+        make_instance("diet", "A", "easy", 0, max_attempts=2)

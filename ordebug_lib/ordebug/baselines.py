@@ -149,13 +149,18 @@ class RandomPolicy(BasePolicy):
         return " ".join([verb, *args])
 
 
-# -- greedy IIS drop ------------------------------------------------------------------------------------
+# -- greedy IIS drop, and the agents that test the benchmark for leaks --------------------------------
 class GreedyIISDropPolicy(BasePolicy):
     """GET_IIS, DROP the first constraint of the IIS, repeat until feasible, then SUBMIT the dropped
     names. An IIS of bounds only has nothing to drop: the first IIS bound is removed instead
     (``x.ub`` -> ub = inf, ``x.lb`` -> lb = -inf). If a drop leaves the model unbounded (or another
     status that is neither feasible nor infeasible), it SUBMITs what it dropped: the episode fails.
+    Which member goes is ``pick``'s choice (the leak detectors below choose differently).
     """
+
+    def pick(self, model: LinearModel, members: list[str]) -> str:
+        """The IIS member to remove, among the IIS rows (or, when there are none, its bounds)."""
+        return members[0]
 
     def act(self, observation: str, info: dict) -> str:
         opening = submit_or_get_iis(info)
@@ -165,10 +170,88 @@ class GreedyIISDropPolicy(BasePolicy):
         members = info["iis"]
         constrs = [t for t in members if t in model.constrs]
         if constrs:
-            return f"DROP {constrs[0]}"
-        var, _, side = members[0].rpartition(".")
+            return f"DROP {self.pick(model, constrs)}"
+        var, _, side = self.pick(model, members).rpartition(".")
         v = model.vars[var]
         return f"SET_BOUNDS {var} {_num(v.lb) if side == 'ub' else '-inf'} {'inf' if side == 'ub' else _num(v.ub)}"
+
+
+class LastIISRowPolicy(GreedyIISDropPolicy):
+    """Leak detector: the greedy agent removing the *last* IIS member in model order. It reads no number;
+    on a benchmark that places the sabotaged row at a telling position (v1 inserted type D rows after
+    their siblings, usually the model's last row) it beats the greedy agent."""
+
+    def pick(self, model: LinearModel, members: list[str]) -> str:
+        return members[-1]
+
+
+def row_signature(model: LinearModel, row: str) -> str:
+    """What an agent sees of a row without reading a number: its family row kind when the name shows one
+    (``cap_assembly`` -> ``cap``; the env names the model after its family), else its shape, the sense
+    and the number of terms (``'<= 3'``; random naming, user models).
+
+    >>> m = LinearModel("production_planning"); _ = m.add_var("x"); _ = m.add_var("y")
+    >>> _ = m.add_constr("cap_assembly", {"x": 1}, "<=", 4); _ = m.add_constr("c_01ab", {"x": 1, "y": 2}, ">=", 1)
+    >>> row_signature(m, "cap_assembly"), row_signature(m, "c_01ab")
+    ('cap', '>= 2')
+    """
+    from . import families
+
+    kind = families.row_kind(model.name, row) if model.name in families.MODULES else None
+    if kind is not None:
+        return kind
+    c = model.constrs[row]
+    return f"{c.sense} {min(len(c.coeffs), 4)}"
+
+
+@dataclass
+class KindPrior:
+    """How often an IIS row of each (family, ``row_signature``) was a root, counted on the train split.
+
+    ``rate(family, signature) = (roots + 1) / (appearances + 2)`` (add-one smoothing: unseen kinds 1/2)."""
+
+    roots: dict[tuple[str, str], int] = field(default_factory=dict)
+    appearances: dict[tuple[str, str], int] = field(default_factory=dict)
+
+    @classmethod
+    def fit(cls, instances) -> "KindPrior":
+        """Counted on train-split instances only (``meta['split']``, set by the benchmark builder): a prior
+        counted on the instances it is evaluated on would be a leak of its own."""
+        prior = cls()
+        for inst in instances:
+            if inst.meta.get("split") != "train":
+                raise PolicyError(f"KindPrior.fit takes train-split instances only; {inst.id} is in split "
+                                  f"{inst.meta.get('split')!r}")
+            model = inst.sabotaged.copy()
+            model.name = inst.family  # what the env shows the agent
+            roots = set(inst.root_cause)
+            for row in (t for t in inst.meta["iis"] if t in model.constrs):
+                key = (inst.family, row_signature(model, row))
+                prior.appearances[key] = prior.appearances.get(key, 0) + 1
+                prior.roots[key] = prior.roots.get(key, 0) + (row in roots)
+        if not prior.appearances:
+            raise PolicyError("KindPrior.fit saw no IIS rows: give it the train split's instances")
+        return prior
+
+    def rate(self, family: str, signature: str) -> float:
+        key = (family, signature)
+        return (self.roots.get(key, 0) + 1) / (self.appearances.get(key, 0) + 2)
+
+
+class KindPriorPolicy(GreedyIISDropPolicy):
+    """Leak detector: the greedy agent removing the IIS row whose (family, row kind) was most often the
+    root per appearance on the train split (``KindPrior``; ties: IIS order). It reads no number; on a
+    benchmark whose roots fall on predictable kinds (v1: type A flips on each family's one never-binding
+    row) it beats the greedy agent."""
+
+    def __init__(self, prior: KindPrior):
+        self.prior = prior
+
+    def pick(self, model: LinearModel, members: list[str]) -> str:
+        rows = [m for m in members if m in model.constrs]
+        if not rows:
+            return members[0]
+        return max(rows, key=lambda r: self.prior.rate(model.name, row_signature(model, r)))  # max: first of ties
 
 
 # -- solver search -----------------------------------------------------------------------------------
@@ -526,11 +609,14 @@ class OraclePolicy(BasePolicy):
         return self.repair[k] if k < len(self.repair) else submit_line(self.root_cause)
 
 
-POLICIES = {"random": RandomPolicy, "greedy": GreedyIISDropPolicy, "search": SearchRepairPolicy,
-            "slack": SlackRelaxPolicy}
+POLICIES = {"random": RandomPolicy, "greedy": GreedyIISDropPolicy, "last_iis_row": LastIISRowPolicy,
+            "search": SearchRepairPolicy, "slack": SlackRelaxPolicy}
+LEAK_DETECTORS = ("last_iis_row", "kind_prior")
+"""Agents that read no number: on a leak-free benchmark neither beats greedy (checked by the tests)."""
 
 __all__ = [
-    "BasePolicy", "Candidate", "GreedyIISDropPolicy", "OraclePolicy", "POLICIES", "PolicyError",
+    "BasePolicy", "Candidate", "GreedyIISDropPolicy", "KindPrior", "KindPriorPolicy", "LEAK_DETECTORS",
+    "LastIISRowPolicy", "OraclePolicy", "POLICIES", "PolicyError", "row_signature",
     "RandomPolicy", "SearchConfig", "SearchRepairPolicy", "SlackRelaxPolicy", "blamed_tokens", "read_slack_answer",
     "reference_objective",
     "single_member_violation", "submit_line",

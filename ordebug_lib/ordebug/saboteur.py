@@ -488,21 +488,20 @@ class Search:
 
     def order(self, candidates: list[Error]) -> list[Error]:
         """The candidates that cut off x*, in a seeded random order that takes the kinds in turn
-        (coefficient typos outnumber the rest ten to one but rarely break feasibility); within one
-        error kind, targets of the preferred row kinds (``root_kinds``) come first."""
+        (coefficient typos outnumber the rest ten to one but rarely break feasibility); targets of
+        the preferred row kinds (``root_kinds``) first, in the order given."""
         groups: dict[str, list[Error]] = {}
         for e in candidates:
             if self.base.cuts_optimum(e):
                 groups.setdefault(e.kind, []).append(e)
         queues = [[g[i] for i in self.rng.permutation(len(g))] for g in groups.values()]
-        # queues are popped from the end: the preferred kinds go last (a stable sort keeps the shuffle)
-        queues = [sorted(q, key=self.kind_rank, reverse=True) for q in queues] if self.root_kinds else queues
         out = []
         while queues:
             for q in [queues[i] for i in self.rng.permutation(len(queues))]:
                 out.append(q.pop())
             queues = [q for q in queues if q]
-        return out
+        # the preferred row kinds first; a stable sort keeps the interleaved seeded order within a kind
+        return sorted(out, key=self.kind_rank) if self.root_kinds else out
 
     def iis_ok(self, size: int) -> bool:
         lo, hi = self.level.iis

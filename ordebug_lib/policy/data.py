@@ -113,40 +113,46 @@ def parallel_recoveries(instances: Sequence, kinds: Sequence[str], n_wrong: int 
     return kept, counts
 
 
-BASELINES = ("random", "greedy", "search", "slack", "oracle")  # baselines.POLICIES, then the oracle
+BASELINES = ("random", "greedy", "last_iis_row", "kind_prior", "search", "slack", "oracle")
+"""baselines.POLICIES, the kind_prior leak detector (it needs a prior from the train split), the oracle."""
 
 
 def _baseline_rows(args: tuple) -> list[dict]:
     """Result rows of one baseline on some instances, exactly as ``results.evaluate`` makes them."""
     import dataclasses
 
-    from ..ordebug.baselines import POLICIES, OraclePolicy, RandomPolicy
+    from ..ordebug.baselines import POLICIES, KindPriorPolicy, OraclePolicy, RandomPolicy
     from ..ordebug.env import EnvConfig, RepairEnv, run_episode
     from ..ordebug.results import episode_row, episode_seed
 
-    name, instances, seed, max_steps = args
+    name, instances, seed, max_steps, prior = args
     config = dataclasses.replace(EnvConfig(), max_steps=max_steps)
     rows = []
     for inst in instances:
         agent = (RandomPolicy(seed=seed) if name == "random" else OraclePolicy(inst) if name == "oracle"
-                 else POLICIES[name]())
+                 else KindPriorPolicy(prior) if name == "kind_prior" else POLICIES[name]())
         outcome = run_episode(RepairEnv(inst, config), agent, seed=episode_seed(seed, inst.id))
         rows.append(episode_row(inst, outcome, name, seed))
     return rows
 
 
 def parallel_baselines(names: Sequence[str], instances: Sequence, db_path, seed: int = 0, max_steps: int = 20,
-                       workers: int = 1) -> None:
+                       workers: int = 1, train: Sequence = ()) -> None:
     """``results.evaluate`` of the named baselines (``BASELINES``) on ``instances``, with the episodes
     spread over worker processes; the rows (the same as a sequential ``evaluate`` writes: per-episode
     seeds, default ``EnvConfig``) go into ``db_path``. Instances already stored for a baseline and seed
-    are skipped; stored rows with another ``max_steps`` are refused."""
+    are skipped; stored rows with another ``max_steps`` are refused. ``kind_prior`` learns its prior
+    from ``train`` (the benchmark's train split; ``baselines.KindPrior.fit`` refuses any other)."""
     from ..ordebug import results
+    from ..ordebug.baselines import KindPrior
     from .ordebug_episodes import insert_rows
 
     bad = set(names) - set(BASELINES)
     if bad:
         raise ValueError(f"unknown baselines {sorted(bad)}; baselines: {', '.join(BASELINES)}")
+    if "kind_prior" in names and not train:
+        raise ValueError("the kind_prior baseline learns from the train split: pass train=<its instances>")
+    prior = KindPrior.fit(train) if "kind_prior" in names else None
     conn = results.connect(db_path)
     try:
         jobs = []
@@ -157,7 +163,7 @@ def parallel_baselines(names: Sequence[str], instances: Sequence, db_path, seed:
                 raise ValueError(f"{len(clash)} stored rows of {name!r} seed {seed} used another max_steps")
             todo = [i for i in instances if i.id not in stored]
             n_chunks = max(1, min(4 * workers, len(todo)))  # several per worker: search episodes vary a lot
-            jobs += [(name, todo[k::n_chunks], seed, max_steps) for k in range(n_chunks) if todo[k::n_chunks]]
+            jobs += [(name, todo[k::n_chunks], seed, max_steps, prior) for k in range(n_chunks) if todo[k::n_chunks]]
         for rows in _map(_baseline_rows, jobs, workers):
             insert_rows(conn, rows)
     finally:
