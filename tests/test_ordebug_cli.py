@@ -96,3 +96,85 @@ def test_slack_agent_on_netlib_models(capsys):
     # bgetam's relaxation exceeds the license: the slack agent says it cannot act, the CLI exits 2
     assert main(["debug", str(NETLIB / "bgetam.mps"), "--agent", "slack"]) == 2
     assert "CHECK_SLACK is not available for this model" in capsys.readouterr().err
+
+
+# -- files that are not a debuggable model: exit 2, one "error:" line, no traceback ---------------------
+BAD_FILES = {  # name -> (contents, or None for a directory; words the error line must hold)
+    "corrupt.mps": ("NAME bad\nROWS\n N obj\n L c1\nCOLUMNS\n x obj 1 c1 zz\nRHS\nENDATA\n",
+                    "Gurobi cannot read corrupt.mps: MPS read error at line 6"),
+    "syntax.lp": ("Minimize\n obj: x +* y\nSubject To\n c: x >= \nEnd\n", "Gurobi cannot read syntax.lp"),
+    "junk.mps": (bytes(range(256)) * 8, "Gurobi cannot read junk.mps: MPS read error at line"),
+    "empty.mps": ("", "empty.mps is empty"),
+    "empty.lp": ("", "empty.lp is empty"),  # Gurobi itself would read it as a model with nothing in it
+    "a_directory.mps": (None, "a_directory.mps is a directory, not a model file"),
+    "missing.mps": ("<not created>", "no such file"),
+}
+
+
+def one_error_line(err: str) -> str:
+    lines = err.splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error: ") and "Traceback" not in err, err
+    return lines[0]
+
+
+@pytest.mark.parametrize("name", sorted(BAD_FILES))
+def test_cli_bad_file_exits_2_with_one_error_line(name, tmp_path, capsys):
+    contents, words = BAD_FILES[name]
+    path = tmp_path / name
+    if contents is None:
+        path.mkdir()
+    elif isinstance(contents, bytes):
+        path.write_bytes(contents)
+    elif contents != "<not created>":
+        path.write_text(contents)
+    assert main(["debug", str(path)]) == 2
+    captured = capsys.readouterr()
+    assert words in one_error_line(captured.err) and captured.out == ""
+
+
+def test_cli_corrupt_file_in_a_real_process_has_no_traceback(tmp_path):
+    path = tmp_path / "corrupt.mps"
+    path.write_text(BAD_FILES["corrupt.mps"][0])
+    proc = run_cli("debug", str(path))
+    assert proc.returncode == 2 and proc.stdout == ""
+    assert BAD_FILES["corrupt.mps"][1] in one_error_line(proc.stderr)
+
+
+def test_cli_unreadable_file(tmp_path, capsys):
+    # chmod 000 stops every user but root; as root the CLI runs as nobody (setpriv) on a file in a
+    # directory nobody can enter, or the test is skipped: root would read the file and find it OPTIMAL
+    import os
+    import shutil
+    import tempfile
+
+    if os.geteuid() != 0:
+        path = tmp_path / "locked.lp"
+        write_model(production_flip().sabotaged, path).chmod(0)
+        assert main(["debug", str(path)]) == 2
+        assert "cannot read locked.lp: Permission denied" in one_error_line(capsys.readouterr().err)
+        return
+    if shutil.which("setpriv") is None:
+        pytest.skip("running as root without setpriv: chmod 000 does not stop root from reading")
+    as_nobody = ["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups", sys.executable]
+    probe = subprocess.run([*as_nobody, "-c", "import gurobipy, ordebug_lib.ordebug.__main__"], cwd=ROOT,
+                           capture_output=True, text=True, timeout=120)
+    if probe.returncode != 0:
+        pytest.skip(f"running as root and the package cannot run as nobody here: {probe.stderr[-200:]}")
+    folder = Path(tempfile.mkdtemp(prefix="ordebug-cli-"))  # tmp_path's parents are 0700: nobody cannot enter
+    try:
+        folder.chmod(0o755)
+        path = write_model(production_flip().sabotaged, folder / "locked.lp")
+        path.chmod(0)
+        proc = subprocess.run([*as_nobody, "-m", "ordebug_lib.ordebug", "debug", str(path)],
+                              cwd=ROOT, capture_output=True, text=True, timeout=120)
+        assert proc.returncode == 2
+        assert "cannot read locked.lp: Permission denied" in one_error_line(proc.stderr)
+    finally:
+        shutil.rmtree(folder)
+
+
+def test_cli_bad_arguments_are_usage_errors(capsys):
+    for argv in (["--max-steps", "0"], ["--time-limit", "-1"], ["--time-limit", "nan"]):
+        with pytest.raises(SystemExit) as stop:
+            main(["debug", str(NETLIB / "itest2.mps"), *argv])
+        assert stop.value.code == 2 and "must be > 0" in capsys.readouterr().err

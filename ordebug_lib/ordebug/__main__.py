@@ -9,7 +9,8 @@ Loads any (MI)LP file Gurobi reads (``model.read_model``), checks it is infeasib
 OR-Debug environment and prints the trajectory and the outcome (JSON with ``--json``). A user model has no
 ground truth: the outcome is whether the model ends feasible-and-bounded (RR), not whether the repair
 is the intended one. Exit status: 0 the episode ran (whatever its outcome), 2 the model cannot be
-debugged (file missing, beyond the license, not infeasible, unsupported).
+debugged (file missing, unreadable, empty, a directory, not a model Gurobi can parse, beyond the license,
+not infeasible, unsupported, or the solver failed on it): one ``error: ...`` line on stderr, no traceback.
 """
 from __future__ import annotations
 
@@ -22,7 +23,7 @@ from pathlib import Path
 from .baselines import POLICIES, PolicyError
 from .env import EnvConfig, RepairEnv, run_episode
 from .model import ModelError, read_model
-from .solver import solve
+from .solver import SolverError, solve
 
 AGENTS = {name: POLICIES[name] for name in ("greedy", "search", "slack")}  # random needs no user model
 
@@ -41,9 +42,14 @@ def debug_model(path: str | Path, agent: str = "greedy", max_steps: int = 20, ti
     t0 = time.perf_counter()
     try:
         model = read_model(path)
-    except ModelError as e:
+    except ModelError as e:  # most messages name the file already
+        raise CliError(str(e) if path.name in str(e) else f"cannot debug {path.name}: {e}") from e
+    except FileNotFoundError as e:  # removed since the check above
+        raise CliError(f"no such file: {path}") from e
+    try:
+        status = solve(model, time_limit, keep_values=False).status
+    except SolverError as e:
         raise CliError(f"cannot debug {path.name}: {e}") from e
-    status = solve(model, time_limit, keep_values=False).status
     if status != "INFEASIBLE":
         raise CliError(f"{path.name} is {status}, not INFEASIBLE: there is nothing to debug")
     env = RepairEnv(model, EnvConfig(max_steps=max_steps, solve_time_limit=time_limit))
@@ -92,17 +98,31 @@ def main(argv: list[str] | None = None) -> int:
     dbg = sub.add_parser("debug", help="debug an infeasible .mps/.lp model with a baseline agent")
     dbg.add_argument("model", help="path to a .mps or .lp file (optionally compressed)")
     dbg.add_argument("--agent", choices=sorted(AGENTS), default="greedy")
-    dbg.add_argument("--max-steps", type=int, default=20)
-    dbg.add_argument("--time-limit", type=float, default=10.0, help="seconds per solve")
+    dbg.add_argument("--max-steps", type=_positive(int), default=20)
+    dbg.add_argument("--time-limit", type=_positive(float), default=10.0, help="seconds per solve")
     dbg.add_argument("--json", action="store_true", help="print the report as JSON")
     args = parser.parse_args(argv)
     try:
         report = debug_model(args.model, args.agent, args.max_steps, args.time_limit)
-    except (CliError, PolicyError) as e:
-        print(f"error: {e}", file=sys.stderr)
+    except (CliError, PolicyError, SolverError) as e:  # SolverError: a baseline's own solve failed mid-episode
+        print("error: " + " ".join(str(e).split()), file=sys.stderr)  # one line, whatever the message holds
         return 2
     print(json.dumps(report, indent=2) if args.json else format_report(report))
     return 0
+
+
+def _positive(kind):
+    """An argparse type: a number of ``kind`` above 0 (a bad value is argparse's usage error, exit 2)."""
+    def parse(text: str):
+        try:
+            x = kind(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
+        if not x > 0:  # also refuses nan
+            raise argparse.ArgumentTypeError(f"must be > 0, got {text}")
+        return x
+    parse.__name__ = kind.__name__
+    return parse
 
 
 if __name__ == "__main__":

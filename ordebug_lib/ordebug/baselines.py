@@ -20,10 +20,9 @@ import re
 from dataclasses import dataclass, field
 
 from .actions import GRAMMAR, apply_action, parse_action
-from .env import relaxation_size
 from .instance import Instance
 from .model import INF, LICENSE_LIMIT, Constr, LinearModel, Var
-from .solver import compute_iis, min_violation, solve
+from .solver import compute_iis, min_violation, relaxation_size, solve
 
 FEASIBLE_STATUS = "OPTIMAL"
 
@@ -98,10 +97,12 @@ def _num(x: float) -> str:
 
 
 def slack_unavailable(info: dict) -> bool:
-    """CHECK_SLACK said it cannot run on this model (license), now or at an earlier step: the relaxation's
-    size barely changes with the agent's edits, so asking again would waste a step."""
+    """CHECK_SLACK said it cannot run on this model (beyond the license, or its relaxation found no
+    solution), now or at an earlier step: the relaxation barely changes with the agent's edits, so asking
+    again would waste a step."""
     return info["slack_unavailable"] is not None or any(
-        h["action"] == "CHECK_SLACK" and h["result"].startswith("CHECK_SLACK is not available")
+        h["action"] == "CHECK_SLACK" and h["result"].startswith(("CHECK_SLACK is not available",
+                                                                   "CHECK_SLACK found no relaxation"))
         for h in info["history"])
 
 

@@ -16,7 +16,8 @@ Gymnasium-style (gymnasium itself is not a dependency; the signatures are the sa
   INSPECT shows any row, so it holds nothing the agent cannot ask for). It is shared, not copied:
   policies must not mutate it (``apply_action`` returns copies, so the grammar never does).
 * Every step costs one step of the budget, malformed actions included: an ``ActionError`` becomes an
-  ``ERROR: ...`` observation and never raises. Every other exception propagates.
+  ``ERROR: ...`` observation and never raises. So does a ``SolverError`` (Gurobi raised, or stopped without
+  the answer asked for), as a solver observation; see below. Every other exception propagates: it is a bug.
 * After every mutating action (and RESET) the model is re-solved. "Feasible" means status OPTIMAL
   (feasible and bounded); UNBOUNDED, TIME_LIMIT and every other status are "not feasible-and-bounded"
   and say so in the status line.
@@ -26,9 +27,19 @@ Gymnasium-style (gymnasium itself is not a dependency; the signatures are the sa
 * The full trajectory is recorded (``StepRecord`` per step) for the results store and PRM labels;
   ``outcome()`` returns the episode summary, including what needs ground truth, once the episode is over.
 
-The one documented solver condition that is answered rather than raised: CHECK_SLACK on a model whose
-feasibility relaxation (Gurobi feasRelax adds artificial variables) exceeds the size-limited license; the
-agent is told CHECK_SLACK is unavailable for this model and to use GET_IIS / INSPECT.
+Solver conditions that are answered rather than raised, each costing its step like any other:
+
+* CHECK_SLACK on a model whose feasibility relaxation (Gurobi feasRelax adds artificial variables) exceeds
+  the size-limited license: CHECK_SLACK is unavailable for this model, use GET_IIS / INSPECT.
+* CHECK_SLACK whose relaxation finds no solution (measured: INFEASIBLE once a bound or rhs is 1e99 or more,
+  which no artificial variable can cover; a work or time limit with nothing found): "CHECK_SLACK found no
+  relaxation for this model (<why>)". Both set ``info["slack_unavailable"]`` for the current model.
+* GET_IIS when Gurobi's IIS search fails although the solve said INFEASIBLE (measured: it calls the model
+  feasible with a coefficient of 1e308, finds nothing within the time limit with one of 1e20): "GET_IIS
+  found no IIS for this model (<why>)". The hidden IIS of ``track_iis`` failing the same way is recorded as
+  ``iis_size`` None, and GET_IIS then reports that failure instead of repeating the search.
+* A solve that raises: the status is ``SOLVER_ERROR`` (not feasible-and-bounded) and the observation has a
+  ``Solver error:`` line with Gurobi's message.
 """
 from __future__ import annotations
 
@@ -42,15 +53,18 @@ from .actions import Action, ActionError, apply_action, diagnosis_tokens, parse_
 from .instance import Instance
 from .model import LICENSE_LIMIT, LinearModel, fmt_bounds, fmt_constr, fmt_num, render_text
 from .rewards import REWARD_COMPONENTS, RewardWeights, reward_components
-from .solver import IIS, build_gurobi, compute_iis, min_violation_result, objectives_match, solve
+from .solver import (IIS, SolveResult, SolverError, compute_iis, min_violation_result, objectives_match,
+                     relaxation_size, solve)
 
 FEASIBLE_STATUS = "OPTIMAL"
+SOLVER_ERROR_STATUS = "SOLVER_ERROR"  # the re-solve raised SolverError: no status from Gurobi
 DIAGNOSTIC_VERBS = frozenset({"GET_IIS", "CHECK_SLACK", "INSPECT"})
 STATUS_MEANING = {
     "OPTIMAL": "feasible and bounded",
     "INFEASIBLE": "no point satisfies every constraint and bound",
     "UNBOUNDED": "feasible, but the objective is unbounded: not a valid repair",
     "TIME_LIMIT": "no answer within the solve time limit: not proven feasible-and-bounded",
+    SOLVER_ERROR_STATUS: "the solver failed on this model: not proven feasible-and-bounded",
 }
 INFO_KEYS = (
     "step", "max_steps", "steps_left", "status", "feasible", "objective", "iis", "iis_minimal", "slack",
@@ -284,21 +298,32 @@ class RepairEnv:
         if verb == "RESET":
             self._model = self._start
             self._after_change(rec)
-            return f"model reset to the one the episode started with; re-solved: {self._status}"
+            return f"model reset to the one the episode started with; {self._resolved()}"
         before = self._model
         after = apply_action(before, action)  # ActionError -> error observation, model unchanged
         rec["changed"], description = describe_change(before, after, action)
         self._model = after
         self._after_change(rec)
-        return f"{description}; re-solved: {self._status}"
+        return f"{description}; {self._resolved()}"
+
+    def _resolved(self) -> str:
+        if self._solve_error is None:
+            return f"re-solved: {self._status}"
+        return f"re-solved: {self._status} ({self._solve_error})"
 
     def _get_iis(self, rec: dict) -> str:
         if self._status != "INFEASIBLE":
             return f"no IIS: the model is {self._status}, not INFEASIBLE"
-        if self._iis is None:
-            self._iis = self._hidden_iis or compute_iis(self._model, self.config.solve_time_limit)
+        rec["iis_requested"] = True
+        if self._iis is None and self._iis_error is None:
+            try:
+                self._iis = self._hidden_iis or compute_iis(self._model, self.config.solve_time_limit)
+            except SolverError as e:
+                self._iis_error = str(e)
+        if self._iis is None:  # this search, or the hidden one of track_iis, failed on this model
+            return f"GET_IIS found no IIS for this model ({self._iis_error}); use CHECK_SLACK / INSPECT"
         self._iis_shown = True
-        rec.update(iis_size=self._iis.size, iis_requested=True, iis_tokens=self._iis.tokens())
+        rec.update(iis_size=self._iis.size, iis_tokens=self._iis.tokens())
         note = "" if self._iis.minimal else " (not proven minimal: the IIS search hit the time limit)"
         return (f"IIS computed: {self._iis.size} members ({len(self._iis.constraints)} constraints, "
                 f"{len(self._iis.lower_bounds) + len(self._iis.upper_bounds)} bounds){note}")
@@ -306,14 +331,20 @@ class RepairEnv:
     def _check_slack(self, rec: dict) -> str:
         if self._status != "INFEASIBLE":
             return f"nothing to relax: the model is {self._status}, not INFEASIBLE"
-        n_vars, n_constrs = relaxation_size(self._model)
-        if n_vars > LICENSE_LIMIT or n_constrs > LICENSE_LIMIT:
+        try:
+            n_vars, n_constrs = relaxation_size(self._model)
+            over = n_vars > LICENSE_LIMIT or n_constrs > LICENSE_LIMIT
+            found = None if over else min_violation_result(self._model, self.config.solve_time_limit,
+                                                           self.config.slack_work_limit)
+        except SolverError as e:
+            self._slack_unavailable = f"CHECK_SLACK found no relaxation for this model ({e}); use GET_IIS / INSPECT"
+            return self._slack_unavailable
+        if found is None:
             self._slack_unavailable = (
                 f"CHECK_SLACK is not available for this model: its feasibility relaxation has {n_vars} "
                 f"variables and {n_constrs} constraints, beyond the license limit of {LICENSE_LIMIT}. "
                 "Use GET_IIS and INSPECT instead.")
             return self._slack_unavailable
-        found = min_violation_result(self._model, self.config.solve_time_limit, self.config.slack_work_limit)
         self._slack = found.amounts
         self._slack_text = slack_items(self._model, found.amounts, found.rhs_shift)
         rec["slack"] = dict(self._slack)
@@ -335,13 +366,18 @@ class RepairEnv:
 
     # -- solver state ------------------------------------------------------------------------------
     def _solve_current(self) -> None:
-        res = solve(self._model, self.config.solve_time_limit, keep_values=False)
+        self._solve_error: str | None = None  # SolverError of this solve, shown with the status
+        try:
+            res = solve(self._model, self.config.solve_time_limit, keep_values=False)
+        except SolverError as e:
+            res, self._solve_error = SolveResult(SOLVER_ERROR_STATUS), str(e)
         self._status = res.status
         self._feasible = res.status == FEASIBLE_STATUS
         self._objective = res.objective if self._feasible else None
         self._iis: IIS | None = None  # the IIS of the current model, once asked for
         self._iis_shown = False
         self._hidden_iis: IIS | None = None  # computed for the trajectory only (track_iis)
+        self._iis_error: str | None = None  # SolverError of an IIS search of the current model (hidden or asked)
         self._slack: dict[str, float] | None = None
         self._slack_text = ""  # the answer as the agent reads it (slack_items)
         self._slack_unavailable: str | None = None
@@ -349,7 +385,11 @@ class RepairEnv:
     def _hidden_iis_size(self) -> int | None:
         if not self.config.track_iis or self._status != "INFEASIBLE":
             return None
-        self._hidden_iis = compute_iis(self._model, self.config.solve_time_limit)
+        try:
+            self._hidden_iis = compute_iis(self._model, self.config.solve_time_limit)
+        except SolverError as e:  # kept for GET_IIS to report, not searched for again
+            self._iis_error = str(e)
+            return None
         return self._hidden_iis.size
 
     def _after_change(self, rec: dict) -> None:
@@ -409,6 +449,8 @@ class RepairEnv:
         c = self.config
         lines = [f"OR-Debug. Step {self._step} of {c.max_steps} ({c.max_steps - self._step} left).",
                  status_line(self._status, self._objective, c.solve_time_limit)]
+        if self._solve_error is not None:
+            lines.append(f"Solver error: {self._solve_error}")
         if self._last["action"] is not None:
             lines += [f"Last action: {self._last['action']}", f"Result: {self._last['result']}"]
         recent = self._history[-c.history_len - 1:-1] if c.history_len else []
@@ -554,18 +596,6 @@ def describe_change(before: LinearModel, after: LinearModel, action: Action) -> 
         changed = [f"{target}.type"] if old.vtype != new.vtype else []
         return changed, f"{target} is now {names[new.vtype]} (was {names[old.vtype]})"
     raise AssertionError(f"describe_change got non-mutating {verb}")
-
-
-def relaxation_size(model: LinearModel) -> tuple[int, int]:
-    """(variables, constraints) of Gurobi's feasibility relaxation of ``model`` (what CHECK_SLACK solves):
-    building it does not touch the license, optimizing it beyond 2000 does."""
-    gm = build_gurobi(model)
-    try:
-        gm.feasRelaxS(0, False, True, True)
-        gm.update()
-        return gm.NumVars, gm.NumConstrs
-    finally:
-        gm.dispose()
 
 
 class Policy(Protocol):

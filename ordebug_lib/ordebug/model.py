@@ -243,7 +243,12 @@ def render_text(model: LinearModel, rows: list[str] | None = None) -> str:
 
 # -- files (through Gurobi's reader/writer) ------------------------------------------------------
 def read_model(path: str | Path) -> LinearModel:
-    """Load any .mps/.lp (optionally compressed) file Gurobi can read. Fails clearly beyond the license."""
+    """Load any .mps/.lp (optionally compressed) file Gurobi can read. Fails clearly beyond the license.
+
+    A missing file raises FileNotFoundError; every other file that cannot be loaded (a directory, an empty
+    or unreadable file, one Gurobi cannot parse) raises ModelError naming the file, with Gurobi's message
+    on one line (it may quote the offending line of the file, binary junk included).
+    """
     from .solver import gurobi_env
 
     import gurobipy as gp
@@ -251,7 +256,22 @@ def read_model(path: str | Path) -> LinearModel:
     path = Path(path)
     if not path.exists():
         raise FileNotFoundError(path)
-    gm = gp.read(str(path), env=gurobi_env())
+    if path.is_dir():
+        raise ModelError(f"{path.name} is a directory, not a model file")
+    try:  # Gurobi's own error for an unreadable file does not say why
+        with path.open("rb") as f:
+            empty = not f.read(1)
+    except OSError as e:
+        raise ModelError(f"cannot read {path.name}: {e.strerror or e}") from e
+    if empty:  # Gurobi reads an empty .lp as a model with nothing in it, and an empty .mps not at all
+        raise ModelError(f"{path.name} is empty")
+    env = gurobi_env()  # outside the try: a license or installation failure is not the file's fault
+    try:
+        gm = gp.read(str(path), env=env)
+    except gp.GurobiError as e:
+        said = "".join(ch if ch.isprintable() else "?" for ch in " ".join(str(e).split()))
+        said = said if len(said) <= 200 else said[:197] + "..."
+        raise ModelError(f"Gurobi cannot read {path.name}: {said}") from e
     try:
         if gm.NumVars > LICENSE_LIMIT or gm.NumConstrs > LICENSE_LIMIT:
             raise ModelError(

@@ -3,6 +3,11 @@
 All solves use ``DualReductions=0`` so Gurobi never answers the ambiguous INF_OR_UNBD, one thread
 (deterministic, and CI has two cores), and ``MIPGap=1e-9`` so a MILP's optimal objective can be compared
 with the original's at the tolerance of ``objectives_match``.
+
+Every gurobipy ``GurobiError`` raised while building or optimizing a model becomes ``SolverError`` here, and
+so does an answer that is missing (an IIS search or a relaxation that stopped at its limit with nothing to
+show): callers catch one exception type, and ``RepairEnv`` turns it into an observation. Starting the Gurobi
+environment (``gurobi_env``: the license, the installation) is not an answer about a model and is not wrapped.
 """
 from __future__ import annotations
 
@@ -22,7 +27,9 @@ OBJ_RTOL = 1e-6  # faithful recovery: |z - z*| <= OBJ_RTOL * max(1, |z*|)
 
 
 class SolverError(RuntimeError):
-    """Gurobi failed in a way that is not an answer about the model (license, numerics)."""
+    """Gurobi raised on a model, or stopped without the answer asked for (an IIS, a relaxed solution): e.g.
+    numerical trouble, an IIS asked of a model Gurobi finds feasible, a time or work limit. The message says
+    which, with Gurobi's own words when it gave any."""
 
 
 @lru_cache(maxsize=1)
@@ -38,12 +45,24 @@ def gurobi_env():
 
 def build_gurobi(model: LinearModel, time_limit: float | None = None, work_limit: float | None = None):
     """A ``gurobipy.Model`` equal to ``model`` (caller disposes it). ``work_limit``: Gurobi work units, a
-    deterministic effort limit (~2.5 s each on one core here), unlike the wall-clock ``time_limit``."""
+    deterministic effort limit (~2.5 s each on one core here), unlike the wall-clock ``time_limit``. A
+    GurobiError while filling it in becomes SolverError."""
     import gurobipy as gp
-    from gurobipy import GRB
 
     model.check_license()
     gm = gp.Model(model.name, env=gurobi_env())
+    try:
+        _fill(gm, model, time_limit, work_limit)
+    except gp.GurobiError as e:
+        gm.dispose()
+        raise SolverError(f"Gurobi could not build {model.name!r}: {e}") from e
+    return gm
+
+
+def _fill(gm, model: LinearModel, time_limit: float | None, work_limit: float | None) -> None:
+    import gurobipy as gp
+    from gurobipy import GRB
+
     gm.Params.DualReductions = 0
     gm.Params.Threads = 1
     gm.Params.MIPGap = 1e-9
@@ -63,7 +82,6 @@ def build_gurobi(model: LinearModel, time_limit: float | None = None, work_limit
     gm.ModelSense = GRB.MINIMIZE if model.sense == "min" else GRB.MAXIMIZE
     gm.ObjCon = model.obj_constant
     gm.update()
-    return gm
 
 
 @dataclass
@@ -121,8 +139,11 @@ class IIS:
 
 
 def compute_iis(model: LinearModel, time_limit: float = 10.0) -> IIS:
-    """Gurobi's IIS of an infeasible model. Raises SolverError if the model is not infeasible."""
+    """Gurobi's IIS of an infeasible model. Raises SolverError if the model is not infeasible, if Gurobi's
+    IIS search finds it feasible after all (numerical trouble: measured with one coefficient of 1e308) or
+    stops at ``time_limit`` before it has any IIS (measured: a coefficient of 1e20 among ones)."""
     import gurobipy as gp
+    from gurobipy import GRB
 
     gm = build_gurobi(model, time_limit)
     try:
@@ -130,10 +151,17 @@ def compute_iis(model: LinearModel, time_limit: float = 10.0) -> IIS:
         if gm.Status != 3:
             raise SolverError(f"IIS asked for a model that is {STATUS_NAMES.get(gm.Status, gm.Status)}, not INFEASIBLE")
         gm.computeIIS()
-        cons = [c.ConstrName for c in gm.getConstrs() if c.IISConstr]
-        gv = gm.getVars()
-        lbs = [v.VarName for v in gv if v.IISLB]
-        ubs = [v.VarName for v in gv if v.IISUB]
+        gc, gv = gm.getConstrs(), gm.getVars()
+        try:  # the list form: with no IIS found it raises GurobiError 10005 (``c.IISConstr`` an AttributeError)
+            in_c, in_lb, in_ub = gm.getAttr("IISConstr", gc), gm.getAttr("IISLB", gv), gm.getAttr("IISUB", gv)
+        except gp.GurobiError as e:
+            if e.errno != GRB.Error.DATA_NOT_AVAILABLE:
+                raise
+            raise SolverError(f"Gurobi's IIS search on {model.name!r} ended {STATUS_NAMES.get(gm.Status, gm.Status)} "
+                              f"before it found an IIS (time limit {time_limit:g} s)") from e
+        cons = [c.ConstrName for c, inside in zip(gc, in_c) if inside]
+        lbs = [v.VarName for v, inside in zip(gv, in_lb) if inside]
+        ubs = [v.VarName for v, inside in zip(gv, in_ub) if inside]
         return IIS(cons, lbs, ubs, minimal=bool(gm.IISMinimal))
     except gp.GurobiError as e:
         raise SolverError(f"Gurobi IIS failed on {model.name!r}: {e}") from e
@@ -169,8 +197,9 @@ def min_violation_result(model: LinearModel, time_limit: float = 10.0, work_limi
     try:
         gm.feasRelaxS(0, False, True, True)  # relaxobjtype=0 (sum), minrelax=False, vrelax, crelax
         gm.optimize()
-        if gm.SolCount == 0:
-            raise SolverError(f"feasibility relaxation of {model.name!r} found no solution ({STATUS_NAMES.get(gm.Status)})")
+        if gm.SolCount == 0:  # e.g. INFEASIBLE: a bound of 1e99 (or one Gurobi reads as infinite, >= 1e100)
+            raise SolverError(f"feasibility relaxation of {model.name!r} found no solution "
+                              f"({STATUS_NAMES.get(gm.Status, gm.Status)})")
         out: dict[str, float] = {}
         shift: dict[str, float] = {}
         for v in gm.getVars():
@@ -187,6 +216,22 @@ def min_violation_result(model: LinearModel, time_limit: float = 10.0, work_limi
         return Violation(out, proven=STATUS_NAMES.get(gm.Status) == "OPTIMAL", rhs_shift=shift)
     except gp.GurobiError as e:
         raise SolverError(f"Gurobi feasRelax failed on {model.name!r}: {e}") from e
+    finally:
+        gm.dispose()
+
+
+def relaxation_size(model: LinearModel) -> tuple[int, int]:
+    """(variables, constraints) of Gurobi's feasibility relaxation of ``model`` (what CHECK_SLACK solves):
+    building it does not touch the license, optimizing it beyond 2000 does."""
+    import gurobipy as gp
+
+    gm = build_gurobi(model)
+    try:
+        gm.feasRelaxS(0, False, True, True)
+        gm.update()
+        return gm.NumVars, gm.NumConstrs
+    except gp.GurobiError as e:
+        raise SolverError(f"Gurobi could not build the feasibility relaxation of {model.name!r}: {e}") from e
     finally:
         gm.dispose()
 
@@ -213,5 +258,6 @@ def is_finite(x: float) -> bool:
 
 __all__ = [
     "IIS", "SolveResult", "SolverError", "ModelError", "build_gurobi", "compute_iis", "gurobi_env",
-    "min_violation", "min_violation_result", "Violation", "objectives_match", "slacks", "solve", "OBJ_RTOL",
+    "min_violation", "min_violation_result", "Violation", "objectives_match", "relaxation_size", "slacks", "solve",
+    "OBJ_RTOL",
 ]
