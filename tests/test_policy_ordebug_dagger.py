@@ -22,12 +22,12 @@ def flip():  # true repair FLIP_SENSE material_plastic
 
 
 @pytest.fixture(scope="module")
-def bound():  # true repair SET_BOUNDS make_pump 0 50
-    return make_instance("production_planning", "H", "easy", seed=0)
+def bound():  # true repair SET_BOUNDS make_valve 0 88 (a binding market cap)
+    return make_instance("production_planning", "H", "easy", seed=3)
 
 
 @pytest.fixture(scope="module")
-def two_step():  # true repair SET_BOUNDS make_pump 0 50, then SET_RHS cap_machining 880
+def two_step():  # true repair SET_BOUNDS hours_machining 0 inf, then SET_RHS cap_assembly 240
     return make_instance("production_planning", "G", "easy", seed=0)
 
 
@@ -55,12 +55,14 @@ def test_expert_continuation_in_every_kind_of_state(flip, bound, two_step):
     # another change that restores the original optimum is faithful too: SUBMIT the root cause
     assert expert_continuation(flip, _info(flip, ["DROP material_plastic"]), False) == ([sub], "submit")
     # feasible with another optimum: indistinguishable from success for the policy, so no label
-    info = _info(bound, ["SET_BOUNDS make_pump 0 1000"])
+    assert bound.true_repair == ["SET_BOUNDS make_valve 0 88"]
+    info = _info(bound, ["SET_BOUNDS make_valve 0 1000"])
     assert info["feasible"] and expert_continuation(bound, info, False) == (None, "looks_solved")
     # halfway through a two-action repair: the rest of it
+    first, second = two_step.true_repair
     assert len(repair_prefix_fingerprints(two_step)) == 3
-    cont, label = expert_continuation(two_step, _info(two_step, ["GET_IIS", "SET_BOUNDS make_pump 0 50"]), True)
-    assert (cont, label) == (["SET_RHS cap_machining 880", "SUBMIT " + " ".join(two_step.root_cause)], "repair")
+    cont, label = expert_continuation(two_step, _info(two_step, ["GET_IIS", first]), True)
+    assert (cont, label) == ([second, "SUBMIT " + " ".join(two_step.root_cause)], "repair")
 
 
 def test_relabel_episode_keeps_the_policy_turns_as_context_only(flip):
