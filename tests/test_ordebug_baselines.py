@@ -224,3 +224,13 @@ def test_generated_instances_oracle_faithful_and_baselines_run(family, error_typ
     for policy in (GreedyIISDropPolicy(), SearchRepairPolicy()):
         out = run_episode(RepairEnv(inst), policy)
         assert out.submitted or out.truncated
+
+
+def test_a_results_database_of_another_version_is_refused(tmp_path):
+    from ordebug_lib.ordebug.results import connect
+
+    db = tmp_path / "old.sqlite"
+    with sqlite3.connect(db) as conn:  # a v1 table: no exact_repair column
+        conn.execute("CREATE TABLE episodes (policy TEXT, instance_id TEXT, seed INTEGER, faithful INTEGER)")
+    with pytest.raises(ValueError, match=r"another version of ordebug .*exact_repair"):
+        connect(db)

@@ -432,3 +432,30 @@ def test_extreme_but_valid_numbers_are_applied_and_re_solved(line, result):
     assert info["last_result"].startswith(result) and "re-solved: " in info["last_result"]
     solver_answer(env, "GET_IIS")
     solver_answer(env, "CHECK_SLACK")
+
+
+def test_exact_repair_is_stricter_than_faithful_recovery():
+    """Dropping a flipped row that never binds keeps the optimum (faithful) but does not undo the flip."""
+    from ordebug_lib.ordebug.baselines import OraclePolicy
+    from ordebug_lib.ordebug.saboteur import make_instance
+
+    for seed in range(20):
+        inst = make_instance("transportation", "A", "easy", seed)
+        root = inst.root_cause[0]
+        if any(d["token"] == root and d["faithful"] for d in inst.meta["single_drop"]):
+            break
+    else:
+        pytest.fail("no A instance where dropping the flipped row keeps the optimum")
+    env = RepairEnv(inst)
+    env.reset()
+    for action in (f"DROP {root}", f"SUBMIT {root}"):
+        env.step(action)
+    dropped = env.outcome()
+    assert dropped.faithful is True and dropped.exact_repair is False
+    oracle = run_episode(RepairEnv(inst), OraclePolicy(inst))
+    assert oracle.faithful is True and oracle.exact_repair is True
+    env = RepairEnv(inst.sabotaged)  # a user model: nothing to compare with
+    env.reset()
+    env.step(f"DROP {root}")
+    env.step(f"SUBMIT {root}")
+    assert env.outcome().exact_repair is None

@@ -141,6 +141,7 @@ class EpisodeOutcome:
     feasible_end: bool
     first_feasible_step: int | None  # 0: feasible at the start; None: never
     faithful: bool | None
+    exact_repair: bool | None  # faithful, and every changed row / bound / type back as it was (``undone``)
     original_objective: float | None
     root_cause: list[str] | None
     initial_status: str
@@ -184,10 +185,13 @@ class RepairEnv:
             self._start.name = problem.family
             self._root_cause: list[str] | None = list(problem.root_cause)
             self._original_objective: float | None = float(problem.original_objective)
+            self._original: LinearModel | None = problem.original
+            self._injected: list[dict] = list(problem.meta.get("errors", []))
         elif isinstance(problem, LinearModel):
             self._start = problem
             self._root_cause = None
             self._original_objective = None
+            self._original, self._injected = None, []
         else:
             raise TypeError(f"RepairEnv needs an Instance or a LinearModel, got {type(problem).__name__}")
         self._start.check_license()
@@ -278,6 +282,8 @@ class RepairEnv:
             truncated=self._truncated, diagnosis=self._diagnosis, final_status=self._status,
             final_objective=self._objective if self._feasible else None, feasible_end=self._feasible,
             first_feasible_step=self._first_feasible_step, faithful=self._faithful(),
+            exact_repair=(None if self._original is None else
+                          bool(self._faithful()) and undone(self._model, self._original, self._injected)),
             original_objective=self._original_objective, root_cause=self._root_cause,
             initial_status=self._initial_status, initial_iis_size=self._initial_iis_size,
             rewards=dict(self._rewards), wall_time=time.perf_counter() - self._t0,
@@ -596,6 +602,40 @@ def describe_change(before: LinearModel, after: LinearModel, action: Action) -> 
         changed = [f"{target}.type"] if old.vtype != new.vtype else []
         return changed, f"{target} is now {names[new.vtype]} (was {names[old.vtype]})"
     raise AssertionError(f"describe_change got non-mutating {verb}")
+
+
+def undone(model: LinearModel, original: LinearModel, errors: list[dict]) -> bool:
+    """Is every injected change (``Instance.meta['errors']``) back as it was in ``original``: each changed row
+    with its sense, right-hand side and coefficients, each changed variable with its bounds and type, each
+    added row gone? Numbers within 1e-9 (relative). Faithful recovery compares optimal objectives only, so
+    it counts e.g. a DROP of a flipped row that never binds; this does not. Edits elsewhere are not judged.
+
+    >>> m = LinearModel("t"); _ = m.add_var("x", ub=4); _ = m.add_constr("c", {"x": 1}, "<=", 9)
+    >>> typo = m.copy(); typo.constrs["c"].rhs = 0.9
+    >>> errors = [{"kind": "rhs", "target": "c"}]
+    >>> undone(typo, m, errors), undone(apply_action(typo, parse_action("SET_RHS c 9")), m, errors)
+    (False, True)
+    >>> undone(apply_action(typo, parse_action("DROP c")), m, errors)
+    False
+    """
+    def close(a: float, b: float) -> bool:
+        return a == b or math.isclose(a, b, rel_tol=1e-9, abs_tol=1e-9)
+
+    for e in errors:
+        t = e["target"]
+        if e["kind"] == "add":
+            if t in model.constrs:
+                return False
+        elif e["kind"] in ("vtype", "bound"):
+            v, w = model.vars.get(t), original.vars[t]
+            if v is None or v.vtype != w.vtype or not (close(v.lb, w.lb) and close(v.ub, w.ub)):
+                return False
+        else:
+            c, d = model.constrs.get(t), original.constrs[t]
+            if c is None or c.sense != d.sense or not close(c.rhs, d.rhs) or set(c.coeffs) != set(d.coeffs) \
+                    or not all(close(c.coeffs[k], d.coeffs[k]) for k in d.coeffs):
+                return False
+    return True
 
 
 class Policy(Protocol):

@@ -8,6 +8,9 @@ Per episode (``episode_metrics``):
                        (``first_feasible_step``; a later change may have broken it again)
 ``faithful``           feasible at the end AND the final optimum equals the original optimal objective
                        within ``solver.objectives_match`` (|z − z*| <= 1e-6 · max(1, |z*|))
+``exact_repair``       faithful AND every injected change undone (``env.undone``): the sabotaged rows,
+                       bounds and types as in the original, an added row gone. Faithful alone counts a
+                       DROP of a flipped row that never binds, or a RELAX that happens to keep z*
 ``diagnosis_recall``   DA: |blamed ∩ root cause| / |root cause| of the SUBMIT diagnosis (0 if none)
 ``diagnosis_precision`` |blamed ∩ root cause| / |blamed| (0 if nothing blamed)
 ``steps``              steps used, SUBMIT included
@@ -32,8 +35,8 @@ from .rewards import diagnosis_score
 RR_KS = (5, 10, 15, 20)
 FAILURE_CLASSES = ("timeout", "wrong_fix", "wrong_diagnosis", "partial_diagnosis", "success")
 UNVERIFIED = "unverified"  # a user model repaired and submitted: nothing to check it against
-METRIC_COLUMNS = ("RR", *(f"RR@{k}" for k in RR_KS), "faithful_recovery", "DA", "diagnosis_precision",
-                  "avg_steps", "optimality_preservation")
+METRIC_COLUMNS = ("RR", *(f"RR@{k}" for k in RR_KS), "faithful_recovery", "exact_repair", "DA",
+                  "diagnosis_precision", "avg_steps", "optimality_preservation")
 
 
 def classify_failure(submitted: bool, feasible_end: bool, faithful: bool | None, recall: float | None) -> str:
@@ -74,7 +77,7 @@ def episode_metrics(outcome: EpisodeOutcome) -> dict:
         "final_status": outcome.final_status, "feasible_end": outcome.feasible_end,
         "first_feasible_step": first,
         **{f"rr_at_{k}": first is not None and first <= k for k in RR_KS},
-        "faithful": outcome.faithful, "final_objective": outcome.final_objective,
+        "faithful": outcome.faithful, "exact_repair": outcome.exact_repair, "final_objective": outcome.final_objective,
         "original_objective": outcome.original_objective,
     }
     if outcome.root_cause is None:
@@ -100,6 +103,7 @@ def _summary(group: pd.DataFrame) -> pd.Series:
     out = {"n": len(group), "RR": feasible.mean()}
     out.update({f"RR@{k}": _as_float(group[f"rr_at_{k}"]).mean() for k in RR_KS})
     out["faithful_recovery"] = faithful.mean()
+    out["exact_repair"] = _as_float(group["exact_repair"]).mean()
     out["DA"] = _as_float(group["diagnosis_recall"]).mean()
     out["diagnosis_precision"] = _as_float(group["diagnosis_precision"]).mean()
     out["avg_steps"] = float(group["steps"].mean())
@@ -114,10 +118,10 @@ def aggregate(records: pd.DataFrame | Iterable[dict], by: str | list[str] | None
     """Metrics over a set of episode records (rows of ``episode_metrics``, plus metadata columns such as
     error_type / difficulty / family for ``by``). One row per group; ``by=None`` gives one row 'all'.
 
-    >>> rows = [dict(feasible_end=True, faithful=True, diagnosis_recall=1.0, diagnosis_precision=1.0,
-    ...              steps=2, failure_class="success", **{f"rr_at_{k}": True for k in RR_KS}),
-    ...         dict(feasible_end=False, faithful=False, diagnosis_recall=0.0, diagnosis_precision=0.0,
-    ...              steps=20, failure_class="timeout", **{f"rr_at_{k}": False for k in RR_KS})]
+    >>> rows = [dict(feasible_end=True, faithful=True, exact_repair=True, diagnosis_recall=1.0,
+    ...              diagnosis_precision=1.0, steps=2, failure_class="success", **{f"rr_at_{k}": True for k in RR_KS}),
+    ...         dict(feasible_end=False, faithful=False, exact_repair=False, diagnosis_recall=0.0,
+    ...              diagnosis_precision=0.0, steps=20, failure_class="timeout", **{f"rr_at_{k}": False for k in RR_KS})]
     >>> aggregate(rows).loc["all", ["RR", "faithful_recovery", "avg_steps", "optimality_preservation"]].tolist()
     [0.5, 0.5, 11.0, 1.0]
     """

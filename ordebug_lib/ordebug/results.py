@@ -36,13 +36,14 @@ COLUMNS: dict[str, str] = {
     "steps": "INTEGER", "max_steps": "INTEGER", "submitted": "INTEGER", "truncated": "INTEGER",
     "initial_status": "TEXT", "final_status": "TEXT", "feasible_end": "INTEGER", "first_feasible_step": "INTEGER",
     **{f"rr_at_{k}": "INTEGER" for k in RR_KS},
-    "faithful": "INTEGER", "final_objective": "REAL", "original_objective": "REAL",
+    "faithful": "INTEGER", "exact_repair": "INTEGER", "final_objective": "REAL", "original_objective": "REAL",
     "diagnosis_recall": "REAL", "diagnosis_precision": "REAL", "diagnosis_f1": "REAL",
     "failure_class": "TEXT", "wall_time": "REAL",
     "reward_outcome": "REAL", "reward_diagnosis": "REAL", "reward_efficiency": "REAL", "reward_composite": "REAL",
     "diagnosis_json": "TEXT", "root_cause_json": "TEXT", "trajectory_json": "TEXT", "created_at": "TEXT",
 }
-BOOL_COLUMNS = ("is_mip", "submitted", "truncated", "feasible_end", *(f"rr_at_{k}" for k in RR_KS), "faithful")
+BOOL_COLUMNS = ("is_mip", "submitted", "truncated", "feasible_end", *(f"rr_at_{k}" for k in RR_KS), "faithful",
+                "exact_repair")
 PRIMARY_KEY = ("policy", "instance_id", "seed")
 
 PolicyFactory = Callable[[Instance], Policy]
@@ -55,6 +56,12 @@ def connect(db_path: str | Path) -> sqlite3.Connection:
     conn = sqlite3.connect(db_path)
     cols = ", ".join(f"{name} {kind}" for name, kind in COLUMNS.items())
     conn.execute(f"CREATE TABLE IF NOT EXISTS {TABLE} ({cols}, PRIMARY KEY ({', '.join(PRIMARY_KEY)}))")
+    have = [r[1] for r in conn.execute(f"PRAGMA table_info({TABLE})")]
+    if have != list(COLUMNS):
+        conn.close()
+        missing, extra = sorted(set(COLUMNS) - set(have)), sorted(set(have) - set(COLUMNS))
+        raise ValueError(f"{db_path} was written by another version of ordebug (columns missing: {missing}, "
+                         f"unknown: {extra}); evaluate into a new database")
     return conn
 
 
