@@ -80,3 +80,49 @@ def test_training_is_deterministic_and_checked():
 def test_missing_project_tokenizer_is_a_clear_error(tmp_path):
     with pytest.raises(FileNotFoundError, match="python -m ordebug_lib.policy.tokenizer"):
         project_tokenizer(tmp_path)
+
+
+def test_ordebug_corpus_is_drawn_from_the_train_split_only():
+    """Every corpus instance's base model is of the train split of the benchmark definition (build seed
+    and fractions; by default the project's default build), whatever the tokenizer seed."""
+    import inspect
+
+    from ordebug_lib.ordebug.dataset import build_benchmark, split_of
+    from ordebug_lib.ordebug.saboteur import DIFFICULTY
+    from ordebug_lib.policy.ordebug_episodes import corpus_instances
+    from ordebug_lib.policy.tokenizer import DEFAULT_SPLIT_FRACTIONS, DEFAULT_SPLIT_SALT
+
+    defaults = inspect.signature(build_benchmark).parameters
+    assert (DEFAULT_SPLIT_SALT, DEFAULT_SPLIT_FRACTIONS) == (defaults["seed"].default,
+                                                             defaults["split_fractions"].default)
+    # the hard cells take most of the full grid's minute; the rule does not depend on the cell
+    for salt, fractions in ((DEFAULT_SPLIT_SALT, DEFAULT_SPLIT_FRACTIONS), (3, (0.3, 0.35, 0.35))):
+        n = 2 if salt == DEFAULT_SPLIT_SALT else 1
+        insts = list(corpus_instances(n, seed=12345, salt=salt, fractions=fractions, error_types="ACDH",
+                                      difficulties=("easy", "medium")))
+        assert len(insts) >= 25 * n
+        for inst in insts:
+            size = DIFFICULTY[inst.difficulty].size
+            assert inst.meta["size"] == size
+            assert split_of(inst.family, size, inst.meta["base_seed"], fractions, salt) == "train", inst.id
+        assert len({i.id for i in insts}) == len(insts)  # the stream goes on: no instance twice
+    with pytest.raises(ValueError, match="train split"):
+        next(corpus_instances(1, seed=0, fractions=(0.0, 0.5, 0.5)))
+
+
+def test_corpus_note_records_the_split_definition(tmp_path, monkeypatch):
+    import ordebug_lib.policy.tokenizer as T
+
+    seen = {}
+
+    def ordebug_corpus(n, seed, salt, fractions):
+        seen.update(salt=salt, fractions=fractions)
+        return [OBSERVATION] * 20
+
+    monkeypatch.setattr(T, "countdown_corpus", lambda n, seed: [STREAM] * 20)
+    monkeypatch.setattr(T, "ordebug_corpus", ordebug_corpus)
+    tok = T.build_project_tokenizer(tmp_path, 1, 1, seed=7, config=TokenizerConfig(vocab_size=300))
+    assert seen == {"salt": 0, "fractions": (0.7, 0.15, 0.15)}
+    note = (tmp_path / "CORPUS.txt").read_text()
+    assert "seed=7" in note and "split_salt=0, split_fractions=(0.7, 0.15, 0.15)" in note
+    assert f"40 texts, {20 * (len(STREAM) + len(OBSERVATION))} characters; vocabulary {len(tok)}" in note

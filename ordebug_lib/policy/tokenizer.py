@@ -3,7 +3,8 @@
 No hub tokenizer is reachable, so the default policy uses a tokenizer trained here with the
 ``tokenizers`` library on the text the policy reads and writes: Countdown prompts and search streams,
 and OR-Debug expert transcripts (rendered models, solver observations, actions in the grammar of
-``ordebug/actions.py``). It is byte-level, so every string round-trips exactly.
+``ordebug/actions.py``) of instances made from train-split base models only (``ordebug_corpus``). It is
+byte-level, so every string round-trips exactly.
 
 Design, in the style of Qwen3's tokenizer so that code written for one works with the other:
 
@@ -58,6 +59,10 @@ CHAT_TEMPLATE = (
 )
 
 ASSET_DIR = Path(__file__).resolve().parent / "assets" / "tokenizer"
+# the benchmark definition whose train split the OR-Debug text is drawn from: the project's default build
+# (dataset.build_benchmark's seed and split_fractions), so its val and test models are never in the corpus
+DEFAULT_SPLIT_SALT = 0
+DEFAULT_SPLIT_FRACTIONS = (0.7, 0.15, 0.15)
 
 
 @dataclass
@@ -168,26 +173,46 @@ def countdown_corpus(n: int, seed: int) -> list[str]:
     return texts
 
 
-def ordebug_corpus(n_per_cell: int, seed: int) -> list[str]:
-    """OR-Debug text: expert transcripts (oracle and search baselines) of benchmark instances of every
-    family x error type x difficulty x naming, rendered as chats."""
+def ordebug_corpus(n_per_cell: int, seed: int, split_salt: int = DEFAULT_SPLIT_SALT,
+                   split_fractions: Sequence[float] = DEFAULT_SPLIT_FRACTIONS) -> list[str]:
+    """OR-Debug text: expert transcripts (oracle and search baselines) of instances of every family x
+    error type x difficulty x naming, rendered as chats. Their base models are all of the train split of
+    the benchmark definition ``split_salt`` (the build seed) and ``split_fractions``
+    (``ordebug_episodes.corpus_instances``): the default build's val and test models are never in it."""
     from .ordebug_episodes import corpus_transcripts
 
-    return [chat_text(t.messages) for t in corpus_transcripts(n_per_cell, seed)]
+    return [chat_text(t.messages) for t in corpus_transcripts(n_per_cell, seed, split_salt, split_fractions)]
+
+
+def corpus_note(texts: Sequence[str], vocabulary: int, **params) -> str:
+    """The text of CORPUS.txt: the call that built the tokenizer (split salt and fractions of the OR-Debug
+    part included) and the corpus size.
+
+    >>> print(corpus_note(["ab", "c"], 300, seed=1, split_salt=0), end="")
+    trained by ordebug_lib.policy.tokenizer.build_project_tokenizer(seed=1, split_salt=0)
+    2 texts, 3 characters; vocabulary 300
+    """
+    args = ", ".join(f"{k}={v}" for k, v in params.items())
+    return (f"trained by ordebug_lib.policy.tokenizer.build_project_tokenizer({args})\n"
+            f"{len(texts)} texts, {sum(len(t) for t in texts)} characters; vocabulary {vocabulary}\n")
 
 
 def build_project_tokenizer(out: str | Path = ASSET_DIR, n_countdown: int = 3000, n_ordebug_per_cell: int = 1,
-                            seed: int = 12345, config: TokenizerConfig | None = None):
-    """Generate the corpus, train, save to ``out``; return the tokenizer."""
-    texts = countdown_corpus(n_countdown, seed) + ordebug_corpus(n_ordebug_per_cell, seed)
+                            seed: int = 12345, config: TokenizerConfig | None = None,
+                            split_salt: int = DEFAULT_SPLIT_SALT,
+                            split_fractions: Sequence[float] = DEFAULT_SPLIT_FRACTIONS):
+    """Generate the corpus, train, save to ``out``; return the tokenizer. The OR-Debug text comes from
+    train-split base models only of the benchmark definition ``split_salt`` / ``split_fractions`` (default:
+    the project's default build, seed 0 and (0.7, 0.15, 0.15)); CORPUS.txt records both."""
+    split_fractions = tuple(float(f) for f in split_fractions)
+    texts = (countdown_corpus(n_countdown, seed)
+             + ordebug_corpus(n_ordebug_per_cell, seed, split_salt, split_fractions))
     tok = train_tokenizer(texts, config)
     Path(out).mkdir(parents=True, exist_ok=True)
     tok.save_pretrained(str(out))
-    chars = sum(len(t) for t in texts)
-    (Path(out) / "CORPUS.txt").write_text(
-        f"trained by ordebug_lib.policy.tokenizer.build_project_tokenizer(n_countdown={n_countdown}, "
-        f"n_ordebug_per_cell={n_ordebug_per_cell}, seed={seed}, config={config or TokenizerConfig()})\n"
-        f"{len(texts)} texts, {chars} characters; vocabulary {len(tok)}\n")
+    (Path(out) / "CORPUS.txt").write_text(corpus_note(
+        texts, len(tok), n_countdown=n_countdown, n_ordebug_per_cell=n_ordebug_per_cell, seed=seed,
+        config=config or TokenizerConfig(), split_salt=split_salt, split_fractions=split_fractions))
     return tok
 
 
@@ -198,8 +223,13 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--n-ordebug-per-cell", type=int, default=1)
     ap.add_argument("--vocab-size", type=int, default=TokenizerConfig.vocab_size)
     ap.add_argument("--seed", type=int, default=12345)
+    ap.add_argument("--split-salt", type=int, default=DEFAULT_SPLIT_SALT,
+                    help="build seed of the benchmark whose train split the OR-Debug text is drawn from")
+    ap.add_argument("--split-fractions", type=float, nargs=3, default=list(DEFAULT_SPLIT_FRACTIONS),
+                    metavar=("TRAIN", "VAL", "TEST"))
     a = ap.parse_args(argv)
-    tok = build_project_tokenizer(a.out, a.n_countdown, a.n_ordebug_per_cell, a.seed, TokenizerConfig(a.vocab_size))
+    tok = build_project_tokenizer(a.out, a.n_countdown, a.n_ordebug_per_cell, a.seed, TokenizerConfig(a.vocab_size),
+                                  a.split_salt, a.split_fractions)
     print(f"saved tokenizer with {len(tok)} tokens to {a.out}")
     return 0
 
