@@ -17,15 +17,23 @@ def test_notebook_02_smoke_builds_the_benchmark_and_the_ladder():
     assert r.returncode == 0, r.stderr[-3000:]
     run_dir = Path(r.stdout.strip().split("-> ")[-1])
     m = json.loads((run_dir / "metrics.json").read_text())
-    # smoke: types A, D, H x easy, medium x 1 instance
-    assert m["n_instances"] == 6 and m["n_evaluated"] == 6
-    assert set(m["ladder"]) == {"greedy", "search", "oracle"}
+    # smoke: types A, D, H x easy, medium x 2 instances, half of them in the test split
+    assert m["n_instances"] == 12 and m["n_evaluated"] == 6 and m["eval_split"] == "test"
+    assert m["format_version"] == 2
+    policies = {"greedy", "last_iis_row", "kind_prior", "search", "oracle"}
+    assert set(m["ladder"]) == policies
     assert m["ladder"]["oracle"]["faithful_recovery"] == 1.0 and m["ladder"]["oracle"]["DA"] == 1.0
-    for p in ("greedy", "search", "oracle"):
-        assert 0.0 <= m["ladder"][p]["faithful_recovery"] <= m["ladder"][p]["RR"] <= 1.0
+    assert m["ladder"]["oracle"]["exact_repair"] == 1.0
+    for p in policies:
+        assert 0.0 <= m["ladder"][p]["exact_repair"] <= m["ladder"][p]["faithful_recovery"] <= m["ladder"][p]["RR"] <= 1.0
+    assert {d["detector"] for d in m["detectors"]} == {"last_iis_row", "kind_prior"}
+    assert {(d["comparison"], d["metric"]) for d in m["paired"]} >= {("search - greedy", "faithful_recovery"),
+                                                                     ("oracle - search", "DA")}
+    assert all(d["mde"] >= 0 and d["n"] == 6 for d in m["paired"])
     assert m["mean_single_drop_faithful_frac"] <= m["mean_single_drop_feasible_frac"]
     with sqlite3.connect(run_dir / "results.sqlite") as conn:
         n = conn.execute("SELECT COUNT(*) FROM episodes").fetchone()[0]
-    assert n == 6 * 3
+        splits = {r[0] for r in conn.execute("SELECT DISTINCT split FROM episodes")}
+    assert n == 6 * 5 and splits == {"test"}
     ladder_md = (run_dir / "reports" / "ordebug_baseline_ladder.md").read_text()
-    assert "| oracle" in ladder_md and "faithful_recovery" in ladder_md
+    assert "| oracle" in ladder_md and "exact_repair" in ladder_md and "test-split instances" in ladder_md

@@ -25,7 +25,7 @@ import pandas as pd
 
 from .stats import paired_test, uniform_rank_test
 
-DETECTOR_METRICS = {"faithful": "faithful recovery", "diagnosis_recall": "DA"}
+DETECTOR_METRICS = {"faithful": "faithful_recovery", "diagnosis_recall": "DA"}
 LEAK_Z = 2.0  # a detector "beats" greedy when its gain exceeds this many paired standard errors
 
 
