@@ -45,6 +45,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Sequence
 
+from ..policy.data import BASELINES
 from .jobs import Job, mark_done
 from .stats import first_last_means
 
@@ -53,8 +54,7 @@ KINDS = ("sft", "grpo", "dgro", "baseline", "no_kl", "asym_clip", "dynamic", "to
 LABEL = {"sft": "SFT (no RL)", "grpo": "GRPO", "dgro": "DGRO", "baseline": "DAPO ablation: baseline (GRPO)",
          "no_kl": "no_kl (β = 0)", "asym_clip": "asym_clip (ε_high 0.28)", "dynamic": "dynamic sampling",
          "token_loss": "token_loss (token mean + overlong filter)", "curriculum": "GRPO curriculum (easy → hard)"}
-BASELINE_LABEL = {"random": "baseline: random", "greedy": "baseline: greedy", "search": "baseline: search",
-                  "slack": "baseline: slack", "oracle": "baseline: oracle"}
+BASELINE_LABEL = {name: f"baseline: {name}" for name in BASELINES}
 GRPO_BETA = 0.04  # DeepSeekMath arXiv 2402.03300 Eq. 3–4
 # fields an arm sets; the shared settings may not
 PER_ARM_FIELDS = ("advantage_method", "loss_type", "beta", "epsilon_high", "dynamic_sampling",
