@@ -38,6 +38,7 @@ import time
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
+from ..selection import check_instances_for_choice
 from .ordebug_episodes import RECOVERY_KINDS, without_recoveries
 from .sft import SFTResult, SFTRunConfig
 
@@ -261,6 +262,7 @@ def ordebug_warm_start(config: OrdebugSFTConfig, run_dir: str | Path, device: st
     if not (train_insts and val_insts):
         raise ValueError(f"the benchmark at {demo_bench} needs train and val instances; has {len(train_insts)}, "
                          f"{len(val_insts)}: build more per cell")
+    check_instances_for_choice(val_insts, "the keep_best checkpoint (its held-out loss)")
     policy = load_policy(config.model, lora=config.lora, device=device, dtype=config.dtype, seed=config.seed)
     tok = policy.tokenizer
 
