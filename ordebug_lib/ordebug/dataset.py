@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 import time
 from itertools import chain, count
 from pathlib import Path
@@ -35,6 +36,7 @@ from .saboteur import DIFFICULTY, GenerationError, derive_seed, make_instance
 SPLITS = ("train", "val", "test")
 FORMAT_VERSION = 2  # 2: rows and columns in a per-instance random order, root row kinds balanced per family
 ATTEMPTS_PER_SLOT = 4  # base models tried for one instance before its family is set aside for that cell
+QUOTA_Z = 1.0  # a root kind is over quota beyond this many binomial SEs above its family's pooled rate
 
 
 def split_of(family: str, size: int, base_seed: int, fractions: tuple[float, ...], salt: int) -> str:
@@ -141,6 +143,7 @@ def build_benchmark(out_dir: str | Path, n_per_cell: int, error_types: Iterable[
         "families_set_aside": builder.set_aside, "failed_base_models": builder.failures,
         "fingerprint_collisions_skipped": builder.collisions,
         "root_kinds": {f: {"roots_in_iis": t.roots, "iis_appearances": t.appearances} for f, t in builder.kinds.items()},
+        "quota_rejections": builder.quota_rejections, "quota_overruns": builder.quota_overruns,
         "difficulty": {k: vars(v) for k, v in DIFFICULTY.items()},
         "build_seconds": round(time.perf_counter() - start, 2),
     }
@@ -179,6 +182,33 @@ class KindTally:
             if r in kind_of:
                 self.roots[kind_of[r]] += 1
 
+    def excess(self, iis: list[str], iis_row_kinds: list[str], root_cause: list[str], z: float = QUOTA_Z) -> float:
+        """How far the instance would push its roots' kinds above the family's pooled rate: the largest,
+        over its root rows in the IIS, of rate - pooled - z * binomial SE (both counted with the
+        instance); <= 0 is within quota. A root outside the IIS, or a bound, no agent picks by kind.
+
+        >>> t = KindTally(("cap", "demand"))
+        >>> for _ in range(20):
+        ...     t.add(["c1", "d1", "d2"], ["cap", "demand", "demand"], root_cause=["d1"])
+        >>> round(t.excess(["c1", "d1"], ["cap", "demand"], ["c1"]), 3)   # cap: 1 of 21, pooled 21 of 62
+        -0.394
+        >>> round(t.excess(["c1", "d1"], ["cap", "demand"], ["d1"]), 3)   # demand: 21 of 41: over quota
+        0.1
+        """
+        kind_of = dict(zip(iis, iis_row_kinds))
+        roots = [kind_of[r] for r in root_cause if r in kind_of]
+        if not roots:
+            return float("-inf")
+        total_r = sum(self.roots.values()) + len(roots)
+        total_a = sum(self.appearances.values()) + len(iis_row_kinds)
+        pooled = total_r / total_a
+        worst = float("-inf")
+        for k in set(roots):
+            n = self.appearances[k] + iis_row_kinds.count(k)
+            rate = (self.roots[k] + roots.count(k)) / n
+            worst = max(worst, rate - pooled - z * math.sqrt(pooled * (1 - pooled) / n))
+        return worst
+
     def preference(self) -> tuple[str, ...]:
         total_a, total_r = sum(self.appearances.values()), sum(self.roots.values())
         if total_a == 0:
@@ -199,18 +229,33 @@ class _Builder:
         self.failures = 0
         self.collisions = 0
         self.kinds = {f: KindTally(tuple(fam_lib.family_module(f).ROW_KINDS)) for f in fams}
+        self.quota_rejections = 0  # instances made and left out because a root kind was over quota
+        self.quota_overruns: dict[str, int] = {}  # cell -> instances kept over quota (no family within it)
 
     def add(self, t: str, d: str, split: str, first_family: int) -> None:
+        """One instance of the cell: the first family in rotation whose instance keeps its root kinds
+        within quota (``KindTally.excess``); when none does, the one that exceeds it least (counted in
+        ``quota_overruns``)."""
         order = self.fams[first_family:] + self.fams[:first_family]
+        best: tuple[float, str, Instance] | None = None
         for family in order:
             key = f"{family} {t}/{d}"
             if key in self.set_aside:
                 continue
             inst = self._try(family, t, d, split)
-            if inst is not None:
-                self.kinds[family].add(inst.meta["iis"], inst.meta["iis_row_kinds"], inst.root_cause)
-                self._write(inst, split)
+            if inst is None:
+                continue
+            excess = self.kinds[family].excess(inst.meta["iis"], inst.meta["iis_row_kinds"], inst.root_cause)
+            if excess <= 0:
+                self._accept(family, inst, split)
                 return
+            self.quota_rejections += 1
+            if best is None or excess < best[0]:
+                best = (excess, family, inst)
+        if best is not None:
+            self.quota_overruns[f"{t}/{d}"] = self.quota_overruns.get(f"{t}/{d}", 0) + 1
+            self._accept(best[1], best[2], split)
+            return
         raise GenerationError(f"build seed {self.seed}: no family among {self.fams} can make a {t}/{d} instance "
                               f"for the {split} split: "
                               + "; ".join(f"{k}: {v}" for k, v in self.set_aside.items() if k.endswith(f" {t}/{d}")))
@@ -236,9 +281,13 @@ class _Builder:
         if any(self.split_of_fp.get(fp, split) != split for fp in fps):
             self.collisions += 1  # an identical model already sits in another split
             return None
-        for fp in fps:
-            self.split_of_fp[fp] = split
         return inst
+
+    def _accept(self, family: str, inst: Instance, split: str) -> None:
+        for fp in (inst.meta["canonical_original_fingerprint"], inst.meta["canonical_fingerprint"]):
+            self.split_of_fp[fp] = split
+        self.kinds[family].add(inst.meta["iis"], inst.meta["iis_row_kinds"], inst.root_cause)
+        self._write(inst, split)
 
     def _write(self, inst: Instance, split: str) -> None:
         inst.meta["split"] = split

@@ -125,17 +125,29 @@ def objectives_match(z: float | None, z_star: float | None, rtol: float = OBJ_RT
 class IIS:
     """An irreducible infeasible subsystem, as diagnosis tokens (see actions.py)."""
 
-    constraints: list[str] = field(default_factory=list)
+    constraints: list[str] = field(default_factory=list)  # in row order
     lower_bounds: list[str] = field(default_factory=list)  # variable names whose lower bound is in the IIS
     upper_bounds: list[str] = field(default_factory=list)
     minimal: bool = True
+    columns: list[str] = field(default_factory=list)
+    """The model's column order, which ``tokens`` lists the bounds in (empty: lower bounds, then upper)."""
 
     @property
     def size(self) -> int:
         return len(self.constraints) + len(self.lower_bounds) + len(self.upper_bounds)
 
     def tokens(self) -> list[str]:
-        return self.constraints + [f"{v}.lb" for v in self.lower_bounds] + [f"{v}.ub" for v in self.upper_bounds]
+        """Rows in row order, then bounds in column order (a variable's lb before its ub): listing every
+        lower bound first would put an upper-bound root after them all, a position an agent could learn.
+
+        >>> IIS(["c"], ["y"], ["x", "y"], columns=["x", "y"]).tokens()
+        ['c', 'x.ub', 'y.lb', 'y.ub']
+        """
+        bounds = [f"{v}.lb" for v in self.lower_bounds] + [f"{v}.ub" for v in self.upper_bounds]
+        if self.columns:
+            where = {v: i for i, v in enumerate(self.columns)}
+            bounds.sort(key=lambda t: (where[t.rpartition(".")[0]], t.endswith(".ub")))
+        return self.constraints + bounds
 
 
 def compute_iis(model: LinearModel, time_limit: float = 10.0) -> IIS:
@@ -162,7 +174,7 @@ def compute_iis(model: LinearModel, time_limit: float = 10.0) -> IIS:
         cons = [c.ConstrName for c, inside in zip(gc, in_c) if inside]
         lbs = [v.VarName for v, inside in zip(gv, in_lb) if inside]
         ubs = [v.VarName for v, inside in zip(gv, in_ub) if inside]
-        return IIS(cons, lbs, ubs, minimal=bool(gm.IISMinimal))
+        return IIS(cons, lbs, ubs, minimal=bool(gm.IISMinimal), columns=list(model.vars))
     except gp.GurobiError as e:
         raise SolverError(f"Gurobi IIS failed on {model.name!r}: {e}") from e
     finally:
