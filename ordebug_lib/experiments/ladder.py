@@ -19,6 +19,7 @@ from typing import Sequence
 
 import pandas as pd
 
+from ..ordebug.instance import DIFFICULTIES
 from ..ordebug.metrics import aggregate
 from .stats import paired_test
 
@@ -43,6 +44,9 @@ def ladder_table(results: pd.DataFrame, policies: Sequence[str], by: str | list[
     keys = ["policy"] + ([by] if isinstance(by, str) else list(by or []))
     table = aggregate(results, by=keys)[LADDER_COLUMNS].reset_index()
     table["policy"] = pd.Categorical(table["policy"], [p for p in policies if p in set(table["policy"])], ordered=True)
+    if "difficulty" in keys:  # easy, medium, hard: not the alphabet
+        table["difficulty"] = pd.Categorical(table["difficulty"], [d for d in DIFFICULTIES if d in set(table["difficulty"])],
+                                             ordered=True)
     table = table.sort_values(keys).reset_index(drop=True)
     table.insert(1, "split", split)
     return table
