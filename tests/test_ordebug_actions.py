@@ -161,3 +161,22 @@ def test_grammar_shaped_input_only_ever_raises_action_error(verb, args):
                 assert not math.isnan(v.lb) and not math.isnan(v.ub) and v.lb <= v.ub
     except ActionError:
         pass
+
+
+def test_numbers_beyond_the_solvers_range_are_refused():
+    """A coefficient of -1e308 after a RELAX crashed Gurobi's IIS search (SIGSEGV; fuzz_actions.py at
+    action 355,509 of 10^6): such numbers are an ActionError now, an observation the agent reads."""
+    from ordebug_lib.ordebug.actions import MAX_MAGNITUDE
+    from ordebug_lib.ordebug.env import RepairEnv
+    from ordebug_lib.ordebug.saboteur import make_instance
+
+    for line in ("SET_COEF c x -1e308", "SET_RHS c 1e16", "RELAX c 2e15", "SET_BOUNDS x 0 1e100"):
+        with pytest.raises(ActionError, match="beyond"):
+            parse_action(line)
+    assert parse_action(f"SET_RHS c {MAX_MAGNITUDE:g}").args[1] == "1e+15"
+    assert parse_action("SET_BOUNDS x -inf inf").args == ("x", "-inf", "inf")
+    env = RepairEnv(make_instance("staffing", "I", "hard", seed=0))
+    env.reset()
+    env.step("RELAX cover_thu_00 6.0")
+    info = env.step("SET_COEF def_payroll pt_thu_06 -1e308")[4]  # the crash's two actions
+    assert "beyond" in info["last_error"]

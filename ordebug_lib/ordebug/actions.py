@@ -99,6 +99,12 @@ def extract_action_text(text: str) -> str:
     return lines[-1] if lines else ""
 
 
+MAX_MAGNITUDE = 1e15
+"""Largest finite |number| an action may hold. Gurobi reads |x| >= 1e100 as infinite and its numerics fail
+well before: a coefficient of -1e100 to -1e300 after a RELAX crashed its IIS search (SIGSEGV, found by
+benchmarks/fuzz_actions.py), -1e20 and -1e30 did not. No model of the benchmark comes near 1e15."""
+
+
 def _number(tok: str, allow_inf: bool) -> float:
     try:
         x = float(tok)
@@ -106,6 +112,9 @@ def _number(tok: str, allow_inf: bool) -> float:
         raise ActionError(f"expected a number, got {tok!r}") from None
     if math.isnan(x) or (math.isinf(x) and not allow_inf):
         raise ActionError(f"expected a finite number, got {tok!r}")
+    if math.isfinite(x) and abs(x) > MAX_MAGNITUDE:
+        raise ActionError(f"{tok!r} is beyond +-{MAX_MAGNITUDE:g}, more than the solver handles"
+                          + ("; use inf / -inf for no bound" if allow_inf else ""))
     return x
 
 
