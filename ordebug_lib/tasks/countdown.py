@@ -51,7 +51,8 @@ def parse_expression(expr: str, max_chars: int = MAX_EXPRESSION_CHARS) -> ast.ex
 
     Returns None (never raises) for anything else: non-strings, names, calls, attribute access, powers,
     ``//`` and ``%``, unary plus/minus (so ``-3`` and ``+-3`` are rejected: Countdown has no negation),
-    floats, ``1_000``, hex, comparisons, ``=``, empty input, input longer than ``max_chars``, syntax errors.
+    floats, ``1_000``, hex, leading zeros (``07``, as in Python), comparisons, ``=``, empty input, input longer
+    than ``max_chars``, syntax errors, nesting too deep for Python's parser.
     The characters ``×``, ``÷`` and ``−`` are read as ``*``, ``/`` and ``-``.
 
     Example: ``parse_expression("(1 + 2) * 3")`` → BinOp tree; ``parse_expression("2 ** 3")`` → None.
@@ -148,19 +149,32 @@ def uses_each_number_once(expr: str, numbers: Sequence[int]) -> bool:
 # Rewards
 # ----------------------------------------------------------------------------------------------------
 
-_ANSWER_RE = re.compile(r"<answer>(.*?)</answer>", re.DOTALL)
+_OPEN, _CLOSE = "<answer>", "</answer>"
 
 
 def extract_answer(completion: str) -> str | None:
     """Text inside the **last** complete ``<answer>…</answer>`` pair, or None when there is none.
 
-    An opening tag without its closing tag (e.g. a truncated completion) is not an answer.
-    Example: ``extract_answer("<answer>1+2</answer> no, <answer>3*1</answer>") == "3*1"``
+    Pairs are read left to right, each opening tag with the first closing tag after it, the search going
+    on after that closing tag: the pairs ``re.findall(r"<answer>(.*?)</answer>", completion, re.DOTALL)``
+    finds. An opening tag without its closing tag (e.g. a truncated completion) is not an answer; the tags
+    are case-sensitive. Runs in time linear in the length of the completion (that regex is quadratic on a
+    flood of opening tags with no closing one: 13.6 s for 128 KB of ``<answer>``, found by
+    ``benchmarks/fuzz_countdown.py``).
+
+    Examples: ``extract_answer("<answer>1+2</answer> no, <answer>3*1</answer>") == "3*1"``;
+    ``extract_answer("<answer><answer>2</answer></answer>") == "<answer>2"``;
+    ``extract_answer("<answer>1+2</answer><answer>5") == "1+2"``.
     """
     if not isinstance(completion, str):
         raise ValueError(f"completion must be a string, got {type(completion).__name__}")
-    found = _ANSWER_RE.findall(completion)
-    return found[-1] if found else None
+    found, start = None, 0
+    while (i := completion.find(_OPEN, start)) >= 0:
+        j = completion.find(_CLOSE, i + len(_OPEN))
+        if j < 0:  # no closing tag after this one, hence none after any later opening tag either
+            break
+        found, start = completion[i + len(_OPEN):j], j + len(_CLOSE)
+    return found
 
 
 def _check_problem(numbers: Sequence[int], target: int) -> None:

@@ -9,15 +9,20 @@ where ``reward_kwargs`` holds every dataset column except ``prompt`` (here ``num
 one float per completion back. The functions here take **keyword-only** arguments and read ``numbers``
 and ``target`` by name, so an argument can never land in the wrong slot (the earlier study's DGRO
 wrapper passed them positionally in swapped order and trained on noise; brief §3.1). They never add noise.
+The columns must hold ints (numpy integers count): a float or string target is refused with ValueError,
+never rounded (:func:`problem_of`).
 
 Completions may be plain strings (standard format) or a list of messages (conversational format:
 ``[{"role": "assistant", "content": "…"}]``); the text of the last message is scored.
 """
 from __future__ import annotations
 
+from collections.abc import Mapping
+from numbers import Integral
 from typing import Any, Callable, Sequence
 
-from .countdown import countdown_reward, graduated_reward, length_penalized_reward, soft_overlong_punishment
+from .countdown import (BASE_REWARDS, countdown_reward, graduated_reward, length_penalized_reward, length_penalty_factor,
+                        soft_overlong_punishment)
 
 
 def completion_text(completion: Any) -> str:
@@ -46,9 +51,27 @@ def _check_lengths(completions: Sequence, **columns: Sequence) -> None:
             raise ValueError(f"column {name!r} has {len(col)} entries but there are {n} completions")
 
 
+def _as_int(x: Any, what: str) -> int:
+    # numpy integers (a datasets column) are ints; a float, a string or a bool is a broken column, and
+    # int() would have rounded 75.5 to 75 or read "75" as 75 without a word
+    if isinstance(x, bool) or not isinstance(x, Integral):
+        raise ValueError(f"{what} must be an int, got {x!r} ({type(x).__name__})")
+    return int(x)
+
+
+def problem_of(numbers: Any, target: Any) -> tuple[list[int], int]:
+    """One row's ``numbers`` and ``target`` columns as a list of ints and an int; ValueError otherwise.
+
+    Example: ``problem_of((3, 7), 10) == ([3, 7], 10)``; ``problem_of([3, 7], 10.0)`` raises ValueError.
+    """
+    if isinstance(numbers, (str, bytes, Mapping)) or not hasattr(numbers, "__iter__"):
+        raise ValueError(f"numbers must be a sequence of ints, got {numbers!r:.200}")
+    return [_as_int(n, "every number") for n in numbers], _as_int(target, "target")
+
+
 def _score(fn: Callable[[str, Sequence[int], int], float], completions, numbers, target) -> list[float]:
     _check_lengths(completions, numbers=numbers, target=target)
-    return [float(fn(completion_text(c), list(nums), int(t))) for c, nums, t in zip(completions, numbers, target)]
+    return [float(fn(completion_text(c), *problem_of(nums, t))) for c, nums, t in zip(completions, numbers, target)]
 
 
 def countdown_reward_func(*, completions: Sequence, numbers: Sequence, target: Sequence, **kwargs) -> list[float]:
@@ -67,13 +90,16 @@ def make_length_penalized_reward_func(reference_length: int = 200, base: str = "
     Counting uses TRL's ``completion_ids`` (the policy's own tokens, EOS included when generated), not a
     re-tokenisation of the text.
     """
+    if base not in BASE_REWARDS:  # validate the parameters now, not at the first step
+        raise ValueError(f"unknown base reward {base!r}; expected one of {sorted(BASE_REWARDS)}")
+    length_penalty_factor(0, reference_length)
 
     def length_penalized_reward_func(
         *, completions: Sequence, completion_ids: Sequence, numbers: Sequence, target: Sequence, **kwargs
     ) -> list[float]:
         _check_lengths(completions, numbers=numbers, target=target, completion_ids=completion_ids)
         return [
-            float(length_penalized_reward(completion_text(c), list(nums), int(t), len(ids), reference_length, base))
+            float(length_penalized_reward(completion_text(c), *problem_of(nums, t), len(ids), reference_length, base))
             for c, ids, nums, t in zip(completions, completion_ids, numbers, target)
         ]
 
