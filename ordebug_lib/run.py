@@ -11,21 +11,39 @@ as YAML, with ``1e-4`` a float: ``-p steps 10`` is an int, ``-p lens "[128, 256]
 notebook's cell tagged ``parameters``; Papermill only warns about unknown keys, we refuse them.
 The runner always passes ``run_dir``. A notebook declares the files it must produce in its metadata
 (``metadata.ordebug.artifacts``, glob patterns relative to the run directory); a missing one fails the run.
+
+Before a kernel starts, :func:`preflight` checks the parameters of the project's notebooks (``PREFLIGHT``):
+types against the defaults of the parameters cell, ranges, the configs the notebook will build (GRPO
+arms, warm starts), paths (checkpoints, warm starts, benchmarks) and CUDA for a GPU setting. Every
+refusal, there or later, is one line ``error: ...`` on stderr and exit status 1, never a traceback; a
+notebook that raises is reported as ``<notebook> failed in cell N ...: <Exception>: <message>``.
+
+A run survives ``kill -9`` at any point: its directory appears whole (made under a temporary name, then
+renamed), ``params.json``, ``attempts.json`` and ``provenance.json`` are replaced atomically, and
+``--run-id ID --resume`` starts the notebook again in the same directory, where what it stored (a
+finished benchmark, evaluation rows, arms with ``done.json``) is reused. ``running.json`` names the
+runner's pid: a resume is refused while that process is still alive.
 """
 from __future__ import annotations
 
 import argparse
+import ast
 import datetime as dt
 import glob
+import io
 import json
 import os
 import secrets
 import shutil
+import socket
 import sys
 import time
+import tokenize
 from pathlib import Path
+from typing import Any, Callable
 
 import nbformat
+import yaml
 
 from . import provenance
 from .yamlio import load_yaml
@@ -57,7 +75,10 @@ def load_params(stem: str, profile: str, root: Path = ROOT) -> dict:
     if not path.exists():
         have = sorted(p.stem for p in (root / "params" / stem).glob("*.yaml"))
         raise RunError(f"no parameters for {stem} profile {profile!r} ({path}); profiles: {have or 'none'}")
-    data = load_yaml(path.read_text()) or {}
+    try:
+        data = load_yaml(path.read_text()) or {}
+    except yaml.YAMLError as e:
+        raise RunError(f"{path} is not valid YAML: {_first_line(e)}") from None
     if not isinstance(data, dict):
         raise RunError(f"{path} must hold a mapping of parameter names to values")
     return data
@@ -98,7 +119,322 @@ def check_kernel(name: str = KERNEL_NAME) -> None:
 
 
 def parse_overrides(pairs: list[list[str]] | None) -> dict:
-    return {k: load_yaml(v) for k, v in (pairs or [])}
+    out = {}
+    for k, v in pairs or []:
+        try:
+            out[k] = load_yaml(v)
+        except yaml.YAMLError as e:
+            raise RunError(f"-p {k} {v!r}: not a valid YAML value ({_first_line(e)})") from None
+    return out
+
+
+def _first_line(e: BaseException) -> str:
+    return " ".join(str(e).split())[:1000]
+
+
+def _write_atomic(path: Path, text: str) -> None:
+    """Replace ``path`` by a file holding ``text``, through a temporary file in the same directory: a
+    kill leaves the old content or the new one, never a part (``os.replace`` is atomic)."""
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    try:
+        tmp.write_text(text)
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # exists, owned by someone else
+        return True
+    return True
+
+
+def _check_not_running(run_dir: Path) -> None:
+    """Refuse to resume a run whose runner (``running.json``) is still alive on this host."""
+    p = run_dir / "running.json"
+    if not p.exists():
+        return
+    info = json.loads(p.read_text())
+    pid = int(info.get("pid", 0))
+    if info.get("host") == socket.gethostname() and pid != os.getpid() and _alive(pid):
+        raise RunError(f"run {run_dir} is still running (runner pid {pid}); wait for it to end or stop it, then "
+                       "--resume again")
+
+
+# ----------------------------------------------------------------------------------------------------
+# Checks before the kernel starts
+# ----------------------------------------------------------------------------------------------------
+
+NO_LITERAL = object()  # a default that is not a Python literal: its type is not checked
+
+
+def parameter_cell(path: Path) -> dict[str, tuple[Any, str]]:
+    """name -> (default value, comments) of the assignments in the notebook's ``parameters`` cell. The
+    comments are every ``#`` comment on the assignment's lines: what the notebook says a value means
+    (``None: all`` allows None for a parameter whose default is not None)."""
+    nb = nbformat.read(path, as_version=4)
+    cells = [c for c in nb.cells if "parameters" in c.metadata.get("tags", [])]
+    if not cells:
+        raise RunError(f"{path.name} has no cell tagged 'parameters'")
+    src = cells[0].source
+    comments: dict[int, str] = {}
+    for tok in tokenize.generate_tokens(io.StringIO(src).readline):
+        if tok.type == tokenize.COMMENT:
+            comments[tok.start[0]] = tok.string
+    out = {}
+    for node in ast.parse(src).body:
+        target = node.targets[0] if isinstance(node, ast.Assign) and len(node.targets) == 1 else \
+            node.target if isinstance(node, ast.AnnAssign) else None
+        if not isinstance(target, ast.Name) or node.value is None:
+            continue
+        try:
+            default = ast.literal_eval(node.value)
+        except (ValueError, TypeError, SyntaxError):
+            default = NO_LITERAL
+        out[target.id] = (default, " ".join(comments.get(n, "") for n in range(node.lineno, node.end_lineno + 1)))
+    return out
+
+
+_KINDS = {bool: ("a boolean", (bool,)), int: ("an integer", (int,)), float: ("a number", (int, float)),
+          str: ("a string", (str,)), list: ("a list", (list,)), tuple: ("a list", (list,)), dict: ("a mapping", (dict,))}
+
+
+def check_types(stem: str, params: dict, cell: dict[str, tuple[Any, str]]) -> None:
+    """Each value has the type of its default in the parameters cell (an int where a float is expected is
+    fine; None only where the default is None or the comment says what None means)."""
+    for name, value in params.items():
+        if name == "run_dir" or name not in cell:
+            continue
+        default, comment = cell[name]
+        if default is NO_LITERAL or default is None or type(default) not in _KINDS:
+            continue
+        if value is None:
+            if "None" in comment:
+                continue
+            raise RunError(f"{stem}: parameter {name} must not be null (its default is {default!r})")
+        what, ok = _KINDS[type(default)]
+        if not isinstance(value, ok) or (isinstance(value, bool) and bool not in ok):
+            raise RunError(f"{stem}: parameter {name} must be {what} like its default {default!r}, got {value!r} "
+                           f"({type(value).__name__})")
+
+
+# lowest allowed value of numeric parameters, by name, in the project's notebooks
+AT_LEAST = {
+    **dict.fromkeys(("n_per_cell", "max_steps", "workers", "steps", "batch_size", "grad_accum", "max_length",
+                     "logging_steps", "n_demos", "n_eval", "max_new_tokens", "eval_batch_size", "max_prompt_tokens",
+                     "n_rl_problems", "parallel", "bench_n_per_cell", "dagger_steps", "dagger_max_turn", "matmul_size",
+                     "hybrid_reference_length", "short_length", "n_train"), 1),
+    **dict.fromkeys(("seed", "n_val", "warmup_steps", "eval_steps", "pretrain_steps", "dagger_rounds", "temperature",
+                     "recovery_n_wrong"), 0),
+    "group_size": 2,
+}
+POSITIVE = ("learning_rate", "pretrain_learning_rate", "solver_time_limit", "grpo_eps", "dgro_beta_reward")
+LISTS_AT_LEAST = {"budgets": 1, "max_completion_lengths": 1, "seeds": 0, "rl_seeds": 0, "num_numbers": 2}
+
+
+def _is_number(x) -> bool:
+    return isinstance(x, (int, float)) and not isinstance(x, bool)
+
+
+def check_ranges(stem: str, params: dict) -> None:
+    for name, lo in AT_LEAST.items():
+        v = params.get(name)
+        if _is_number(v) and v < lo:
+            raise RunError(f"{stem}: parameter {name} must be ≥ {lo}, got {v}")
+    for name in POSITIVE:
+        v = params.get(name)
+        if _is_number(v) and not v > 0:
+            raise RunError(f"{stem}: parameter {name} must be > 0, got {v}")
+    for name, lo in LISTS_AT_LEAST.items():
+        v = params.get(name)
+        if isinstance(v, list):
+            bad = [x for x in v if not (_is_number(x) and int(x) == x) or x < lo]
+            if bad or not v:
+                raise RunError(f"{stem}: parameter {name} must be a non-empty list of integers ≥ {lo}, got {v!r}")
+
+
+def check_cuda(stem: str, params: dict) -> None:
+    """A GPU setting (``device: cuda``, ``require_cuda: true``) on a machine without CUDA is refused now,
+    not in a cell minutes later."""
+    device = params.get("device")
+    wants = (isinstance(device, str) and device.startswith("cuda")) or params.get("require_cuda") is True
+    if not wants:
+        return
+    import torch
+
+    if not torch.cuda.is_available():
+        by_device = isinstance(device, str) and device.startswith("cuda")
+        setting, instead = (f"device={device!r}", "-p device cpu") if by_device else ("require_cuda=true",
+                                                                                    "-p require_cuda false")
+        raise RunError(f"{stem}: {setting} but this machine has no usable CUDA GPU (torch.cuda.is_available() is "
+                       f"False); run a CPU profile (smoke, default) or pass {instead}")
+
+
+def _refusal(stem: str, what: str, fn: Callable, *args, **kwargs):
+    """fn(*args) of a library check; its ValueError / OSError (the errors checks raise for bad input) and
+    KeyError (a warm start's or benchmark's JSON file without a key it must have) as a RunError naming the
+    parameter."""
+    try:
+        return fn(*args, **kwargs)
+    except (ValueError, OSError, KeyError) as e:
+        raise RunError(f"{stem}: {what}: {_first_line(e)}") from None
+
+
+def check_model(stem: str, what: str, model: str, budget: tuple[str, int] | None = None) -> None:
+    """A preset, a saved checkpoint (with a tokenizer that has an EOS token), an adapter with its base, or a
+    cached hub id; ``budget`` (name, tokens) must fit in the model's context."""
+    from .policy.loader import check_source, context_length
+
+    _refusal(stem, f"{what} {model!r}", check_source, model)
+    context = context_length(model)
+    if budget is not None and context is not None and budget[1] > context:
+        raise RunError(f"{stem}: {budget[0]}={budget[1]} tokens exceeds the {context}-token context of {model!r}")
+
+
+def check_benchmark(stem: str, name: str, directory) -> None:
+    """A finished benchmark of the format this code reads."""
+    if directory is None:
+        return
+    from .ordebug.dataset import read_index
+
+    if not Path(directory).is_dir():
+        raise RunError(f"{stem}: {name} {directory!r} is not a directory (build one with 02_ordebug_benchmark)")
+    _refusal(stem, f"{name} {directory!r}", read_index, directory)
+
+
+def _check_02(stem: str, params: dict) -> None:
+    from .ordebug.dataset import SPLITS
+    from .ordebug.instance import DIFFICULTIES, ERROR_TYPES
+    from .ordebug.saboteur import NAMINGS
+    from .policy.data import BASELINES
+
+    if params.get("naming", NAMINGS[0]) not in NAMINGS:
+        raise RunError(f"{stem}: naming must be one of {NAMINGS}, got {params['naming']!r}")
+
+    bad = sorted(set(params.get("error_types", "")) - set(ERROR_TYPES))
+    if bad:
+        raise RunError(f"{stem}: unknown error type(s) {bad} in error_types; known: {''.join(ERROR_TYPES)}")
+    bad = sorted(set(params.get("difficulties", [])) - set(DIFFICULTIES))
+    if bad:
+        raise RunError(f"{stem}: unknown difficulty(ies) {bad}; known: {', '.join(DIFFICULTIES)}")
+    bad = sorted(set(params.get("policies", [])) - set(BASELINES))
+    if bad:
+        raise RunError(f"{stem}: unknown policy(ies) {bad}; baselines: {', '.join(BASELINES)}")
+    fractions = params.get("split_fractions")
+    if fractions is not None:
+        if len(fractions) != len(SPLITS) or any(not _is_number(f) or f < 0 for f in fractions) \
+                or abs(sum(fractions) - 1) > 1e-9:
+            raise RunError(f"{stem}: split_fractions must be {len(SPLITS)} non-negative numbers summing to 1 "
+                           f"({', '.join(SPLITS)}), got {fractions}")
+        split = params.get("eval_split", "test")
+        if split not in SPLITS:
+            raise RunError(f"{stem}: eval_split must be one of {SPLITS}, got {split!r}")
+        if fractions[SPLITS.index(split)] == 0:
+            raise RunError(f"{stem}: eval_split {split!r} gets no instances (its split fraction is 0)")
+
+
+def _check_03(stem: str, params: dict) -> None:
+    task = params.get("task", "countdown")
+    if task not in ("countdown", "ordebug"):
+        raise RunError(f"{stem}: task must be 'countdown' or 'ordebug', got {task!r}")
+    check_model(stem, "model", params.get("model", "tiny"), ("max_new_tokens", params.get("max_new_tokens", 0)))
+    if task == "ordebug":
+        check_benchmark(stem, "benchmark_dir", params.get("benchmark_dir"))
+        check_benchmark(stem, "train_benchmark_dir", params.get("train_benchmark_dir"))
+    if params.get("keep_best") and not params.get("eval_steps"):
+        raise RunError(f"{stem}: keep_best needs eval_steps > 0 (the held-out loss is what picks the step)")
+
+
+def _grpo_configs(stem: str, runs: list[dict]) -> None:
+    from .training.config import GRPORunConfig
+
+    for fields in runs:
+        _refusal(stem, "grpo", GRPORunConfig.from_dict, fields)
+
+
+def _check_10(stem: str, params: dict) -> None:
+    from .experiments.countdown_e1 import arm_jobs, e1_arms
+    from .policy.countdown_sft import CountdownSFTConfig, load_warm_start
+
+    ws_config = _refusal(stem, "warm_start_config", CountdownSFTConfig.from_dict, params.get("warm_start_config", {}))
+    budgets = params.get("budgets") or [1]
+    warm_start = params.get("warm_start")
+    if warm_start:
+        ws = _refusal(stem, f"warm_start {warm_start!r}", load_warm_start, warm_start)
+        if ws.config != ws_config:
+            differ = sorted(k for k, v in vars(ws.config).items() if vars(ws_config)[k] != v)
+            raise RunError(f"{stem}: the warm start at {warm_start} was trained with other settings than "
+                           f"warm_start_config ({', '.join(differ)} differ); pass its settings or train a new one")
+        check_model(stem, "warm_start model", str(ws.model_dir), ("budgets", max(budgets)))
+    else:
+        check_model(stem, "warm_start_config model", ws_config.model, ("budgets", max(budgets)))
+    arms = _refusal(stem, "budgets/extras", e1_arms, budgets, extras=params.get("extras", ()),
+                    seeds=params.get("seeds", [0]), hybrid_alpha=params.get("hybrid_alpha"))
+    grpo = params.get("grpo", {})
+    _refusal(stem, "grpo", arm_jobs, arms, ".", ".", ".", ".", grpo)
+    _grpo_configs(stem, [{**grpo, **a.run_fields(), "seed": a.seed, "save_final": False} for a in arms if a.trains])
+
+
+def _check_2x(stem: str, params: dict) -> None:
+    from .experiments.ordebug_rl import arm_jobs, make_arms, warm_start_config
+    from .policy.ordebug_sft import check_config
+
+    warm_start, bench = params.get("warm_start"), params.get("benchmark_dir")
+    max_steps = params.get("max_steps")
+    budget = ("max_new_tokens", params.get("max_new_tokens", 0))
+    if warm_start:
+        if not bench:
+            raise RunError(f"{stem}: warm_start needs benchmark_dir: the benchmark its SFT used (its test split is "
+                           "the evaluation set)")
+        check_model(stem, "warm_start", warm_start, budget)
+        prov = Path(warm_start).parent / "provenance.json"
+        if prov.exists():  # 03_sft writes it next to model/: the observations name the step budget
+            trained = json.loads(prov.read_text()).get("parameters", {}).get("max_steps", max_steps)
+            if trained != max_steps:
+                raise RunError(f"{stem}: the warm start {warm_start} was trained with max_steps={trained}, not "
+                               f"max_steps={max_steps} (its observations name the step budget)")
+        check_benchmark(stem, "benchmark_dir", bench)
+    else:
+        if params.get("require_warm_start"):
+            raise RunError(f"{stem}: this profile needs -p warm_start runs/03_sft/<profile>/<id>/model -p benchmark_dir "
+                           "<the benchmark that SFT used> (a warm start trained earlier)")
+        ws = _refusal(stem, "warm_start_config", warm_start_config, params.get("warm_start_config", {}))
+        _refusal(stem, "warm_start_config", check_config, ws)
+        if max_steps is not None and ws.max_steps != max_steps:
+            raise RunError(f"{stem}: warm_start_config max_steps={ws.max_steps} must equal max_steps={max_steps} "
+                           "(the observations name the step budget)")
+        check_model(stem, "warm_start_config model", ws.model, budget)
+    arms = _refusal(stem, "arms", make_arms, params.get("arms", []), seeds=params.get("rl_seeds", [0]),
+                    dgro=params.get("dgro"))
+    _refusal(stem, "grpo", arm_jobs, arms, ".", ".", ".", params.get("grpo", {}), curriculum=params.get("curriculum"))
+
+
+# notebook -> its checks beyond types, ranges and CUDA (which every notebook listed here gets)
+PREFLIGHT: dict[str, Callable[[str, dict], None] | None] = {
+    "00_environment_check": None, "01_normalization_math": None, "02_ordebug_benchmark": _check_02,
+    "03_sft": _check_03, "10_countdown_grpo_vs_drgrpo": _check_10, "20_ordebug_sft_vs_grpo": _check_2x,
+    "21_ordebug_dgro": _check_2x, "22_ordebug_dapo_ablation": _check_2x, "23_ordebug_curriculum": _check_2x,
+}
+
+
+def preflight(nb_path: Path, params: dict) -> None:
+    """Refuse (RunError, one line) parameters that cannot work, before a kernel starts. For the project's
+    notebooks (``PREFLIGHT``): types (:func:`check_types`), ranges (``AT_LEAST``, ``POSITIVE``,
+    ``LISTS_AT_LEAST``), CUDA (:func:`check_cuda`), then the notebook's own checks: the configs it will build
+    (the GRPO config of every arm, the warm start's), and the paths it will read (a checkpoint, a warm
+    start, a benchmark of this format). Other notebooks get none of these (their parameters are theirs)."""
+    stem = nb_path.stem
+    if stem not in PREFLIGHT:
+        return
+    check_types(stem, params, parameter_cell(nb_path))
+    check_ranges(stem, params)
+    check_cuda(stem, params)
+    if PREFLIGHT[stem] is not None:
+        PREFLIGHT[stem](stem, params)
 
 
 def new_run_id() -> str:
@@ -124,6 +460,7 @@ def run_notebook(
     a run cut by a command's time limit can finish in a second command. Every attempt's start and
     commit are listed in ``attempts`` of the provenance."""
     import papermill
+    from nbclient.exceptions import CellTimeoutError, DeadKernelError
     from papermill.exceptions import PapermillExecutionError
 
     if publish and not (profile == PUBLISH_PROFILE or profile.startswith(PUBLISH_PROFILE + "_")):
@@ -137,6 +474,7 @@ def run_notebook(
     validate_params(params, declared, stem)
     if "run_dir" not in declared:
         raise RunError(f"{stem}: the parameters cell must define run_dir")
+    preflight(nb_path, params)
     check_kernel()
 
     if resume and not run_id:
@@ -156,29 +494,43 @@ def run_notebook(
         if before != now:
             diff = sorted(k for k in set(before) | set(now) if before.get(k) != now.get(k))
             raise RunError(f"cannot resume {run_dir}: it was started with other parameters ({', '.join(diff)})")
-        attempts = json.loads((run_dir / "attempts.json").read_text())
+        _check_not_running(run_dir)
+        if (run_dir / "attempts.json").exists():  # absent when the first attempt was killed before writing it
+            attempts = json.loads((run_dir / "attempts.json").read_text())
     elif resume:
-        raise RunError(f"nothing to resume: {run_dir} does not exist")
+        raise RunError(f"nothing to resume: {run_dir} does not exist (a run killed before it made its directory "
+                       "left nothing: start it again without --resume)")
     else:
-        run_dir.mkdir(parents=True)
-        (run_dir / "params.json").write_text(params_json + "\n")
+        # made under a temporary name with its params.json, then renamed: a kill leaves no half-made run
+        tmp = run_dir.with_name(f".{run_dir.name}.{os.getpid()}.tmp")
+        shutil.rmtree(tmp, ignore_errors=True)  # a leftover of a killed process that had this pid
+        tmp.mkdir(parents=True)
+        (tmp / "params.json").write_text(params_json + "\n")
+        os.rename(tmp, run_dir)
     out_nb = run_dir / f"{stem}.ipynb"
 
     record = {"notebook": stem, "profile": profile, "parameters": params, **provenance.collect(root)}
     start = time.time()
     record["start"] = dt.datetime.now(dt.timezone.utc).isoformat()
     attempts.append({"start": record["start"], "git": record.get("git")})
-    (run_dir / "attempts.json").write_text(json.dumps(attempts, indent=2, default=str) + "\n")
+    _write_atomic(run_dir / "attempts.json", json.dumps(attempts, indent=2, default=str) + "\n")
     record["attempts"] = attempts
+    _write_atomic(run_dir / "running.json", json.dumps({"host": socket.gethostname(), "pid": os.getpid()}) + "\n")
     error = None
     try:
         papermill.execute_notebook(
             str(nb_path), str(out_nb), parameters=params, kernel_name=KERNEL_NAME,
             execution_timeout=cell_timeout, progress_bar=True, cwd=str(root),
-            report_mode=False, log_output=False,
+            report_mode=False, log_output=False, kernel_manager_class=_logged_kernel_manager(run_dir / KERNEL_LOG),
         )
     except PapermillExecutionError as e:
         error = f"{stem} failed in cell {e.cell_index} (execution count {e.exec_count}): {e.ename}: {e.evalue}"
+    except CellTimeoutError:
+        error = f"{stem}: a cell ran longer than --cell-timeout {cell_timeout} s and was stopped"
+    except DeadKernelError:
+        error = f"{stem}: the kernel died (killed, out of memory, or a crash in a cell)"
+    finally:
+        (run_dir / "running.json").unlink(missing_ok=True)
     record["end"] = dt.datetime.now(dt.timezone.utc).isoformat()
     record["wall_time_s"] = round(time.time() - start, 3)
 
@@ -188,12 +540,30 @@ def run_notebook(
             error = f"{stem} finished but did not write declared artifact(s) {missing} in {run_dir}"
     record["status"] = "failed" if error else "ok"
     record["error"] = error
-    (run_dir / "provenance.json").write_text(json.dumps(record, indent=2, default=str) + "\n")
+    _write_atomic(run_dir / "provenance.json", json.dumps(record, indent=2, default=str) + "\n")
     if error:
-        raise RunError(f"{error}\n  executed notebook: {out_nb}")
+        raise RunError(f"{error}\n  executed notebook: {out_nb} (kernel log: {run_dir / KERNEL_LOG})")
     if publish:
         publish_run(run_dir, stem, root)
     return run_dir
+
+
+KERNEL_LOG = "kernel.log"
+
+
+def _logged_kernel_manager(log: Path):
+    """A kernel manager class whose kernel writes its own stderr to ``log`` (appended) instead of the
+    terminal: ipykernel's log (a traceback of its own when a timed-out cell is stopped, transport
+    warnings), C libraries, and the processes a cell starts. Cell outputs still go to the notebook."""
+    from jupyter_client.manager import AsyncKernelManager
+
+    class LoggedKernelManager(AsyncKernelManager):
+        async def _async_launch_kernel(self, kernel_cmd, **kw):
+            with open(log, "a") as fh:  # the kernel keeps its own copy of the descriptor
+                kw["stderr"] = fh
+                return await super()._async_launch_kernel(kernel_cmd, **kw)
+
+    return LoggedKernelManager
 
 
 def publish_run(run_dir: Path, stem: str, root: Path = ROOT) -> None:

@@ -11,6 +11,10 @@ as YAML). ``--model`` is anything ``ordebug_lib.policy.load_policy`` accepts (pr
 cached hub id); ``--lora-r`` wraps it in fresh LoRA adapters (the reference for β > 0 is then the
 adapter-disabled model). Writes ``metrics.jsonl``, ``metrics.csv``, ``run_config.json`` and ``final/``
 into ``--run-dir``.
+
+Bad input (a config that does not parse or validate, a model path that is not a checkpoint, an adapter
+without its base, a tokenizer without EOS, a benchmark that is unfinished or of an old format) is refused
+before any work with one line ``error: ...`` on stderr and exit status 1.
 """
 from __future__ import annotations
 
@@ -19,6 +23,8 @@ import sys
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+import yaml  # noqa: E402
 
 from ordebug_lib.training.config import GRPORunConfig  # noqa: E402
 from ordebug_lib.yamlio import load_yaml  # noqa: E402
@@ -50,6 +56,32 @@ def ordebug_instances(args) -> list:
             enumerate((f, t) for f in fams for t in "ACD")][: args.n_instances]
 
 
+def prepare(a) -> tuple[GRPORunConfig, list | None]:
+    """The run config and (OR-Debug) the instances, after every check that needs no training: the config
+    parses and validates, the model is loadable (``loader.check_source``: no weights read), the benchmark
+    is finished and of this format. Raises ValueError / OSError / yaml.YAMLError with the reason."""
+    from ordebug_lib.policy.loader import DTYPES, check_source
+
+    if a.config is not None and not a.config.is_file():
+        raise FileNotFoundError(f"--config {a.config}: no such file")
+    fields = load_yaml(a.config.read_text()) if a.config else {}
+    if not isinstance(fields or {}, dict):
+        raise ValueError(f"--config {a.config} must hold a mapping of GRPORunConfig fields")
+    cfg = GRPORunConfig.from_dict({**TASK_DEFAULTS[a.task], **(fields or {}), **parse_sets(a.set)})
+    for name in ("n_prompts", "n_instances"):
+        if getattr(a, name) < 1:
+            raise ValueError(f"--{name.replace('_', '-')} must be ≥ 1, got {getattr(a, name)}")
+    if a.lora_r < 0:
+        raise ValueError(f"--lora-r must be ≥ 0, got {a.lora_r}")
+    if a.dtype is not None and a.dtype not in DTYPES:
+        raise ValueError(f"--dtype must be one of {sorted(DTYPES)}, got {a.dtype!r}")
+    check_source(a.model)
+    instances = ordebug_instances(a) if a.task == "ordebug" else None
+    if instances is not None and not instances:
+        raise ValueError(f"the {a.split} split of {a.benchmark_dir} holds no instance")
+    return cfg, instances
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--task", choices=("countdown", "ordebug"), required=True)
@@ -66,9 +98,11 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--dtype", default=None, help="model dtype (None: fp32; bf16 with --set bf16=true)")
     ap.add_argument("--cpu", action="store_true", help="force the CPU (tests)")
     a = ap.parse_args(argv)
-
-    fields = load_yaml(a.config.read_text()) if a.config else {}
-    cfg = GRPORunConfig.from_dict({**TASK_DEFAULTS[a.task], **(fields or {}), **parse_sets(a.set)})
+    try:
+        cfg, instances = prepare(a)
+    except (ValueError, OSError, yaml.YAMLError) as e:  # what prepare's checks raise for bad input
+        print(f"error: {' '.join(str(e).split())}", file=sys.stderr)
+        return 1
 
     from ordebug_lib.policy.loader import load_policy
     from ordebug_lib.training import run
@@ -79,7 +113,7 @@ def main(argv: list[str] | None = None) -> int:
     if a.task == "countdown":
         trainer = run.train_countdown(cfg, model, tok, run.countdown_dataset(a.n_prompts, a.seed), a.run_dir, **overrides)
     else:
-        trainer = run.train_ordebug(cfg, model, tok, ordebug_instances(a), a.run_dir, **overrides)
+        trainer = run.train_ordebug(cfg, model, tok, instances, a.run_dir, **overrides)
     if trainer.accelerator.is_main_process:
         print(f"done: {trainer.state.global_step} steps; metrics in {a.run_dir / 'metrics.jsonl'}")
     return 0

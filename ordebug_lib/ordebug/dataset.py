@@ -21,6 +21,7 @@ from __future__ import annotations
 import hashlib
 import json
 import math
+import os
 import time
 from itertools import chain, count
 from pathlib import Path
@@ -98,15 +99,26 @@ def build_benchmark(out_dir: str | Path, n_per_cell: int, error_types: Iterable[
                     naming: str = "semantic", seed: int = 0,
                     split_fractions: tuple[float, ...] = (0.7, 0.15, 0.15), progress: bool = True) -> Path:
     """Generate ``n_per_cell`` validated instances per (error type, difficulty) cell, families in
-    rotation, and write them to ``out_dir`` (which must not hold a benchmark yet). Returns the path.
+    rotation, and write them to ``out_dir``. Returns the path.
 
     A family that cannot make a cell's instances (e.g. type D rows of production planning always
     conflict with a single bound, so never reach the IIS size of "hard") is set aside for that cell
     after ``ATTEMPTS_PER_SLOT`` failed base models; the manifest lists it with the reason.
+
+    Writing order: ``.building.json`` (these parameters) first, then the models, ``index.jsonl`` and
+    ``manifest.json`` last, each of the two atomically (``_write_atomic``); the marker goes once the
+    manifest is there. So a build killed at any point leaves no manifest, and ``read_index`` /
+    ``load_benchmark`` refuse the directory. Resuming is calling ``build_benchmark`` again on it:
+
+    - a finished build (``manifest.json``) with the same parameters and format version is returned as it
+      is (not rebuilt); with others it is refused (FileExistsError naming them);
+    - an unfinished build (``.building.json``, no manifest) is started again from scratch: its index,
+      its models and temporary files are removed first. The build is a seeded function of its
+      parameters, so the result equals that of a build that was never interrupted;
+    - benchmark files without either (``index.jsonl``, ``models/*.mps``) are refused (FileExistsError):
+      nothing says this code wrote them, so nothing is deleted.
     """
     out = Path(out_dir)
-    if (out / "index.jsonl").exists():
-        raise FileExistsError(f"{out / 'index.jsonl'} exists; build into an empty directory")
     types = list(error_types)
     levels = list(difficulties)
     fams = list(families) if families is not None else list(fam_lib.FAMILIES)
@@ -121,6 +133,12 @@ def build_benchmark(out_dir: str | Path, n_per_cell: int, error_types: Iterable[
     if n_per_cell < 1:
         raise ValueError(f"n_per_cell must be at least 1, got {n_per_cell}")
     fractions = _check_fractions(split_fractions)
+    params = {"format_version": FORMAT_VERSION, "n_per_cell": n_per_cell, "error_types": "".join(types),
+              "difficulties": levels, "families": fams, "naming": naming, "seed": seed,
+              "split_fractions": list(fractions)}
+    if _finished_build(out, params):
+        return out
+    _start_build(out, params)
 
     start = time.perf_counter()
     (out / "models").mkdir(parents=True, exist_ok=True)
@@ -147,7 +165,8 @@ def build_benchmark(out_dir: str | Path, n_per_cell: int, error_types: Iterable[
         "difficulty": {k: vars(v) for k, v in DIFFICULTY.items()},
         "build_seconds": round(time.perf_counter() - start, 2),
     }
-    (out / "manifest.json").write_text(json.dumps(manifest, indent=2) + "\n")
+    _write_atomic(out / "manifest.json", json.dumps(manifest, indent=2) + "\n")
+    (out / BUILDING).unlink()  # after the manifest: a kill in between leaves a finished build and a stale marker
     return out
 
 
@@ -301,9 +320,55 @@ class _Builder:
         self.rows.append(row)
 
     def write_index(self) -> None:
-        with open(self.out / "index.jsonl", "w") as fh:
-            for row in self.rows:
-                fh.write(json.dumps(row, sort_keys=True) + "\n")
+        """``index.jsonl``, one row per line, written atomically: a kill leaves the whole index or none."""
+        _write_atomic(self.out / "index.jsonl", "".join(json.dumps(row, sort_keys=True) + "\n" for row in self.rows))
+
+
+BUILDING = ".building.json"  # the parameters of a build under way; removed once its manifest is written
+
+
+def _write_atomic(path: Path, text: str) -> None:
+    """Write ``text`` to a temporary file in ``path``'s directory, fsync it, then ``os.replace`` it onto
+    ``path``: a reader (or a rerun after a kill) sees the old file or the whole new one, never a part."""
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    try:
+        with open(tmp, "w") as fh:
+            fh.write(text)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
+def _finished_build(out: Path, params: dict) -> bool:
+    """True when ``out`` holds a finished build with ``params`` (see ``build_benchmark``); FileExistsError
+    when it holds one with other parameters."""
+    if not (out / "manifest.json").exists():
+        return False
+    manifest = read_manifest(out)
+    differ = {k: (manifest.get(k), v) for k, v in params.items() if manifest.get(k) != v}
+    if differ:
+        shown = ", ".join(f"{k}: {a!r} there, {b!r} asked" for k, (a, b) in differ.items())
+        raise FileExistsError(f"{out} holds a benchmark built with other parameters ({shown}); build into "
+                              "another directory")
+    read_index(out)  # refuses a damaged index
+    (out / BUILDING).unlink(missing_ok=True)  # stale: killed between the manifest and its removal
+    return True
+
+
+def _start_build(out: Path, params: dict) -> None:
+    """Clear what an unfinished build of this code left in ``out`` and mark a new build under way."""
+    models = out / "models"
+    leftovers = [out / "index.jsonl"] if (out / "index.jsonl").exists() else []
+    leftovers += sorted(models.glob("*.original.mps")) + sorted(models.glob("*.sabotaged.mps")) + sorted(out.glob(".*.tmp"))
+    if leftovers and not (out / BUILDING).exists():
+        raise FileExistsError(f"{out} holds benchmark files ({leftovers[0].name}, ...) but neither manifest.json nor "
+                              f"{BUILDING}: not a build this code started; build into an empty directory")
+    for path in leftovers:
+        path.unlink()
+    out.mkdir(parents=True, exist_ok=True)
+    _write_atomic(out / BUILDING, json.dumps(params, indent=2) + "\n")
 
 
 def check_format(directory: str | Path) -> dict:
@@ -318,23 +383,54 @@ def check_format(directory: str | Path) -> dict:
 
 
 def read_index(directory: str | Path, split: str | None = None) -> list[dict]:
-    """The index rows (no models), optionally of one split, of a benchmark of this format version."""
-    path = Path(directory) / "index.jsonl"
-    if not path.exists():
-        raise FileNotFoundError(f"no benchmark index at {path}")
-    check_format(directory)
+    """The index rows (no models), optionally of one split, of a finished benchmark of this format version.
+
+    Refused: a directory without a benchmark (FileNotFoundError), a build that did not finish, an older
+    format, and an index that does not parse or does not hold the manifest's ``n_instances`` rows
+    (ModelError, saying what to do).
+    """
     if split is not None and split not in SPLITS:
         raise ValueError(f"split must be one of {SPLITS} or None, got {split!r}")
-    rows = [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+    directory = Path(directory)
+    manifest = check_format(directory)
+    path = directory / "index.jsonl"
+    if not path.exists():
+        raise ModelError(f"the benchmark at {directory} has a manifest.json but no index.jsonl: it is damaged; "
+                         "build it again into an empty directory")
+    rows = []
+    for k, line in enumerate(path.read_text().splitlines(), 1):
+        if line.strip():
+            try:
+                rows.append(json.loads(line))
+            except json.JSONDecodeError as e:
+                raise ModelError(f"{path} line {k} is not valid JSON ({e}): the index is damaged; build the benchmark "
+                                 "again into an empty directory") from None
+    if len(rows) != manifest.get("n_instances"):
+        raise ModelError(f"{path} holds {len(rows)} rows but the manifest says n_instances="
+                         f"{manifest.get('n_instances')}: the index is damaged or was edited; build the benchmark again")
     return [r for r in rows if split is None or r["split"] == split]
 
 
 def read_manifest(directory: str | Path) -> dict:
-    """The build parameters and counts (``manifest.json``)."""
-    path = Path(directory) / "manifest.json"
+    """The build parameters and counts (``manifest.json``). The builder writes it last, so a directory
+    with benchmark files but no manifest holds a build that did not finish: refused (ModelError) with
+    what to do; a directory without any: FileNotFoundError."""
+    directory = Path(directory)
+    path = directory / "manifest.json"
     if not path.exists():
+        if any((directory / p).exists() for p in (BUILDING, "index.jsonl", "models")):
+            raise ModelError(f"the benchmark build at {directory} did not finish (no manifest.json, which the builder "
+                             f"writes last: it was stopped or killed); run build_benchmark with the same parameters "
+                             f"into {directory} again: it starts that build again")
         raise FileNotFoundError(f"no benchmark manifest at {path}")
-    return json.loads(path.read_text())
+    try:
+        manifest = json.loads(path.read_text())
+    except json.JSONDecodeError as e:
+        raise ModelError(f"{path} is not valid JSON ({e}): the benchmark is damaged; build it again into an empty "
+                         "directory") from None
+    if not isinstance(manifest, dict):
+        raise ModelError(f"{path} does not hold a JSON object: not a benchmark manifest")
+    return manifest
 
 
 def load_benchmark(directory: str | Path, split: str | None = None) -> list[Instance]:

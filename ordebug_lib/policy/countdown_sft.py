@@ -20,6 +20,7 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import json
+import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -183,8 +184,38 @@ def load_warm_start(path: str | Path) -> CountdownWarmStart:
                               read_problems(path / "problems.jsonl"), record)
 
 
-def main(argv: list[str] | None = None) -> int:
+def prepare_cli(params_path: Path, key: str | None, out: Path, device: str) -> CountdownSFTConfig:
+    """The command line's config, after every check that needs no training: the YAML parses, ``key`` is in
+    it, the fields make a valid config, the model is loadable (``loader.check_source``: no weights read),
+    ``out`` holds no warm start, the device exists. Raises ValueError / OSError / yaml.YAMLError."""
     from ..yamlio import load_yaml
+    from .loader import check_source
+
+    if not params_path.is_file():
+        raise FileNotFoundError(f"--params {params_path}: no such file")
+    params = load_yaml(params_path.read_text())
+    where = f"{params_path}{'[' + key + ']' if key else ''}"
+    if key is not None and (not isinstance(params, dict) or key not in params):
+        raise ValueError(f"{params_path} has no key {key!r}" + (f"; keys: {sorted(params)}" if isinstance(params, dict) else ""))
+    cfg = params[key] if key else params
+    if not isinstance(cfg, dict):
+        raise ValueError(f"{where} is not a mapping of CountdownSFTConfig fields")
+    config = CountdownSFTConfig.from_dict(cfg)
+    check_source(config.model)
+    if (out / "warm_start.json").exists():
+        raise FileExistsError(f"{out} already holds a warm start; load it with load_warm_start or choose another --out")
+    if device not in ("auto", "cpu") and not device.startswith("cuda"):
+        raise ValueError(f"--device must be auto, cpu or cuda[:N], got {device!r}")
+    if device.startswith("cuda"):
+        import torch
+
+        if not torch.cuda.is_available():
+            raise ValueError(f"--device {device} but this machine has no usable CUDA GPU; use --device cpu")
+    return config
+
+
+def main(argv: list[str] | None = None) -> int:
+    import yaml
 
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--out", type=Path, required=True, help="directory to write (must not hold a warm start)")
@@ -192,11 +223,12 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--key", default=None, help="the key of the config inside --params (default: the whole file)")
     ap.add_argument("--device", default="auto")
     a = ap.parse_args(argv)
-    params = load_yaml(a.params.read_text())
-    cfg = params[a.key] if a.key else params
-    if not isinstance(cfg, dict):
-        raise SystemExit(f"{a.params}{'[' + a.key + ']' if a.key else ''} is not a mapping of CountdownSFTConfig fields")
-    ws = countdown_warm_start(CountdownSFTConfig.from_dict(cfg), a.out, device=a.device)
+    try:
+        config = prepare_cli(a.params, a.key, a.out, a.device)
+    except (ValueError, OSError, yaml.YAMLError) as e:  # what prepare_cli's checks raise for bad input
+        print(f"error: {' '.join(str(e).split())}", file=sys.stderr)
+        return 1
+    ws = countdown_warm_start(config, a.out, device=a.device)
     print(json.dumps({"model_dir": str(ws.model_dir), **ws.record["data"], "timings_s": ws.record["timings_s"],
                       "held_out_loss": [ws.record["sft"]["initial_held_out_loss"], ws.record["sft"]["final_held_out_loss"]]},
                      indent=2))

@@ -9,6 +9,9 @@
 3. anything else is a hub id, loaded with ``local_files_only=True``: it works only if the user has
    it in the local Hugging Face cache; otherwise a clear error says so (nothing is ever downloaded).
 
+:func:`check_source` makes the same checks without loading any weights (and loads only the tokenizer, to
+refuse one without an EOS token), so a command can refuse a bad path before its work starts.
+
 ``lora`` (a ``peft.LoraConfig`` or a dict of its fields) wraps the model with fresh LoRA adapters: only
 the adapter weights are trainable. Defaults for a dict: ``task_type="CAUSAL_LM"`` and every linear
 projection of a Qwen3 block as target.
@@ -89,12 +92,108 @@ def lora_config(lora) -> Any:
     return LoraConfig(**kwargs)
 
 
+def check_special_tokens(tokenizer, name: str) -> None:
+    """Refuse a tokenizer without an EOS token (ValueError): generation stops on it (``generation.py``,
+    ``training/rollouts.py``) and SFT records end with it. A missing pad token is not an error: the loader
+    pads with EOS."""
+    if tokenizer.eos_token is None:
+        what = "neither a pad nor an EOS token" if tokenizer.pad_token is None else "no EOS token"
+        raise ValueError(f"the tokenizer of {name!r} has {what}: generation could not stop and SFT records could "
+                         "not end; save the tokenizer with an eos_token (e.g. tokenizer.eos_token = '<|endoftext|>')")
+
+
 def _ensure_pad(tokenizer, name: str) -> None:
+    check_special_tokens(tokenizer, name)
     if tokenizer.pad_token is None:
-        if tokenizer.eos_token is None:
-            raise ValueError(f"the tokenizer of {name!r} has neither a pad nor an EOS token")
         warnings.warn(f"the tokenizer of {name!r} has no pad token; using its EOS token {tokenizer.eos_token!r}")
         tokenizer.pad_token = tokenizer.eos_token
+
+
+def _adapter_base(path: Path) -> str:
+    """The base model an adapter directory names (``base_model_name_or_path``); ValueError if none."""
+    config = path / "adapter_config.json"
+    try:
+        base = json.loads(config.read_text()).get("base_model_name_or_path")
+    except (json.JSONDecodeError, AttributeError):
+        raise ValueError(f"{config} is not a JSON object of adapter settings") from None
+    if not base:
+        raise ValueError(f"{config} names no base_model_name_or_path: a LoRA adapter cannot be loaded without its "
+                         "base model")
+    return base
+
+
+def _looks_like_path(name: str) -> bool:
+    return name.startswith(("/", ".", "~")) or "\\" in name  # hub ids are "org/name", never these
+
+
+def check_source(model_name_or_path: str | Path, tokenizer: bool = True) -> str:
+    """Where :func:`load_policy` would load ``model_name_or_path`` from ('preset', 'local', 'adapter' or
+    'hub'), checked without loading any weights, so a command can refuse a bad path before it starts:
+
+    - a path that does not exist, a directory without ``config.json`` or without a tokenizer, a file:
+      FileNotFoundError / NotADirectoryError (``load_policy``'s messages);
+    - an adapter directory whose ``adapter_config.json`` names no base, or a base that is itself not
+      loadable: ValueError / FileNotFoundError naming the adapter and its base;
+    - a hub id that is not in the local Hugging Face cache: FileNotFoundError;
+    - ``tokenizer=True``: the tokenizer of a local checkpoint is loaded (no model) and one without an EOS
+      token is refused (:func:`check_special_tokens`).
+
+    Example: ``check_source("tiny") == "preset"``.
+    """
+    name = str(model_name_or_path)
+    path = Path(name).expanduser()
+    if name in PRESETS:
+        return "preset"
+    if path.is_dir() and (path / "adapter_config.json").exists():
+        base = _adapter_base(path)
+        own_tokenizer = (path / "tokenizer_config.json").exists()
+        try:
+            check_source(base, tokenizer=tokenizer and not own_tokenizer)
+        except (FileNotFoundError, NotADirectoryError, ValueError) as e:
+            raise type(e)(f"{path} is a LoRA adapter whose base model {base!r} cannot be loaded: {e}") from None
+        if tokenizer and own_tokenizer:
+            check_special_tokens(_load_tokenizer(path), name)
+        return "adapter"
+    if path.is_dir():
+        if not (path / "config.json").exists():
+            raise FileNotFoundError(f"{path} is a directory but holds no config.json (not a saved model)")
+        if not (path / "tokenizer_config.json").exists():
+            raise FileNotFoundError(f"{path} holds a model but no tokenizer; save the tokenizer beside the model")
+        if tokenizer:
+            check_special_tokens(_load_tokenizer(path), name)
+        return "local"
+    if path.exists():
+        raise NotADirectoryError(f"{path} is a file; give the directory a model was saved to")
+    if _looks_like_path(name):
+        raise FileNotFoundError(f"{path} does not exist (not a preset ({', '.join(PRESETS)}) and not a saved model)")
+    from huggingface_hub import try_to_load_from_cache
+
+    try:
+        cached = try_to_load_from_cache(name, "config.json")
+    except ValueError:  # not a valid repo id (huggingface_hub's HFValidationError)
+        cached = None
+    if not isinstance(cached, str):
+        raise FileNotFoundError(
+            f"{name!r} is not a preset ({', '.join(PRESETS)}), not a local directory, and not a hub id in the local "
+            "Hugging Face cache; no network is used. Download it where you have access and pass its path, or "
+            "populate the cache.")
+    return "hub"
+
+
+def context_length(model_name_or_path: str | Path) -> int | None:
+    """The context (``max_position_embeddings``) of a preset or a local checkpoint's ``config.json``; None
+    when it is not known without loading (a hub id, an adapter, a config without the field).
+
+    Example: ``context_length("tiny") == 4096``.
+    """
+    name = str(model_name_or_path)
+    if name in PRESETS:
+        return PRESETS[name].max_position_embeddings
+    config = Path(name).expanduser() / "config.json"
+    if config.is_file():
+        value = json.loads(config.read_text()).get("max_position_embeddings")
+        return value if isinstance(value, int) else None
+    return None
 
 
 def _from_pretrained(name: str, dtype, local_files_only: bool):
@@ -131,10 +230,11 @@ def load_policy(model_name_or_path: str | Path, lora=None, device: str = "cpu", 
             raise ValueError(f"{path} already holds a LoRA adapter; merge it first or load it without `lora`")
         from peft import PeftModel
 
-        base_name = json.loads((path / "adapter_config.json").read_text()).get("base_model_name_or_path")
-        if not base_name:
-            raise ValueError(f"{path / 'adapter_config.json'} names no base_model_name_or_path")
-        base = load_policy(base_name, device="cpu", dtype=dtype, seed=seed)
+        base_name = _adapter_base(path)
+        try:
+            base = load_policy(base_name, device="cpu", dtype=dtype, seed=seed)
+        except (FileNotFoundError, NotADirectoryError) as e:
+            raise type(e)(f"{path} is a LoRA adapter whose base model {base_name!r} cannot be loaded: {e}") from None
         tokenizer = _load_tokenizer(path) if (path / "tokenizer_config.json").exists() else base.tokenizer
         model = PeftModel.from_pretrained(base.model, str(path), is_trainable=trainable)
         source = "adapter"

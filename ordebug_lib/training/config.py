@@ -18,6 +18,7 @@ DGRO (arXiv 2505.12951), KRPO (arXiv 2505.07527); the hybrid loss is seeds/004 �
 from __future__ import annotations
 
 import dataclasses
+import os
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -88,7 +89,8 @@ class GRPORunConfig:
 
     # -- sampling -----------------------------------------------------------------------------------
     num_generations: int = 8
-    """Group size G: completions sampled per prompt (DeepSeekMath arXiv 2402.03300 §4.1.2)."""
+    """Group size G: completions sampled per prompt (DeepSeekMath arXiv 2402.03300 §4.1.2). The generation batch,
+    per_device_train_batch_size × processes × steps_per_generation, must be a multiple of G (whole groups)."""
     max_completion_length: int = 256
     """L_max: generation budget per completion (multi-turn: model tokens of a whole episode); also the
     constant of Dr. GRPO's Σ/(B·L_max) (arXiv 2503.20783 §3.1)."""
@@ -141,7 +143,8 @@ class GRPORunConfig:
     max_new_tokens_per_turn: int = 32
     """Generation budget of one action turn; an episode has at most K of them."""
     max_context_tokens: int = 4096
-    """Longest prompt + transcript an episode may reach (the presets' context); exceeding it raises."""
+    """Longest prompt + transcript an episode may reach (the presets' context); exceeding it raises. A
+    ``max_completion_length`` beyond it is refused (a completion must fit in the context)."""
 
     # -- run ----------------------------------------------------------------------------------------
     logging_steps: int = 1
@@ -184,9 +187,26 @@ class GRPORunConfig:
                                                       or self.steps_per_generation < 1):
             raise ValueError(f"steps_per_generation must be None or ≥ 1, got {self.steps_per_generation!r}")
         for name in ("max_turns", "max_new_tokens_per_turn", "max_completion_length", "max_steps",
-                     "per_device_train_batch_size", "gradient_accumulation_steps", "num_iterations", "logging_steps"):
+                     "per_device_train_batch_size", "gradient_accumulation_steps", "num_iterations", "logging_steps",
+                     "max_context_tokens"):
             if getattr(self, name) < 1:
                 raise ValueError(f"{name} must be ≥ 1, got {getattr(self, name)}")
+        if self.max_completion_length > self.max_context_tokens:
+            raise ValueError(f"max_completion_length {self.max_completion_length} exceeds max_context_tokens "
+                             f"{self.max_context_tokens}: a completion must fit in the model's context (raise "
+                             "max_context_tokens only for a model with a longer one)")
+        # TRL's GRPOConfig refuses this too, but only once a trainer is built (in an arm's subprocess, after
+        # the warm start); WORLD_SIZE is the number of processes of an accelerate launch, unset (1) in a notebook
+        processes = int(os.environ.get("WORLD_SIZE", "1"))
+        generation_batch = (self.per_device_train_batch_size * processes
+                            * (self.steps_per_generation or self.gradient_accumulation_steps))
+        if generation_batch % self.num_generations:
+            raise ValueError(
+                f"the generation batch per_device_train_batch_size × processes × steps_per_generation = "
+                f"{self.per_device_train_batch_size} × {processes} × "
+                f"{self.steps_per_generation or self.gradient_accumulation_steps} = {generation_batch} is not a "
+                f"multiple of num_generations {self.num_generations}: a group would be split; make "
+                "per_device_train_batch_size a multiple of num_generations")
         clash = set(self.extra_grpo_args) & set(self._grpo_kwargs("x"))
         if clash:
             raise ValueError(f"extra_grpo_args sets {sorted(clash)}, which GRPORunConfig already controls")
