@@ -151,7 +151,10 @@ def run_jobs(jobs: Sequence[Job], parallel: int = 1, poll_s: float = 0.5, progre
 
 
 def mark_done(job_dir: str | Path, spec: dict, **summary) -> Path:
-    """Called by the job itself when everything it owes is written."""
+    """Called by the job itself when everything it owes is written. Written to a temporary file, then
+    renamed: a kill mid-write leaves no done.json (the job reruns), never a torn one that stops a resume."""
     p = Path(job_dir) / DONE
-    p.write_text(json.dumps({"spec": spec, **summary}, indent=2, default=str) + "\n")
+    tmp = p.with_name(f".{DONE}.{os.getpid()}.tmp")
+    tmp.write_text(json.dumps({"spec": spec, **summary}, indent=2, default=str) + "\n")
+    os.replace(tmp, p)
     return p
