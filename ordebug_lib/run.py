@@ -46,6 +46,7 @@ import nbformat
 import yaml
 
 from . import provenance
+from .files import pid_alive, write_atomic
 from .yamlio import load_yaml
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -132,27 +133,6 @@ def _first_line(e: BaseException) -> str:
     return " ".join(str(e).split())[:1000]
 
 
-def _write_atomic(path: Path, text: str) -> None:
-    """Replace ``path`` by a file holding ``text``, through a temporary file in the same directory: a
-    kill leaves the old content or the new one, never a part (``os.replace`` is atomic)."""
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    try:
-        tmp.write_text(text)
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:  # exists, owned by someone else
-        return True
-    return True
-
-
 def _check_not_running(run_dir: Path) -> None:
     """Refuse to resume a run whose runner (``running.json``) is still alive on this host."""
     p = run_dir / "running.json"
@@ -160,7 +140,7 @@ def _check_not_running(run_dir: Path) -> None:
         return
     info = json.loads(p.read_text())
     pid = int(info.get("pid", 0))
-    if info.get("host") == socket.gethostname() and pid != os.getpid() and _alive(pid):
+    if info.get("host") == socket.gethostname() and pid != os.getpid() and pid_alive(pid):
         raise RunError(f"run {run_dir} is still running (runner pid {pid}); wait for it to end or stop it, then "
                        "--resume again")
 
@@ -513,9 +493,9 @@ def run_notebook(
     start = time.time()
     record["start"] = dt.datetime.now(dt.timezone.utc).isoformat()
     attempts.append({"start": record["start"], "git": record.get("git")})
-    _write_atomic(run_dir / "attempts.json", json.dumps(attempts, indent=2, default=str) + "\n")
+    write_atomic(run_dir / "attempts.json", json.dumps(attempts, indent=2, default=str) + "\n")
     record["attempts"] = attempts
-    _write_atomic(run_dir / "running.json", json.dumps({"host": socket.gethostname(), "pid": os.getpid()}) + "\n")
+    write_atomic(run_dir / "running.json", json.dumps({"host": socket.gethostname(), "pid": os.getpid()}) + "\n")
     error = None
     try:
         papermill.execute_notebook(
@@ -540,7 +520,7 @@ def run_notebook(
             error = f"{stem} finished but did not write declared artifact(s) {missing} in {run_dir}"
     record["status"] = "failed" if error else "ok"
     record["error"] = error
-    _write_atomic(run_dir / "provenance.json", json.dumps(record, indent=2, default=str) + "\n")
+    write_atomic(run_dir / "provenance.json", json.dumps(record, indent=2, default=str) + "\n")
     if error:
         raise RunError(f"{error}\n  executed notebook: {out_nb} (kernel log: {run_dir / KERNEL_LOG})")
     if publish:

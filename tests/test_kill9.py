@@ -134,7 +134,7 @@ if point.startswith("model"):  # after the k-th model file
             die()
     dataset.write_model = write_model
 else:
-    real_atomic = dataset._write_atomic
+    real_atomic = dataset.write_atomic
     def write_atomic(path, text):
         if point == "mid_index" and path.name == "index.jsonl":  # half of the temporary file written
             with open(path.with_name(f".{path.name}.{os.getpid()}.tmp"), "w") as fh:
@@ -145,7 +145,7 @@ else:
         real_atomic(path, text)
         if point == "after_manifest" and path.name == "manifest.json":
             die()
-    dataset._write_atomic = write_atomic
+    dataset.write_atomic = write_atomic
 dataset.build_benchmark(out, progress=False, **%r)
 """ % (BUILD,)
 

@@ -21,6 +21,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Sequence
 
+from ..files import pid_alive, write_atomic
+
 DONE = "done.json"
 RUNNING = "running.json"
 
@@ -48,23 +50,13 @@ class JobFailed(RuntimeError):
     pass
 
 
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:  # exists, owned by someone else
-        return True
-    return True
-
-
 def still_running(job: Job) -> int | None:
     """The pid of an earlier attempt's process of ``job`` that is still alive on this host, else None."""
     p = job.dir / RUNNING
     if not p.exists():
         return None
     info = json.loads(p.read_text())
-    if info.get("host") == socket.gethostname() and _alive(int(info["pid"])):
+    if info.get("host") == socket.gethostname() and pid_alive(int(info["pid"])):
         return int(info["pid"])
     return None
 
@@ -154,7 +146,4 @@ def mark_done(job_dir: str | Path, spec: dict, **summary) -> Path:
     """Called by the job itself when everything it owes is written. Written to a temporary file, then
     renamed: a kill mid-write leaves no done.json (the job reruns), never a torn one that stops a resume."""
     p = Path(job_dir) / DONE
-    tmp = p.with_name(f".{DONE}.{os.getpid()}.tmp")
-    tmp.write_text(json.dumps({"spec": spec, **summary}, indent=2, default=str) + "\n")
-    os.replace(tmp, p)
-    return p
+    return write_atomic(p, json.dumps({"spec": spec, **summary}, indent=2, default=str) + "\n")

@@ -21,7 +21,6 @@ from __future__ import annotations
 import hashlib
 import json
 import math
-import os
 import time
 from itertools import chain, count
 from pathlib import Path
@@ -29,6 +28,7 @@ from typing import Iterable, Iterator
 
 from tqdm import tqdm
 
+from ..files import write_atomic
 from . import families as fam_lib
 from .instance import DIFFICULTIES, ERROR_TYPES, Instance
 from .model import ModelError, read_model, write_model
@@ -106,7 +106,7 @@ def build_benchmark(out_dir: str | Path, n_per_cell: int, error_types: Iterable[
     after ``ATTEMPTS_PER_SLOT`` failed base models; the manifest lists it with the reason.
 
     Writing order: ``.building.json`` (these parameters) first, then the models, ``index.jsonl`` and
-    ``manifest.json`` last, each of the two atomically (``_write_atomic``); the marker goes once the
+    ``manifest.json`` last, each of the two atomically (``files.write_atomic``); the marker goes once the
     manifest is there. So a build killed at any point leaves no manifest, and ``read_index`` /
     ``load_benchmark`` refuse the directory. Resuming is calling ``build_benchmark`` again on it:
 
@@ -165,7 +165,7 @@ def build_benchmark(out_dir: str | Path, n_per_cell: int, error_types: Iterable[
         "difficulty": {k: vars(v) for k, v in DIFFICULTY.items()},
         "build_seconds": round(time.perf_counter() - start, 2),
     }
-    _write_atomic(out / "manifest.json", json.dumps(manifest, indent=2) + "\n")
+    write_atomic(out / "manifest.json", json.dumps(manifest, indent=2) + "\n")
     (out / BUILDING).unlink()  # after the manifest: a kill in between leaves a finished build and a stale marker
     return out
 
@@ -321,24 +321,10 @@ class _Builder:
 
     def write_index(self) -> None:
         """``index.jsonl``, one row per line, written atomically: a kill leaves the whole index or none."""
-        _write_atomic(self.out / "index.jsonl", "".join(json.dumps(row, sort_keys=True) + "\n" for row in self.rows))
+        write_atomic(self.out / "index.jsonl", "".join(json.dumps(row, sort_keys=True) + "\n" for row in self.rows))
 
 
 BUILDING = ".building.json"  # the parameters of a build under way; removed once its manifest is written
-
-
-def _write_atomic(path: Path, text: str) -> None:
-    """Write ``text`` to a temporary file in ``path``'s directory, fsync it, then ``os.replace`` it onto
-    ``path``: a reader (or a rerun after a kill) sees the old file or the whole new one, never a part."""
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    try:
-        with open(tmp, "w") as fh:
-            fh.write(text)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
 
 
 def _finished_build(out: Path, params: dict) -> bool:
@@ -368,7 +354,7 @@ def _start_build(out: Path, params: dict) -> None:
     for path in leftovers:
         path.unlink()
     out.mkdir(parents=True, exist_ok=True)
-    _write_atomic(out / BUILDING, json.dumps(params, indent=2) + "\n")
+    write_atomic(out / BUILDING, json.dumps(params, indent=2) + "\n")
 
 
 def check_format(directory: str | Path) -> dict:
