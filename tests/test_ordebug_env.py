@@ -320,13 +320,26 @@ def solver_answer(env: RepairEnv, action: str) -> tuple[str, dict]:
     return obs, info
 
 
+def with_edit(edit: str):
+    """production_flip with ``edit`` already in its sabotaged model. Actions refuse numbers beyond 1e15
+    (actions.MAX_MAGNITUDE), but a model read from a file may hold them, and the env must answer there."""
+    from ordebug_lib.ordebug import actions
+
+    inst = production_flip()
+    real, actions.MAX_MAGNITUDE = actions.MAX_MAGNITUDE, float("inf")
+    try:
+        inst.sabotaged = actions.apply_action(inst.sabotaged, actions.parse_action(edit))
+    finally:
+        actions.MAX_MAGNITUDE = real
+    return inst
+
+
 @pytest.mark.parametrize("edit", ["SET_BOUNDS make_a 1e99 1e99",  # no artificial variable covers 1e99
                                   "SET_BOUNDS make_a 1e200 inf",  # Gurobi reads a bound >= 1e100 as infinite
                                   "SET_RHS demand_b 1e308", "SET_RHS cap_paint -1e308"])
 def test_check_slack_whose_relaxation_is_infeasible_is_an_observation(edit):
-    env = RepairEnv(production_flip())
+    env = RepairEnv(with_edit(edit))
     env.reset()
-    solver_answer(env, edit)
     obs, info = solver_answer(env, "CHECK_SLACK")
     assert info["last_result"] == ("CHECK_SLACK found no relaxation for this model (feasibility relaxation of "
                                    "'production' found no solution (INFEASIBLE)); use GET_IIS / INSPECT")
@@ -353,10 +366,9 @@ def progress_labels_of(env: RepairEnv, finish: list[str]) -> list[float]:
 @pytest.mark.parametrize("track_iis", [True, False])
 def test_get_iis_that_gurobi_calls_feasible_is_an_observation(track_iis):
     # with a coefficient of 1e308 the solve says INFEASIBLE and the IIS search says feasible
-    env = RepairEnv(production_flip(), EnvConfig(track_iis=track_iis))
-    env.reset()
-    _, info = solver_answer(env, "SET_COEF cap_paint make_a 1e308")
-    assert info["status"] == "INFEASIBLE" and env.trajectory[-1].iis_size is None
+    env = RepairEnv(with_edit("SET_COEF cap_paint make_a 1e308"), EnvConfig(track_iis=track_iis))
+    _, info = env.reset()
+    assert info["status"] == "INFEASIBLE"
     obs, info = solver_answer(env, "GET_IIS")
     assert info["last_result"] == ("GET_IIS found no IIS for this model (Gurobi IIS failed on 'production': "
                                    "Cannot compute IIS on a feasible model); use CHECK_SLACK / INSPECT")
@@ -367,9 +379,8 @@ def test_get_iis_that_gurobi_calls_feasible_is_an_observation(track_iis):
 
 def test_get_iis_that_stops_at_the_time_limit_is_searched_once():
     # a coefficient of 1e20 among ones: Gurobi's IIS search finds nothing before its limit (10 s: all of it)
-    env = RepairEnv(production_flip(), EnvConfig(solve_time_limit=0.3))
-    env.reset()
-    solver_answer(env, "SET_COEF cap_paint make_a 1e20")  # the hidden IIS of track_iis fails here
+    env = RepairEnv(with_edit("SET_COEF cap_paint make_a 1e20"), EnvConfig(solve_time_limit=0.3))
+    env.reset()  # the hidden IIS of track_iis fails here
     _, info = solver_answer(env, "GET_IIS")
     assert info["last_result"] == ("GET_IIS found no IIS for this model (Gurobi's IIS search on 'production' ended "
                                    "TIME_LIMIT before it found an IIS (time limit 0.3 s)); use CHECK_SLACK / INSPECT")
@@ -422,9 +433,9 @@ def test_hostile_numbers_and_text_are_error_observations(line):
 
 @pytest.mark.parametrize("line, result", [
     ("SET_RHS cap_paint ١٢", "cap_paint: 1 make_a + 1 make_b + 1 make_c <= 12"),  # Python reads Arabic-Indic digits
-    ("set_bounds make_a 0 1E308", "make_a: 0 <= make_a <= 1e+308"),
+    ("set_bounds make_a 0 1E15", "make_a: 0 <= make_a <= 1e+15"),  # actions.MAX_MAGNITUDE, the largest allowed
     ("SET_COEF cap_paint make_a 1e-308", "cap_paint: 1e-308 make_a"),
-    ("RELAX cap_paint 1e308", "cap_paint: 1 make_a + 1 make_b + 1 make_c <= 1e+308")])
+    ("RELAX cap_paint 1e15", "cap_paint: 1 make_a + 1 make_b + 1 make_c <= 1e+15")])
 def test_extreme_but_valid_numbers_are_applied_and_re_solved(line, result):
     env = RepairEnv(production_flip())
     env.reset()
