@@ -24,6 +24,7 @@ from typing import Any
 
 from ..advantages import METHODS as ADVANTAGE_METHODS
 from ..losses import LOSS_TYPES
+from ..policy.engine import ENGINES, EngineConfig
 
 TRL_LOSS_TYPES = ("grpo", "dr_grpo", "dapo")  # loss types TRL aggregates itself; "hybrid" is ours
 
@@ -99,6 +100,16 @@ class GRPORunConfig:
     top_p: float = 1.0
     """Nucleus sampling mass of rollouts (1.0: off)."""
 
+    # -- generation -----------------------------------------------------------------------------------
+    engine: str = "generate"
+    """Rollout backend (``policy.engine.ENGINES``). 'generate': TRL's own ``model.generate`` (Countdown) and
+    ``model.generate`` per turn over the whole growing context (OR-Debug) — the reference. 'static': the static
+    KV-cache engine (decode step captured as a CUDA graph on GPU; an OR-Debug episode keeps its cache across
+    turns and prefills only each new observation). Same sampling (temperature, top_p); the engine runs in the
+    model's dtype. ``benchmarks/rollouts.py`` and ``benchmarks/grpo_step.py`` time the two side by side."""
+    engine_options: dict[str, Any] = field(default_factory=dict)
+    """``policy.engine.EngineConfig`` fields of the 'static' engine (e.g. ``{"max_batch_size": 256}``)."""
+
     # -- optimisation -------------------------------------------------------------------------------
     learning_rate: float = 1e-6
     """AdamW learning rate (DAPO arXiv 2503.14476 §4.1: 1e-6 for a 32B model; small from-scratch
@@ -145,6 +156,9 @@ class GRPORunConfig:
     max_context_tokens: int = 4096
     """Longest prompt + transcript an episode may reach (the presets' context); exceeding it raises. A
     ``max_completion_length`` beyond it is refused (a completion must fit in the context)."""
+    env_workers: int = 1
+    """Processes stepping an OR-Debug batch's envs (``ordebug.env_batch.make_envs``): 1 steps them in the trainer's
+    process, 0 uses one per CPU core. The episodes are identical either way (``tests/test_env_batch.py``)."""
 
     # -- run ----------------------------------------------------------------------------------------
     logging_steps: int = 1
@@ -175,6 +189,25 @@ class GRPORunConfig:
             raise ValueError(f"beta must be ≥ 0, got {self.beta}")
         if not (0 <= self.epsilon_low < 1 and self.epsilon_high >= 0):
             raise ValueError(f"need 0 ≤ epsilon_low < 1 and epsilon_high ≥ 0, got {self.epsilon_low}, {self.epsilon_high}")
+        if self.engine not in ENGINES:
+            raise ValueError(f"engine must be one of {tuple(ENGINES)}, got {self.engine!r}")
+        if self.engine_options:
+            if self.engine != "static":
+                raise ValueError(f"engine_options are options of the 'static' engine; engine is {self.engine!r}")
+            names = {f.name for f in dataclasses.fields(EngineConfig)}
+            unknown = set(self.engine_options) - names
+            if unknown:
+                raise ValueError(f"unknown engine_options {sorted(unknown)}; valid: {sorted(names)}")
+            EngineConfig(**self.engine_options)  # its own checks
+        if self.engine != "generate":
+            # the engine samples with temperature and top_p only; TRL options it would ignore are refused
+            ignored = sorted(set(self.extra_grpo_args) & {
+                "use_vllm", "top_k", "min_p", "repetition_penalty", "generation_kwargs", "cache_implementation",
+                "use_transformers_paged", "use_transformers_continuous_batching"})
+            if ignored:
+                raise ValueError(f"engine={self.engine!r} generates itself; extra_grpo_args {ignored} would be ignored")
+        if type(self.env_workers) is not int or self.env_workers < 0:
+            raise ValueError(f"env_workers must be an int >= 0 (0: one per CPU core), got {self.env_workers!r}")
         if self.dynamic_sampling_max_rounds < 1:
             raise ValueError(f"dynamic_sampling_max_rounds must be ≥ 1, got {self.dynamic_sampling_max_rounds}")
         if self.soft_overlong_cache < 0 or self.soft_overlong_cache > self.max_completion_length:

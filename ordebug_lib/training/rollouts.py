@@ -33,16 +33,20 @@ or efficiency), passed to TRL as the ``env_reward`` column and returned by ``env
   ``rollout_func`` does not receive: ``OrdebugGRPOTrainer`` keeps the rows of the current batch in
   ``trainer._rollout_inputs`` and the rollout checks that they match the prompts it was given.
 
-Generation here is plain ``model.generate`` (``ordebug_lib.policy.generation.generate_ids``) in lockstep
-over the live episodes, one call per turn; ``logprobs`` are returned as None (TRL recomputes log-probs
+Generation is in lockstep over the live episodes, one call per turn: with ``GRPORunConfig.engine='generate'``
+plain ``model.generate`` over each whole context (``ordebug_lib.policy.generation.generate_ids``), with
+'static' the run's ``policy.engine.StaticEngine`` whose episodes keep their KV cache across turns (it checks
+that every context extends the tokens it holds). ``logprobs`` are returned as None (TRL recomputes log-probs
 with the training forward; vLLM importance-sampling correction is not supported on this path).
 """
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass, field
 from typing import Callable, Sequence
 
 from ..ordebug.env import EnvConfig, RepairEnv
+from ..ordebug.env_batch import make_envs
 from ..ordebug.instance import Instance
 from ..ordebug.rewards import REWARD_COMPONENTS
 from ..policy.generation import SamplingConfig, eos_ids, generate_ids, render_prompts
@@ -87,56 +91,69 @@ def observation_ids(tokenizer, observation: str) -> list[int]:
 
 
 def run_token_episodes(generate_fn: GenerateFn, tokenizer, instances: Sequence[Instance], env_config: EnvConfig,
-                       max_new_tokens: int, max_context_tokens: int) -> list[TokenEpisode]:
-    """Run one episode per instance in lockstep; each turn, one ``generate_fn`` call over the live ones."""
+                       max_new_tokens: int, max_context_tokens: int, clock=None,
+                       env_workers: int = 1) -> list[TokenEpisode]:
+    """Run one episode per instance in lockstep; each turn, one ``generate_fn`` call over the live ones.
+
+    ``env_workers``: processes stepping the envs (``ordebug.env_batch.make_envs``: 1 in this process; the
+    results are the same). ``clock`` (a ``timing.StageClock``): env seconds are added to its ``env`` stage.
+    """
     eos = tokenizer.eos_token_id
-    envs = [RepairEnv(inst, env_config) for inst in instances]
-    prompts = [observation_ids(tokenizer, env.reset()[0]) for env in envs]
-    completions: list[list[int]] = [[] for _ in envs]
-    masks: list[list[int]] = [[] for _ in envs]
-    actions: list[list[str]] = [[] for _ in envs]
-    rewards: list[float | None] = [None] * len(envs)
-    live = list(range(len(envs)))
-    cut = [False] * len(envs)
-    first = [len(p) + max_new_tokens for p in prompts if len(p) + max_new_tokens > max_context_tokens]
-    if first:
-        raise ValueError(f"an OR-Debug first observation needs {max(first)} context tokens with one action, more "
-                         f"than max_context_tokens={max_context_tokens}; leave such instances out "
-                         "(training.rollouts.fits_context) or use smaller ones")
-    while live:
-        # a turn that would not fit the context ends its episode as a timeout (never silently cut text)
-        for i in live:
-            if len(prompts[i]) + len(completions[i]) + max_new_tokens > max_context_tokens:
-                rewards[i] = envs[i].truncate(f"context full ({max_context_tokens} tokens)")
-                cut[i] = True
-        live = [i for i in live if not envs[i].done]
-        if not live:
-            break
-        contexts = [prompts[i] + completions[i] for i in live]
-        outs = generate_fn(contexts, max_new_tokens)
-        if len(outs) != len(live):
-            raise ValueError(f"generate_fn returned {len(outs)} completions for {len(live)} contexts")
-        for i, (ids, stopped) in zip(live, outs):
-            if not ids:
-                raise ValueError("generate_fn returned an empty completion")
-            completions[i] += list(ids)
-            masks[i] += [1] * len(ids)
-            text = tokenizer.decode(ids, skip_special_tokens=True)
-            actions[i].append(text)
-            obs, reward, terminated, truncated, _ = envs[i].step(text)
-            if terminated or truncated:
-                rewards[i] = float(reward)
-                continue
-            seg = ([] if stopped else [eos]) + observation_ids(tokenizer, obs)
-            completions[i] += seg
-            masks[i] += [0] * len(seg)
-        live = [i for i in live if not envs[i].done]
-    out = []
-    for inst, env, p, c, m, a, r, k in zip(instances, envs, prompts, completions, masks, actions, rewards, cut):
-        o = env.outcome()
-        out.append(TokenEpisode(inst.id, p, c, m, r, dict(o.rewards), o.steps, o.submitted, o.feasible_end,
-                                o.faithful, a, k))
-    return out
+    n = len(instances)
+    t0 = time.perf_counter()  # the env stage includes starting the workers
+    with make_envs(instances, env_config, env_workers) as envs:
+        prompts = [observation_ids(tokenizer, obs) for obs in envs.reset()]
+        env_seconds = time.perf_counter() - t0
+        completions: list[list[int]] = [[] for _ in range(n)]
+        masks: list[list[int]] = [[] for _ in range(n)]
+        actions: list[list[str]] = [[] for _ in range(n)]
+        rewards: list[float | None] = [None] * n
+        live = list(range(n))
+        cut = [False] * n
+        first = [len(p) + max_new_tokens for p in prompts if len(p) + max_new_tokens > max_context_tokens]
+        if first:
+            raise ValueError(f"an OR-Debug first observation needs {max(first)} context tokens with one action, "
+                             f"more than max_context_tokens={max_context_tokens}; leave such instances out "
+                             "(training.rollouts.fits_context) or use smaller ones")
+        while live:
+            # a turn that would not fit the context ends its episode as a timeout (never silently cut text)
+            full = [i for i in live if len(prompts[i]) + len(completions[i]) + max_new_tokens > max_context_tokens]
+            if full:
+                for i, r in zip(full, envs.truncate(full, f"context full ({max_context_tokens} tokens)")):
+                    rewards[i], cut[i] = r, True
+                live = [i for i in live if not cut[i]]
+            if not live:
+                break
+            outs = generate_fn([prompts[i] + completions[i] for i in live], max_new_tokens)
+            if len(outs) != len(live):
+                raise ValueError(f"generate_fn returned {len(outs)} completions for {len(live)} contexts")
+            texts = []
+            for i, (ids, stopped) in zip(live, outs):
+                if not ids:
+                    raise ValueError("generate_fn returned an empty completion")
+                completions[i] += list(ids)
+                masks[i] += [1] * len(ids)
+                texts.append(tokenizer.decode(ids, skip_special_tokens=True))
+                actions[i].append(texts[-1])
+            t0 = time.perf_counter()
+            results = envs.step(live, texts)
+            env_seconds += time.perf_counter() - t0
+            still = []
+            for i, (ids, stopped), (obs, reward, terminated, truncated) in zip(live, outs, results):
+                if terminated or truncated:
+                    rewards[i] = float(reward)
+                    continue
+                seg = ([] if stopped else [eos]) + observation_ids(tokenizer, obs)
+                completions[i] += seg
+                masks[i] += [0] * len(seg)
+                still.append(i)
+            live = still
+        outcomes = envs.outcomes()
+    if clock is not None:
+        clock.add("env", env_seconds)
+    return [TokenEpisode(inst.id, p, c, m, r, dict(o.rewards), o.steps, o.submitted, o.feasible_end, o.faithful, a, k)
+            for inst, o, p, c, m, a, r, k in zip(instances, outcomes, prompts, completions, masks, actions, rewards,
+                                                  cut)]
 
 
 def model_generate_fn(model, tokenizer, temperature: float, top_p: float) -> GenerateFn:
@@ -160,7 +177,7 @@ class OrDebugRollout:
     """
 
     def __init__(self, instances: Sequence[Instance], env_config: EnvConfig, max_new_tokens_per_turn: int,
-                 max_context_tokens: int, temperature: float = 1.0, top_p: float = 1.0):
+                 max_context_tokens: int, temperature: float = 1.0, top_p: float = 1.0, env_workers: int = 1):
         self.instances = {inst.id: inst for inst in instances}
         if len(self.instances) != len(instances):
             raise ValueError("instances contain duplicate ids")
@@ -168,6 +185,7 @@ class OrDebugRollout:
         self.max_new_tokens = max_new_tokens_per_turn
         self.max_context_tokens = max_context_tokens
         self.temperature, self.top_p = temperature, top_p
+        self.env_workers = env_workers
         self.last_episodes: list[TokenEpisode] = []
 
     def __call__(self, prompts: list, trainer) -> dict:
@@ -183,11 +201,21 @@ class OrDebugRollout:
         if missing:
             raise KeyError(f"instance ids {missing[:3]} of the dataset are not among the rollout's instances")
         tokenizer = trainer.processing_class
+        clock = getattr(trainer, "stage_clock", None)
+        engine = getattr(getattr(trainer, "run_config", None), "engine", "generate")
         with unwrap_model_for_generation(trainer.model_wrapped, trainer.accelerator,
                                          gather_deepspeed3_params=trainer.args.ds3_gather_for_generation) as model:
-            gen = model_generate_fn(model, tokenizer, self.temperature, self.top_p)
-            episodes = run_token_episodes(gen, tokenizer, [self.instances[r["instance_id"]] for r in rows],
-                                          self.env_config, self.max_new_tokens, self.max_context_tokens)
+            if engine == "generate":
+                gen = model_generate_fn(model, tokenizer, self.temperature, self.top_p)
+            else:  # the run's engine, sampling as run_config says; each episode keeps its KV cache across turns
+                gen = trainer.generation_engine(model).multi_turn()
+            try:
+                episodes = run_token_episodes(gen, tokenizer, [self.instances[r["instance_id"]] for r in rows],
+                                              self.env_config, self.max_new_tokens, self.max_context_tokens, clock,
+                                              self.env_workers)
+            finally:
+                if hasattr(gen, "reset"):
+                    gen.reset()
         for ep, prompt in zip(episodes, prompts):
             expected = render_prompts(tokenizer, [prompt])[0]
             if ep.prompt_ids != expected:

@@ -120,7 +120,7 @@ def build_ordebug_trainer(cfg: GRPORunConfig, model, tokenizer, instances, run_d
         {"reason": f"first observation + {cfg.max_new_tokens_per_turn} tokens > {cfg.max_context_tokens}",
          "ids": left_out}, indent=2))
     rollout = OrDebugRollout(instances, env_config, cfg.max_new_tokens_per_turn, cfg.max_context_tokens,
-                             cfg.temperature, cfg.top_p)
+                             cfg.temperature, cfg.top_p, cfg.env_workers)
     trainer = build_trainer(cfg, model, tokenizer, ordebug_dataset(instances, env_config), run_dir,
                             [env_reward_func], rollout_func=rollout, **overrides)
     trainer.ordebug_rollout = rollout

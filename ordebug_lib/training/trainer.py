@@ -20,10 +20,19 @@ pinned release (trl==1.16.0; they change between releases, which is why it is pi
    TRL lacks — the per-token loss is ``losses.per_token_loss`` and the aggregation
    ``losses.aggregate_loss(..., "hybrid", L_max, α)``, with TRL's metrics (kl, entropy, clip ratios).
 
+Two more private methods are wrapped, not changed: ``_generate`` (timed: the ``generation`` stage of
+``timing.py``) and, with ``GRPORunConfig.engine='static'``, ``_generate_single_turn`` — TRL's regular
+``model.generate`` path (single-turn Countdown) is replaced by ``policy.engine.StaticEngine`` on the same
+prompt ids, returning the completion ids cut after the first EOS as TRL's path does (pinned by
+``tests/test_training_engine.py``). Multi-turn OR-Debug generates in its ``rollout_func`` (``rollouts.py``),
+which picks the engine itself.
+
 Rewards are used as the reward functions return them (weighted sum, TRL's ``reward_weights``); a
 reward function returning None for a completion raises here (TRL would zero its advantage silently).
 """
 from __future__ import annotations
+
+import time
 
 import torch
 from trl import GRPOTrainer
@@ -32,6 +41,7 @@ from ..advantages import compute_advantages, dynamic_sampling_mask, informative_
 from ..losses import aggregate_loss, hybrid_alpha, per_token_loss
 from .config import GRPORunConfig
 from .sampling import RefillSampler, concat_batches, select_rows
+from .timing import StageClock, StageTimingCallback, cuda_sync
 
 
 class OrdebugGRPOTrainer(GRPOTrainer):
@@ -45,6 +55,10 @@ class OrdebugGRPOTrainer(GRPOTrainer):
         self._rollout_inputs: list[dict] | None = None
         self._refill: RefillSampler | None = None
         self.last_batch_info: dict = {}  # rewards / advantages of the last training batch (tests, notebooks)
+        self.stage_clock = StageClock()
+        self.stage_rows: list[dict] = []  # one timing row per optimizer step (timing.py)
+        self.add_callback(StageTimingCallback(self))
+        self._engine = None  # the 'static' engine of single-turn generation, built on first use
 
     # -- setup ----------------------------------------------------------------------------------------
     def _check_consistent(self) -> None:
@@ -75,9 +89,47 @@ class OrdebugGRPOTrainer(GRPOTrainer):
             raise ValueError("dynamic sampling needs whole groups on every process: per_device_train_batch_size × "
                              "steps_per_generation must be a multiple of num_generations")
 
+    # -- generation -----------------------------------------------------------------------------------
+    def _generate(self, prompts: list):
+        t0 = self.stage_clock.seconds["env"]
+        with self.stage_clock.time("generation"):
+            out = super()._generate(prompts)
+        self.stage_clock.seconds["generation"] -= self.stage_clock.seconds["env"] - t0  # env is its own stage
+        return out
+
+    def _generate_single_turn(self, prompt_ids, images, multimodal_fields, num_generations, has_tool_images=False):
+        if self.run_config.engine == "generate":
+            return super()._generate_single_turn(prompt_ids, images, multimodal_fields, num_generations,
+                                                 has_tool_images)
+        if images is not None or multimodal_fields or self.use_vllm or self.use_transformers_continuous_batching:
+            raise ValueError(f"engine={self.run_config.engine!r} generates text-only prompts with the model itself "
+                             "(no images, vLLM or continuous batching)")
+        from trl.models import unwrap_model_for_generation
+
+        with unwrap_model_for_generation(self.model_wrapped, self.accelerator,
+                                         gather_deepspeed3_params=self.args.ds3_gather_for_generation) as model:
+            engine = self.generation_engine(model)
+            outs = engine([list(p) for p in prompt_ids], self.max_completion_length)
+        return [ids for ids, _ in outs], None  # ids cut after the first EOS, as TRL's path; no vLLM log-probs
+
+    def generation_engine(self, model):
+        """The run's engine over ``model`` (kept across steps: the optimizer updates the weights in place, so
+        cached CUDA graphs read the current ones)."""
+        from ..policy.engine import EngineConfig, make_engine
+        from ..policy.generation import SamplingConfig
+
+        if self._engine is None or self._engine.model is not model:
+            rc = self.run_config
+            sampling = SamplingConfig(max_new_tokens=rc.max_completion_length, temperature=rc.temperature,
+                                      top_p=rc.top_p, seed=rc.seed + 1000 * self.accelerator.process_index)
+            self._engine = make_engine(rc.engine, model, self.processing_class, sampling,
+                                       EngineConfig(**rc.engine_options))
+        return self._engine
+
     # -- rewards and advantages ---------------------------------------------------------------------
     def _calculate_rewards(self, inputs, prompts, completions, completion_ids_list):
-        rewards_per_func = super()._calculate_rewards(inputs, prompts, completions, completion_ids_list)
+        with self.stage_clock.time("rewards"):
+            rewards_per_func = super()._calculate_rewards(inputs, prompts, completions, completion_ids_list)
         self._round_rewards_per_func = rewards_per_func  # (N_all_processes, n_funcs)
         return rewards_per_func
 
@@ -85,7 +137,18 @@ class OrdebugGRPOTrainer(GRPOTrainer):
         """One TRL generation + scoring round; returns (batch, rewards of all processes (N,) float64)."""
         self._rollout_inputs = inputs  # the rollout function (rollouts.py) reads the dataset rows here
         self._round_rewards_per_func = None
+        clock = self.stage_clock
+        inner = lambda: sum(clock.seconds[k] for k in ("generation", "env", "rewards"))  # noqa: E731
+        inner0 = inner()
+        if clock.sync:
+            cuda_sync()
+        t0 = time.perf_counter()
         batch = super()._generate_and_score_completions(inputs)
+        if clock.sync:
+            cuda_sync()
+        clock.add("logprobs", time.perf_counter() - t0 - (inner() - inner0))  # the round minus its timed stages
+        written = batch["completion_mask"] if "tool_mask" not in batch else batch["completion_mask"] * batch["tool_mask"]
+        clock.gen_tokens += int(self.accelerator.gather(written.sum()).sum())  # model-written tokens, all processes
         rpf = self._round_rewards_per_func
         if rpf is None:
             raise RuntimeError("TRL did not call _calculate_rewards; the pinned trl==1.16.0 glue is out of date")
