@@ -29,8 +29,9 @@ kernel:
 paper: $(STAMP)
 	$(BIN)/python -m ordebug_lib.run --all --profile $(PROFILE) $(PUBLISH)
 
+# -n auto: one pytest-xdist worker per core (2 on CI); the slow tests are notebook runs that use one core each
 test: $(STAMP)
-	$(BIN)/python -m pytest -q
+	$(BIN)/python -m pytest -q -n auto
 
 lab: $(STAMP)
 	$(BIN)/jupyter lab notebooks/
