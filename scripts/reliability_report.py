@@ -144,7 +144,7 @@ BAD_INPUTS: list[tuple[str, list[str], tuple[str, ...], object]] = [
      ("is not a multiple of num_generations 3",), None),
     ("completion budget past the context (OR-Debug)",
      [*R20, "-p", "grpo", "{max_completion_length: 5000, num_generations: 2}"],
-     ("max_completion_length 5000 exceeds max_context_tokens 4096",), None),
+     ("max_completion_length 5000 exceeds max_context_tokens",), None),
     ("episode budget other than the warm start's", [*R20, "-p", "max_steps", "7"],
      ("warm_start_config max_steps=6 must equal max_steps=7",), None),
     ("unknown arm", [*R20, "-p", "arms", "[sft, chess]"], ("arms: unknown arm kind 'chess'",), None),

@@ -64,8 +64,7 @@ def test_stage_configs_share_the_arms_total_steps():
 def test_curriculum_jobs_carry_the_stages_and_other_arms_do_not(tmp_path):
     arms = make_arms(["sft", "grpo", "curriculum"])
     assert [a.name for a in arms] == ["grpo-s0", "curriculum-s0", "sft-s0"]
-    grpo = {"max_steps": 8, "reward": "composite", "max_turns": 2, "max_new_tokens_per_turn": 8,
-            "max_completion_length": 16}
+    grpo = {"max_steps": 8, "reward": "composite"}  # the episode fields come from the evaluation's (one_task)
     jobs = {j.name: j for j in arm_jobs(arms, tmp_path, tmp_path, tmp_path, grpo)}
     assert jobs["curriculum-s0"].spec["curriculum"] == [list(s) for s in CURRICULUM]
     assert "curriculum" not in jobs["grpo-s0"].spec and "curriculum" not in jobs["sft-s0"].spec

@@ -56,7 +56,10 @@ def test_shared_settings_cannot_override_per_arm_fields(tmp_path):
         arm_jobs(arms, tmp_path, tmp_path, tmp_path, {"max_stepz": 3})
     jobs = arm_jobs(arms, tmp_path, tmp_path, tmp_path, {"max_steps": 3, "reward": "composite"})
     assert [j.dir for j in jobs] == [tmp_path / a.name for a in arms]
-    assert all(j.spec["grpo"] == {"max_steps": 3, "reward": "composite"} for j in jobs)
+    # the shared settings plus the episode fields of the evaluation (arm_jobs' defaults: 20 steps of 48 tokens)
+    want = {"max_steps": 3, "reward": "composite", "max_turns": 20, "max_new_tokens_per_turn": 48,
+            "max_context_tokens": 3584 + 48, "max_completion_length": 20 * 48}
+    assert all(j.spec["grpo"] == want and j.spec["context_policy"] == "end" for j in jobs)
 
 
 def test_warm_start_config_from_a_dict():
@@ -84,7 +87,7 @@ def _check_run(run, kinds, advantage, rep, figs):
             continue
         cfg = json.loads((d / "run_config.json").read_text())
         assert cfg["advantage_method"] == advantage[kind]
-        assert cfg["reward"] == params["grpo"]["reward"] and cfg["max_turns"] == params["grpo"]["max_turns"]
+        assert cfg["reward"] == params["grpo"]["reward"] and cfg["max_turns"] == params["max_steps"]  # one task
         steps = [json.loads(line)["step"] for line in (d / "metrics.jsonl").read_text().splitlines()]
         assert steps == list(range(1, params["grpo"]["max_steps"] + 1))
     labels = {"sft": "SFT (no RL)", "grpo": "GRPO", "dgro": "DGRO"}

@@ -45,8 +45,11 @@ never on the injected mistakes.
 ``generate`` call per turn over the episodes still running; the generated text is sent to the env
 verbatim (``parse_action`` takes the last ``<action>`` block); rows go to the SQLite results store of
 ``ordebug/results.py``, one per (policy, instance, seed), resumable as ``results.evaluate``.
-If a conversation outgrows ``max_prompt_tokens``, the oldest (action, observation) pairs after the
-first observation are left out of the prompt (the model listing is kept); ``context_trims`` counts it.
+If a conversation outgrows ``max_prompt_tokens``, by ``context_policy``: 'trim' leaves the oldest (action,
+observation) pairs after the first observation out of the prompt (the model listing is kept; ``context_trims``
+counts it); 'end' ends the episode as a timeout, as RL training does (``training.rollouts``: an episode is one
+token sequence, so nothing can be left out of it). RL experiments evaluate with 'end' so that the evaluated
+task is the trained one (``experiments.ordebug_rl.one_task``).
 """
 from __future__ import annotations
 
@@ -70,6 +73,7 @@ from .tokenizer import DEFAULT_SPLIT_FRACTIONS, DEFAULT_SPLIT_SALT
 EXPERTS = ("oracle", "oracle_iis", "search", "slack")
 RECOVERING_EXPERTS = frozenset({"slack"})  # demos kept when they recover; the others' when they succeed
 RECOVERY_PREFIX = "recovery:"  # Transcript.policy of a recovery demonstration: recovery:<kind>
+CONTEXT_POLICIES = ("trim", "end")
 RECOVERY_KINDS = ("wrong_repair", "search_repair", "repeat_get_iis", "repeat_repair", "near_miss", "rejected_action")
 
 
@@ -670,11 +674,13 @@ def fit_context(tokenizer, messages: list[dict], max_prompt_tokens: int) -> tupl
 def run_lm_episodes(model, tokenizer, instances: Sequence[Instance], env_config: EnvConfig | None = None,
                     sampling: SamplingConfig | None = None, max_prompt_tokens: int = 3072,
                     on_generate: Callable[[int], None] | None = None,
-                    max_turns: int | None = None) -> list[LMEpisode]:
+                    max_turns: int | None = None, context_policy: str = "trim") -> list[LMEpisode]:
     """Run every instance as one lockstep batch: each turn, one ``generate`` call over the live episodes
     (``on_generate(n_live)`` is called once per such call, for tests and progress). ``max_turns`` stops
     the batch early (on-policy data needs only the first turns): episodes still running then end as
     timeouts (``RepairEnv.truncate``), their observations those of the full step budget."""
+    if context_policy not in CONTEXT_POLICIES:
+        raise ValueError(f"context_policy must be one of {CONTEXT_POLICIES}, got {context_policy!r}")
     sampling = sampling or SamplingConfig()
     env_config = env_config or episode_env_config()
     envs = [RepairEnv(inst, env_config) for inst in instances]
@@ -684,6 +690,13 @@ def run_lm_episodes(model, tokenizer, instances: Sequence[Instance], env_config:
     live = list(range(len(envs)))
     turn = 0
     while live:
+        if context_policy == "end":  # a prompt that no longer fits ends its episode as a timeout (as in RL)
+            for i in live:
+                if len(render_prompts(tokenizer, [convs[i]])[0]) > max_prompt_tokens:
+                    envs[i].truncate(f"context full (prompt over {max_prompt_tokens} tokens)")
+            live = [i for i in live if not envs[i].done]
+            if not live:
+                break
         prompts = []
         for i in live:
             msgs, trimmed = fit_context(tokenizer, convs[i], max_prompt_tokens)
@@ -711,7 +724,7 @@ def run_lm_episodes(model, tokenizer, instances: Sequence[Instance], env_config:
 
 def evaluate_lm(model, tokenizer, instances: Sequence[Instance], db_path: str | Path, policy_name: str,
                 seed: int = 0, max_steps: int = 20, batch_size: int = 16, sampling: SamplingConfig | None = None,
-                max_prompt_tokens: int = 3072, env_config: EnvConfig | None = None):
+                max_prompt_tokens: int = 3072, env_config: EnvConfig | None = None, context_policy: str = "trim"):
     """Evaluate an LM policy on ``instances`` in lockstep batches of ``batch_size`` episodes and store one
     row per episode in the results database (skipping instances already stored for this policy and
     seed, as ``results.evaluate`` does). Returns (rows of these instances as a DataFrame, LMEpisodes run now).
@@ -735,7 +748,8 @@ def evaluate_lm(model, tokenizer, instances: Sequence[Instance], db_path: str | 
         todo = [inst for inst in instances if inst.id not in stored]
         for start in range(0, len(todo), batch_size):
             chunk = todo[start:start + batch_size]
-            eps = run_lm_episodes(model, tokenizer, chunk, config, sampling, max_prompt_tokens)
+            eps = run_lm_episodes(model, tokenizer, chunk, config, sampling, max_prompt_tokens,
+                                  context_policy=context_policy)
             insert_rows(conn, [results.episode_row(inst, ep.outcome, policy_name, seed) for inst, ep in zip(chunk, eps)])
             episodes += eps
     finally:
