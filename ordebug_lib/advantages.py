@@ -205,6 +205,25 @@ def dgro_advantages(
     return (beta_reward * (g - b) / scale).reshape(-1)
 
 
+def dgro_floor_binding(rewards, group_size: int, min_variance: float, std: str = "unbiased") -> float:
+    """Fraction of informative groups (rewards not all equal) whose variance is below DGRO's floor, i.e. the
+    groups whose advantages ``dgro_advantages`` divides by sqrt(min_variance) instead of their own std: where
+    the floor acts. 0 means DGRO is GRPO scaled by β_reward on that batch (and Adam cancels a constant scale).
+    All-equal groups are left out: their advantages are 0 whatever the floor.
+
+    >>> dgro_floor_binding([1., 0., 0.1, 0., 5., 5.], 2, min_variance=0.01)  # vars 0.5, 0.005 (binds), -
+    0.5
+    >>> dgro_floor_binding([100., -100., 0., 50.], 2, min_variance=0.01)      # a ±100 reward never binds
+    0.0
+    """
+    g = group_rewards(rewards, group_size)  # (n_groups, G)
+    live = informative_groups(rewards, group_size)
+    if not bool(live.any()):
+        return 0.0
+    variance = (group_std(g, std) ** 2).reshape(-1)  # (n_groups,)
+    return float((variance[live] < min_variance).double().mean())
+
+
 _METHOD_FUNCS = {
     "grpo": (grpo_advantages, {"eps", "std"}),
     "dr_grpo": (dr_grpo_advantages, set()),

@@ -119,3 +119,26 @@ def test_a_full_context_ends_both_at_the_same_turn(tokenizer, monkeypatch):
 def test_context_policy_is_checked():
     with pytest.raises(ValueError, match="context_policy must be one of"):
         ordebug_episodes.run_lm_episodes(None, None, [], context_policy="drop")
+
+
+def test_knob_activity_and_an_arm_that_never_acted_fails(tmp_path, monkeypatch):
+    """``knob_activity`` reads the arm's own metrics; ``run_arm`` fails an arm whose required knob never acted,
+    after writing its evaluation, and keeps it with require_knobs=False."""
+    from ordebug_lib.experiments import ordebug_rl
+    from ordebug_lib.experiments.ordebug_rl import KNOBS, knob_activity
+
+    rows = [{"step": 1, "completions/clipped_ratio": 0.0}, {"step": 2, "completions/clipped_ratio": 0.25}]
+    k = knob_activity("token_loss", rows)
+    assert (k["acted"], k["steps_active"], k["max"], k["steps_logged"]) == (True, 1, 0.25, 2)
+    assert knob_activity("dynamic", [{"ordebug/dynamic_sampling/rounds": 1.0}])["acted"] is False  # one round: no refill
+    assert knob_activity("dynamic", [{"ordebug/dynamic_sampling/rounds": 2.0}])["acted"] is True
+    assert not KNOBS["dgro"].required and KNOBS["asym_clip"].required
+    assert knob_activity("asym_clip", [{"step": 1}])["steps_logged"] == 0  # not logged: never acted
+    never = knob_activity("asym_clip", [{"step": 1, "clip_ratio/high_mean": 0.0}])
+    with pytest.raises(RuntimeError, match="asym_clip-s0: its knob never acted"):
+        ordebug_rl.check_knob("asym_clip-s0", never)
+    ordebug_rl.check_knob("asym_clip-s0", never, require=False)  # kept when the experiment allows it
+    ordebug_rl.check_knob("asym_clip-s0", knob_activity("asym_clip", [{"clip_ratio/high_mean": 0.01}]))
+    ordebug_rl.check_knob("dgro-s0", knob_activity("dgro", [{"ordebug/dgro/floor_binding_frac": 0.0}]))  # reported only
+    ordebug_rl.check_knob("grpo-s0", None)
+

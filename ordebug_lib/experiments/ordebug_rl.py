@@ -133,6 +133,62 @@ def make_arms(kinds: Sequence[str], seeds: Sequence[int] = (0,), dgro: dict | No
     return arms + ([OrdebugArm("sft", 0)] if "sft" in kinds else [])
 
 
+@dataclass(frozen=True)
+class Knob:
+    """What an arm changes, as the run's own metrics show it (``metrics.jsonl`` of the arm)."""
+
+    metric: str
+    """The logged metric (TRL's or ``ordebug/...`` of ``training.trainer``)."""
+    acted_above: float
+    """The knob acted at a step where the metric exceeds this."""
+    what: str
+    required: bool = True
+    """A trained arm whose knob never acted fails (``run_arm``) unless the experiment allows it."""
+
+
+KNOBS = {
+    "asym_clip": Knob("clip_ratio/high_mean", 0.0, "share of tokens whose ratio passed 1 + ε_high (clip-higher "
+                      "clipped; on-policy, with one update per generation, the ratio is 1 and it never can)"),
+    "token_loss": Knob("completions/clipped_ratio", 0.0, "share of episodes whose last action hit its token budget "
+                       "(the overlong filter masks them)"),
+    "dynamic": Knob("ordebug/dynamic_sampling/rounds", 1.0, "generation rounds per step (above 1: zero-std groups "
+                    "were replaced by fresh ones)"),
+    "dgro": Knob("ordebug/dgro/floor_binding_frac", 0.0, "share of informative groups under DGRO's variance floor "
+                 "(0: the arm is GRPO with advantages scaled by β_reward, which Adam cancels)", required=False),
+}
+"""The knob of each ablation arm (DAPO arXiv 2503.14476 §3.1-3.4; DGRO arXiv 2505.12951). The DGRO floor is
+reported, not required, until the paper's objective replaces the seeds' variance-scaled advantage (issue 21)."""
+
+
+def knob_activity(kind: str, rows: Sequence[dict]) -> dict | None:
+    """How the arm's knob acted over its logged steps (None for an arm without one).
+
+    >>> rows = [{"step": 1, "clip_ratio/high_mean": 0.0}, {"step": 2, "clip_ratio/high_mean": 0.03}]
+    >>> k = knob_activity("asym_clip", rows)
+    >>> k["acted"], k["steps_active"], k["max"]
+    (True, 1, 0.03)
+    >>> knob_activity("asym_clip", rows[:1])["acted"], knob_activity("grpo", rows) is None
+    (False, True)
+    """
+    knob = KNOBS.get(kind)
+    if knob is None:
+        return None
+    values = [float(r[knob.metric]) for r in rows if r.get(knob.metric) is not None]
+    active = [v for v in values if v > knob.acted_above]
+    return {"metric": knob.metric, "what": knob.what, "required": knob.required, "steps_logged": len(values),
+            "steps_active": len(active), "max": max(values) if values else None,
+            "mean": sum(values) / len(values) if values else None, "acted": bool(active)}
+
+
+def check_knob(arm_name: str, knob: dict | None, require: bool = True) -> None:
+    """Raise if the arm's required knob never acted (``knob_activity``), unless ``require`` is False."""
+    if knob is not None and knob["required"] and not knob["acted"] and require:
+        raise RuntimeError(f"{arm_name}: its knob never acted ({knob['metric']} was at most {knob['max']} over "
+                           f"{knob['steps_logged']} logged steps: {knob['what']}); the arm measures nothing it "
+                           "claims. Its evaluation is in eval.json; change the schedule (e.g. num_iterations ≥ 2 "
+                           "for clip-higher) or pass require_knobs=False to keep such a run")
+
+
 TASK_FIELDS = {"max_turns": "max_steps", "max_new_tokens_per_turn": "max_new_tokens"}
 """RL fields (``GRPORunConfig``) that are the evaluation's settings under another name: one task, one value."""
 
@@ -173,13 +229,15 @@ def one_task(grpo: dict, max_steps: int, max_new_tokens: int, max_prompt_tokens:
 def arm_jobs(arms: Sequence[OrdebugArm], root: str | Path, warm_start_dir: str | Path, benchmark_dir: str | Path,
              grpo: dict, n_train: int | None = None, n_eval: int | None = None, max_steps: int = 20,
              max_new_tokens: int = 48, max_prompt_tokens: int = 3584, eval_batch_size: int = 64,
-             eval_seed: int = 0, device: str = "auto", curriculum: Sequence[Sequence[str]] | None = None) -> list[Job]:
+             eval_seed: int = 0, device: str = "auto", curriculum: Sequence[Sequence[str]] | None = None,
+             require_knobs: bool = True) -> list[Job]:
     """One ``jobs.Job`` per arm, in ``root/<arm name>``. ``grpo``: the ``GRPORunConfig`` fields every arm
     shares (steps, group size, turns, learning rate, reward, temperature, ...); the evaluation settings
     (``max_steps`` of an episode, tokens per action, prompt limit) are the warm start's evaluation's, and
     RL's episodes are the same (``one_task``: its fields are filled in from them, a mismatch raises).
     ``curriculum``: the stages of a 'curriculum' arm (default ``CURRICULUM``), whose ``max_steps`` is the
-    total over its stages (``stage_steps``); only curriculum arms' specs carry it."""
+    total over its stages (``stage_steps``); only curriculum arms' specs carry it. ``require_knobs``: an arm
+    whose ``KNOBS`` entry never acted in its run fails (after writing its evaluation)."""
     clash = set(grpo) & set(PER_ARM_FIELDS)
     if clash:
         raise ValueError(f"{sorted(clash)} are set per arm, not in the shared GRPO settings")
@@ -198,7 +256,8 @@ def arm_jobs(arms: Sequence[OrdebugArm], root: str | Path, warm_start_dir: str |
         s = {"arm": dataclasses.asdict(a), "grpo": dict(grpo), "warm_start": str(Path(warm_start_dir).resolve()),
              "benchmark": str(Path(benchmark_dir).resolve()), "n_train": n_train, "n_eval": n_eval,
              "max_steps": max_steps, "max_new_tokens": max_new_tokens, "max_prompt_tokens": max_prompt_tokens,
-             "eval_batch_size": eval_batch_size, "eval_seed": eval_seed, "device": device, "context_policy": "end"}
+             "eval_batch_size": eval_batch_size, "eval_seed": eval_seed, "device": device, "context_policy": "end",
+             "require_knobs": require_knobs}
         return {**s, "curriculum": [list(st) for st in stages]} if a.kind == "curriculum" else s
 
     return [Job(a.name, MODULE, root / a.name, spec(a)) for a in arms]
@@ -389,7 +448,15 @@ def run_arm(spec: dict, out_dir: str | Path) -> dict:
     summary = {"arm": arm.name, **dataclasses.asdict(arm), "n_train": len(train), **agg,
                "context_trims": sum(e.context_trims for e in episodes),
                "mean_output_tokens_per_action": sum(sum(e.output_tokens) for e in episodes) / max(1, n_actions)}
+    knob = None
+    if arm.trains:
+        from ..training.logging import read_metrics
+
+        knob = knob_activity(arm.kind, read_metrics(out / "metrics.jsonl"))
+        if knob is not None:  # flat, so that the summaries stay one table (load_arm_results)
+            summary.update({f"knob_{k}": v for k, v in knob.items() if k != "what"})
     (out / "eval.json").write_text(json.dumps(summary, indent=2, default=float) + "\n")
+    check_knob(arm.name, knob, spec.get("require_knobs", True))
     mark_done(out, spec, summary=summary, timings_s=timings, device=device_info())
     return summary
 

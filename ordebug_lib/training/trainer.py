@@ -37,7 +37,7 @@ import time
 import torch
 from trl import GRPOTrainer
 
-from ..advantages import compute_advantages, dynamic_sampling_mask, informative_groups
+from ..advantages import compute_advantages, dgro_floor_binding, dynamic_sampling_mask, informative_groups
 from ..losses import aggregate_loss, hybrid_alpha, per_token_loss
 from .config import GRPORunConfig
 from .sampling import RefillSampler, concat_batches, select_rows
@@ -191,6 +191,15 @@ class OrdebugGRPOTrainer(GRPOTrainer):
         m["ordebug/reward/mean"].append(rew_g.mean().item())
         m["ordebug/reward/std"].append(rew_g.std().item() if rew_g.numel() > 1 else 0.0)
         m["ordebug/groups/zero_std_frac"].append(zero_std_groups / max(sampled_groups, 1))
+        # what the knobs did (experiments.ordebug_rl.KNOBS reads these): rewards before any selection, the
+        # episodes generated for this batch, DGRO's variance floor
+        first = rewards_all.double()
+        m["ordebug/reward/mean_before_selection"].append(first.mean().item())
+        m["ordebug/reward/std_before_selection"].append(first.std().item() if first.numel() > 1 else 0.0)
+        m["ordebug/episodes_generated"].append(float(sampled_groups * G))
+        if rc.advantage_method == "dgro":
+            m["ordebug/dgro/floor_binding_frac"].append(
+                dgro_floor_binding(rewards_all, G, rc.dgro_min_variance))
         m["ordebug/advantage/mean"].append(adv_g.mean().item())
         m["ordebug/advantage/std"].append(adv_g.std().item() if adv_g.numel() > 1 else 0.0)
         m["ordebug/advantage/max"].append(adv_g.max().item())
