@@ -288,16 +288,14 @@ def check_benchmark(stem: str, name: str, directory) -> None:
 
 def _check_02(stem: str, params: dict) -> None:
     from .ordebug.dataset import SPLITS
-    from .ordebug.instance import DIFFICULTIES, ERROR_TYPES
+    from .ordebug.instance import DIFFICULTIES
     from .ordebug.saboteur import NAMINGS
     from .policy.data import BASELINES
 
     if params.get("naming", NAMINGS[0]) not in NAMINGS:
         raise RunError(f"{stem}: naming must be one of {NAMINGS}, got {params['naming']!r}")
 
-    bad = sorted(set(params.get("error_types", "")) - set(ERROR_TYPES))
-    if bad:
-        raise RunError(f"{stem}: unknown error type(s) {bad} in error_types; known: {''.join(ERROR_TYPES)}")
+    _check_error_types(stem, "error_types", params.get("error_types"))
     bad = sorted(set(params.get("difficulties", [])) - set(DIFFICULTIES))
     if bad:
         raise RunError(f"{stem}: unknown difficulty(ies) {bad}; known: {', '.join(DIFFICULTIES)}")
@@ -317,10 +315,23 @@ def _check_02(stem: str, params: dict) -> None:
             raise RunError(f"{stem}: eval_split {split!r} gets no instances (its split fraction is 0)")
 
 
+def _check_error_types(stem: str, name: str, spec) -> None:
+    """Letters of the error-type registry (``saboteur.ERROR_TYPES``) or "all" (``saboteur.ALL_TYPES``)."""
+    from .ordebug.saboteur import ALL_TYPES, ERROR_TYPES
+
+    if spec is None or spec == ALL_TYPES:
+        return
+    bad = sorted(set(spec) - set(ERROR_TYPES))
+    if bad:
+        raise RunError(f"{stem}: unknown error type(s) {bad} in {name}; known: {''.join(ERROR_TYPES)} "
+                       f"(or {ALL_TYPES!r} for all of them)")
+
+
 def _check_03(stem: str, params: dict) -> None:
     task = params.get("task", "countdown")
     if task not in ("countdown", "ordebug"):
         raise RunError(f"{stem}: task must be 'countdown' or 'ordebug', got {task!r}")
+    _check_error_types(stem, "bench_error_types", params.get("bench_error_types"))
     check_model(stem, "model", params.get("model", "tiny"), ("max_new_tokens", params.get("max_new_tokens", 0)))
     if task == "ordebug":
         check_benchmark(stem, "benchmark_dir", params.get("benchmark_dir"))
@@ -546,20 +557,126 @@ def _logged_kernel_manager(log: Path):
     return LoggedKernelManager
 
 
-def publish_run(run_dir: Path, stem: str, root: Path = ROOT) -> None:
-    """Copy a gpu run's figures and reports into the committed folders, with its provenance."""
-    for sub in ("figures", "reports"):
-        for f in sorted((run_dir / sub).glob("*")):
-            dest = root / sub / f.name
-            dest.parent.mkdir(parents=True, exist_ok=True)
-            shutil.copy2(f, dest)
-    prov_dir = root / "reports" / "provenance"
-    prov_dir.mkdir(parents=True, exist_ok=True)
+PUBLISHED = Path("reports") / "published"
+"""Every published run's own files, in ``<notebook>.<profile>.<run id>/``: never overwritten by another run."""
+REGISTRY = Path("reports") / "runs.md"
+
+
+def publish_run(run_dir: Path, stem: str, root: Path = ROOT) -> Path:
+    """Publish a gpu run: its figures, reports, provenance and metrics go into its own archive folder
+    ``reports/published/<stem>.<profile>.<run id>/`` (refused if it exists: runs are never overwritten), and
+    copies into the committed ``figures/`` and ``reports/`` (the latest published run of each file) and
+    ``reports/provenance/<stem>[.<profile>].json``. A committed file about to be replaced that no archive holds
+    (published before archives existed) is first archived under ``<stem>[.<profile>].legacy`` (with the provenance
+    it had), so a second run never loses the first one's files. ``reports/runs.md`` lists every archive."""
     profile = run_dir.parent.name
     tag = stem if profile == PUBLISH_PROFILE else f"{stem}.{profile}"
+    archive = root / PUBLISHED / f"{stem}.{profile}.{run_dir.name}"
+    if archive.exists():
+        raise RunError(f"{archive} exists: this run was published already (published runs are never overwritten)")
+    files = [(sub, f) for sub in ("figures", "reports") for f in sorted((run_dir / sub).glob("*")) if f.is_file()]
+    prov_dir = root / "reports" / "provenance"
+    _archive_legacy(root, tag, [root / sub / f.name for sub, f in files]
+                    + [prov_dir / f"{tag}.json", prov_dir / f"{tag}.metrics.json"])
+    tmp = archive.with_name(f".{archive.name}.tmp")
+    shutil.rmtree(tmp, ignore_errors=True)
+    for sub, f in files:
+        (tmp / sub).mkdir(parents=True, exist_ok=True)
+        shutil.copy2(f, tmp / sub / f.name)
+    tmp.mkdir(parents=True, exist_ok=True)
+    shutil.copy2(run_dir / "provenance.json", tmp / "provenance.json")
+    if (run_dir / "metrics.json").exists():
+        shutil.copy2(run_dir / "metrics.json", tmp / "metrics.json")
+    os.rename(tmp, archive)  # whole or absent
+    for sub, f in files:
+        dest = root / sub / f.name
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy2(f, dest)
+    prov_dir.mkdir(parents=True, exist_ok=True)
     shutil.copy2(run_dir / "provenance.json", prov_dir / f"{tag}.json")
     if (run_dir / "metrics.json").exists():
         shutil.copy2(run_dir / "metrics.json", prov_dir / f"{tag}.metrics.json")
+    write_registry(root)
+    return archive
+
+
+def _archived(root: Path, path: Path) -> bool:
+    """Whether some archive holds a file of ``path``'s kind and name with its bytes."""
+    if path.parent.name == "provenance":
+        name = "metrics.json" if path.name.endswith(".metrics.json") else "provenance.json"
+        candidates = (root / PUBLISHED).glob(f"*/{name}")
+    else:
+        candidates = (root / PUBLISHED).glob(f"*/{path.parent.name}/{path.name}")
+    data = path.read_bytes()
+    return any(f.read_bytes() == data for f in candidates)
+
+
+def _archive_legacy(root: Path, tag: str, paths: list[Path]) -> Path | None:
+    """Archive the committed files among ``paths`` that exist and no archive holds (see ``publish_run``)."""
+    todo = [p for p in paths if p.exists() and not _archived(root, p)]
+    if not todo:
+        return None
+    legacy = root / PUBLISHED / f"{tag}.legacy"
+    n = 1
+    while legacy.exists():  # a second legacy set of the same tag (cannot happen twice for one file)
+        n += 1
+        legacy = root / PUBLISHED / f"{tag}.legacy{n}"
+    for p in todo:
+        if p.parent.name == "provenance":
+            dest = legacy / ("metrics.json" if p.name.endswith(".metrics.json") else "provenance.json")
+        else:
+            dest = legacy / p.parent.name / p.name
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy2(p, dest)
+    return legacy
+
+
+def registry_rows(root: Path = ROOT) -> list[dict]:
+    """One row per archive of ``reports/published/`` (notebook, profile, run id, seed, commit, device, time),
+    then one per provenance file of ``reports/provenance/`` that no archive holds: the runs published before
+    archives existed, several of them under hand-given names (their reports are not kept apart)."""
+    sources = [(d.name, d / "provenance.json", d) for d in sorted((root / PUBLISHED).glob("*/"))]
+    for f in sorted((root / "reports" / "provenance").glob("*.json")):
+        if not f.name.endswith(".metrics.json") and not f.name.endswith(".episodes.json") and not _archived(root, f):
+            sources.append((f"provenance/{f.name}", f, None))
+    rows = []
+    for name, prov_file, d in sources:
+        prov = {}
+        if prov_file.exists():
+            try:
+                prov = json.loads(prov_file.read_text())
+            except json.JSONDecodeError:
+                prov = {}
+        params = prov.get("parameters", {})
+        git = prov.get("git", {}) or {}
+        dev = prov.get("device", {}) or {}
+        if not isinstance(prov, dict) or ("notebook" not in prov and d is None):
+            continue  # not a run's provenance (e.g. a list of episodes)
+        rows.append({"archive": name, "notebook": prov.get("notebook", name.split(".")[0]),
+                     "profile": prov.get("profile", "?"), "run_id": Path(str(params.get("run_dir", ""))).name or "-",
+                     "seed": params.get("seed", "-"), "commit": (git.get("commit") or "-")[:10],
+                     "dirty": git.get("dirty", "-"), "device": dev.get("gpu_name") or dev.get("device") or "-",
+                     "start": prov.get("start", "-"), "wall_s": prov.get("wall_time_s", "-"),
+                     "files": sum(1 for f in d.rglob("*") if f.is_file()) if d is not None else 1})
+    return rows
+
+
+def write_registry(root: Path = ROOT) -> Path:
+    """``reports/runs.md``: the registry of published runs, rebuilt from the archives."""
+    rows = registry_rows(root)
+    cols = ["archive", "notebook", "profile", "run_id", "seed", "commit", "dirty", "device", "start", "wall_s", "files"]
+    lines = ["# Published runs", "",
+             "Every run published with `python -m ordebug_lib.run NOTEBOOK --profile gpu[_variant] --publish`, from its "
+             "archive in `reports/published/` (its own figures, reports, provenance and metrics; `.legacy` archives hold "
+             "files published before archives existed, kept when a later run replaced them), then the runs published "
+             "before archives existed, by their file in `reports/provenance/` (their reports were not kept apart). "
+             "Rebuilt by `ordebug_lib.run.write_registry`.", "",
+             "| " + " | ".join(cols) + " |", "|" + "---|" * len(cols)]
+    lines += ["| " + " | ".join(str(r[c]) for c in cols) + " |" for r in rows]
+    out = root / REGISTRY
+    out.parent.mkdir(parents=True, exist_ok=True)
+    write_atomic(out, "\n".join(lines) + "\n")
+    return out
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -160,3 +160,59 @@ def test_resume_reuses_a_run_started_with_the_same_parameters_only(tmp_path):
     assert json.loads((run / "metrics.json").read_text()) == {"x": 2, "attempt": 2}  # the same dir, run twice
     prov = json.loads((run / "provenance.json").read_text())
     assert prov["status"] == "ok" and len(prov["attempts"]) == 2
+
+
+def _gpu_run(tmp_path, run_id, seed, text, profile="gpu"):
+    run = tmp_path / "runs" / "nb" / profile / run_id
+    (run / "reports").mkdir(parents=True)
+    (run / "figures").mkdir()
+    (run / "reports" / "t.md").write_text(text)
+    (run / "figures" / "f.png").write_bytes(text.encode())
+    prov = {"notebook": "nb", "profile": profile, "parameters": {"seed": seed, "run_dir": str(run)},
+            "git": {"commit": "abc1234def", "dirty": False}, "device": {"gpu_name": "H200"}, "wall_time_s": 1.5}
+    (run / "provenance.json").write_text(json.dumps(prov))
+    return run
+
+
+def test_a_second_published_run_keeps_the_first_runs_files(tmp_path):
+    """Publishing never overwrites another run: each run has its archive, a legacy file is archived before it is
+    replaced, the registry lists every archive, and a run is published once."""
+    from ordebug_lib.run import RunError, publish_run, registry_rows
+
+    (tmp_path / "reports").mkdir()
+    (tmp_path / "reports" / "t.md").write_text("legacy\n")  # published before archives existed
+    first = publish_run(_gpu_run(tmp_path, "r1", 0, "seed 0\n"), "nb", root=tmp_path)
+    second = publish_run(_gpu_run(tmp_path, "r2", 1, "seed 1\n"), "nb", root=tmp_path)
+    assert (first / "reports" / "t.md").read_text() == "seed 0\n"
+    assert (second / "reports" / "t.md").read_text() == "seed 1\n"
+    assert (tmp_path / "reports" / "t.md").read_text() == "seed 1\n"  # the committed view: the latest run
+    legacy = tmp_path / "reports" / "published" / "nb.legacy"
+    assert (legacy / "reports" / "t.md").read_text() == "legacy\n"
+    rows = registry_rows(tmp_path)
+    assert [(r["archive"], r["seed"]) for r in rows] == [("nb.gpu.r1", 0), ("nb.gpu.r2", 1), ("nb.legacy", "-")]
+    assert "| nb.gpu.r2 | nb | gpu | r2 | 1 | abc1234def |" in (tmp_path / "reports" / "runs.md").read_text()
+    with pytest.raises(RunError, match="published already"):
+        publish_run(tmp_path / "runs" / "nb" / "gpu" / "r1", "nb", root=tmp_path)
+    # a third run: what r2 published is in r2's archive, so nothing new goes to a legacy folder
+    publish_run(_gpu_run(tmp_path, "r3", 2, "seed 2\n"), "nb", root=tmp_path)
+    assert sorted(p.name for p in (tmp_path / "reports" / "published").iterdir()) == \
+        ["nb.gpu.r1", "nb.gpu.r2", "nb.gpu.r3", "nb.legacy"]
+
+
+def test_the_committed_registry_lists_every_published_run():
+    """``reports/runs.md`` is what ``write_registry`` rebuilds from the committed archives and provenance files,
+    and every run's provenance file is in it once."""
+    from ordebug_lib.run import REGISTRY, ROOT, registry_rows, write_registry
+
+    committed = (ROOT / REGISTRY).read_text()
+    rows = registry_rows(ROOT)
+    provs = [p for p in (ROOT / "reports" / "provenance").glob("*.json")
+             if not p.name.endswith(".metrics.json") and "notebook" in json.loads(p.read_text())]
+    assert len(rows) >= len(provs) > 20
+    import tempfile
+
+    with tempfile.TemporaryDirectory() as d:  # rebuild into a copy, never over the committed file
+        import shutil
+
+        shutil.copytree(ROOT / "reports", Path(d) / "reports")
+        assert write_registry(Path(d)).read_text() == committed
