@@ -20,12 +20,29 @@ where L_i = Σ_t m_it is the length of completion i. GRPO gives every *sequence*
 1/B, so each token of a long completion counts less (the length bias Dr. GRPO removes); DR-GRPO gives
 every *token* the same weight whatever its sequence's length; DAPO gives every token of the batch the same
 weight but that weight depends on the batch's total length.
+
+One loss is not an aggregation of the clipped per-token loss but an objective of its own, on whole
+sequences (``SEQUENCE_LOSS_TYPES``):
+
+=========  =========================================================================  ========================
+loss_type  loss                                                                       source
+=========  =========================================================================  ========================
+dgro       mean_i( −β₁ (r_i − V_i) · S_i + β₂ (S_i − S_i^src)² ),                       DGRO, arXiv 2505.12951
+           S_i = Σ_t m_it logp_it = log π_θ(y_i|x_i), S_i^src the same under π_src     (its loss L_DGRO)
+=========  =========================================================================  ========================
+
+π_src is the policy that sampled the batch (TRL's ``old_per_token_logps``), so the β₂ term is zero and has
+zero gradient on the first update of a generation and acts only on later ones (``num_iterations`` ≥ 2);
+V_i is the group mean of the rewards (see :func:`dgro_loss`). No ratio clipping, no KL to a reference.
 """
 from __future__ import annotations
 
 import torch
 
 LOSS_TYPES = ("grpo", "dr_grpo", "dapo", "hybrid")
+"""The aggregations of the clipped per-token loss (:func:`aggregate_loss`)."""
+SEQUENCE_LOSS_TYPES = ("dgro",)
+"""Objectives on whole sequences, not aggregations of the per-token loss (:func:`dgro_loss`)."""
 HYBRID_REFERENCE_LENGTH = 512
 
 
@@ -253,8 +270,8 @@ def per_token_loss(
 ) -> torch.Tensor:
     """ℓ = clipped_surrogate + β·k3_kl(logp, ref_logp) (brief §4); ``ref_logp`` is required when β > 0.
 
-    β here is TRL's ``beta``; DGRO's β_kl (arXiv 2505.12951) is passed as this β (see
-    ``ordebug_lib.advantages.dgro_advantages``).
+    β here is TRL's ``beta``; the seeds' variance-scaled advantage passes its β_kl (seeds/000) as this β
+    (see ``ordebug_lib.advantages.dgro_advantages``). The paper's DGRO has no such term (:func:`dgro_loss`).
 
     ``kl_ratio_correction=True`` multiplies the KL term by the importance ratio ρ = exp(logp − old_logp)
     (differentiable), the "unbiased reverse-KL" correction of DeepSeek-V3.2 (arXiv 2512.02556). **TRL 1.16
@@ -292,3 +309,81 @@ def policy_loss(
     """The full scalar loss: :func:`per_token_loss` aggregated by :func:`aggregate_loss`."""
     ell = per_token_loss(logp, old_logp, advantages, eps_low, eps_high, ref_logp, beta, kl_ratio_correction)  # (B, T)
     return aggregate_loss(ell, mask, loss_type, max_completion_length, alpha)
+
+
+# -- DGRO, the paper's objective ------------------------------------------------------------------------------
+def dgro_loss_terms(
+    logp: torch.Tensor,
+    src_logp: torch.Tensor,
+    advantages: torch.Tensor,
+    mask: torch.Tensor,
+    beta_1: float,
+    beta_2: float,
+) -> dict[str, torch.Tensor]:
+    """The two per-sequence terms of DGRO's loss (arXiv 2505.12951, L_DGRO), each (B,):
+
+    - ``policy``  = −β₁ (r − V) · log π_θ(y|x)                 (the policy-gradient term, scaled by β₁)
+    - ``penalty`` = β₂ · (log π_θ(y|x) − log π_src(y|x))²       (distance to the sampling policy, scaled by β₂)
+
+    and, for logging, ``log_ratio`` = log π_θ(y|x)/π_src(y|x) (B,) and ``seq_logp`` = log π_θ(y|x) (B,).
+
+    ``logp`` / ``src_logp`` (B, T) are per-token log-probabilities of the completion tokens under π_θ
+    (differentiable) and π_src (the sampling policy: constants); ``mask`` (B, T) selects the tokens the
+    policy wrote (completion mask × tool mask in multi-turn episodes), so log π(y|x) = Σ_t m_t logp_t is the
+    log-probability of the whole sequence, as the paper writes π_θ(y|x). ``advantages`` (B,) is r − V(x, β):
+    the trainer passes Dr. GRPO's r − group mean (``advantages.dr_grpo_advantages``), the group estimate of
+    the soft value V that Kimi k1.5 (arXiv 2501.12599 §2.3.2), whose loss DGRO decouples, uses.
+
+    The gradient w.r.t. logp_it is m_it · (−β₁ (r_i − V_i) + 2 β₂ (S_i − S_i^src)) per sequence (then /B in
+    :func:`dgro_loss`): the paper's ∇L = −β₁ (r − V) ∇log π_θ + 2β₂ log(π_θ/π_src) ∇log π_θ.
+    """
+    if logp.shape != src_logp.shape:
+        raise ValueError(f"logp {tuple(logp.shape)} and src_logp {tuple(src_logp.shape)} must have the same shape")
+    _check_mask(logp, mask)
+    if logp.dim() != 2:
+        raise ValueError(f"logp must be 2-D (B, T), got shape {tuple(logp.shape)}")
+    if advantages.shape != (logp.shape[0],):
+        raise ValueError(f"advantages must be (B,) = ({logp.shape[0]},), one r − V per sequence, got "
+                         f"{tuple(advantages.shape)}")
+    if not (beta_1 > 0 and beta_2 >= 0):
+        raise ValueError(f"DGRO needs β₁ > 0 and β₂ ≥ 0, got beta_1={beta_1}, beta_2={beta_2}")
+    m = mask.to(logp.dtype)
+    seq_logp = (logp * m).sum(dim=1)  # (B,) log π_θ(y|x)
+    log_ratio = seq_logp - (src_logp.detach() * m).sum(dim=1)  # (B,) log π_θ(y|x) / π_src(y|x)
+    adv = advantages.to(logp.dtype).detach()
+    return {"policy": -beta_1 * adv * seq_logp, "penalty": beta_2 * log_ratio ** 2, "log_ratio": log_ratio,
+            "seq_logp": seq_logp}
+
+
+def dgro_loss(
+    logp: torch.Tensor,
+    src_logp: torch.Tensor,
+    advantages: torch.Tensor,
+    mask: torch.Tensor,
+    beta_1: float,
+    beta_2: float,
+) -> torch.Tensor:
+    """DGRO's loss (arXiv 2505.12951): the mean over the B sequences of :func:`dgro_loss_terms`' policy +
+    penalty, i.e. L = −E[β₁ (r − V) log π_θ(y|x) − β₂ (log π_θ(y|x)/π_src(y|x))²] over the batch.
+
+    Worked example (B = 2, β₁ = 1, β₂ = 0.5)::
+
+        logp = [[-1, -2, -9],     src = [[-1, -1.5, -9],     m = [[1, 1, 0],    r − V = [1, -1]
+                [-.5, -.5, -.5]]         [-.5, -.5, -.5]]         [1, 1, 1]]
+        S = [-3, -1.5], S_src = [-2.5, -1.5], log ratio = [-0.5, 0]       (the masked -9 is not in S)
+        policy  = −1·[1·(−3), (−1)·(−1.5)] = [3, -1.5];  penalty = 0.5·[0.25, 0] = [0.125, 0]
+        loss = (3.125 − 1.5) / 2 = 0.8125
+        ∂loss/∂logp_it = m_it·(−β₁(r−V)_i + 2β₂·log ratio_i)/B = [−0.75, −0.75, 0] and [0.5, 0.5, 0.5]
+
+    >>> import torch
+    >>> logp = torch.tensor([[-1., -2., -9.], [-.5, -.5, -.5]], requires_grad=True)
+    >>> src = torch.tensor([[-1., -1.5, -9.], [-.5, -.5, -.5]])
+    >>> m = torch.tensor([[1., 1., 0.], [1., 1., 1.]])
+    >>> loss = dgro_loss(logp, src, torch.tensor([1., -1.]), m, beta_1=1.0, beta_2=0.5)
+    >>> loss.item()
+    0.8125
+    >>> loss.backward(); (logp.grad + 0.0).tolist()   # + 0.0: the masked token's gradient is -0.0
+    [[-0.75, -0.75, 0.0], [0.5, 0.5, 0.5]]
+    """
+    t = dgro_loss_terms(logp, src_logp, advantages, mask, beta_1, beta_2)
+    return (t["policy"] + t["penalty"]).mean()
