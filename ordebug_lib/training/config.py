@@ -2,7 +2,8 @@
 
 Papers cited below:
 DeepSeekMath / GRPO (arXiv 2402.03300), DAPO (arXiv 2503.14476), Dr. GRPO (arXiv 2503.20783),
-DGRO (arXiv 2505.12951), KRPO (arXiv 2505.07527); the hybrid loss is seeds/004 §4.2 (brief §4).
+DGRO (arXiv 2505.12951), KRPO (arXiv 2505.07527); the hybrid loss is seeds/004 §4.2 (brief §4); the
+variance-scaled advantage ``advantage_method='dgro'`` is seeds/000's (it cites DGRO but is not its objective).
 
 ``GRPORunConfig.to_grpo_config(output_dir)`` maps it onto TRL 1.16's ``GRPOConfig``. The non-obvious parts:
 
@@ -12,8 +13,11 @@ DGRO (arXiv 2505.12951), KRPO (arXiv 2505.07527); the hybrid loss is seeds/004 �
   β_reward and variance floor, brief §4).
 - ``loss_type="hybrid"`` has no TRL counterpart: TRL is given ``"grpo"`` (any value would do) and our
   trainer's ``_compute_loss`` aggregates with ``ordebug_lib.losses.aggregate_loss(..., "hybrid")``.
+- ``loss_type="dgro"`` (the DGRO paper's objective, ``ordebug_lib.losses.dgro_loss``) likewise: TRL is given
+  ``"grpo"`` and our trainer computes the loss. It needs π_src ≠ π_θ on some updates (``validate``).
 - ``use_bias_correction_kl`` defaults to False (the brief's plain β·k3), unlike TRL's True.
-- ``beta`` is the KL coefficient; under DGRO it *is* β_kl (DGRO decouples it from β_reward).
+- ``beta`` is the KL coefficient; under the seeds' variance-scaled advantage it *is* their β_kl; the DGRO
+  paper's objective has no KL to a reference (its β₂ term is to the sampling policy), so it needs β = 0.
 """
 from __future__ import annotations
 
@@ -23,10 +27,10 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ..advantages import METHODS as ADVANTAGE_METHODS
-from ..losses import LOSS_TYPES
+from ..losses import LOSS_TYPES, SEQUENCE_LOSS_TYPES
 from ..policy.engine import ENGINES, EngineConfig
 
-TRL_LOSS_TYPES = ("grpo", "dr_grpo", "dapo")  # loss types TRL aggregates itself; "hybrid" is ours
+TRL_LOSS_TYPES = ("grpo", "dr_grpo", "dapo")  # loss types TRL aggregates itself; "hybrid" and "dgro" are ours
 
 
 @dataclass
@@ -36,16 +40,19 @@ class GRPORunConfig:
     # -- advantages ---------------------------------------------------------------------------------
     advantage_method: str = "grpo"
     """Advantage estimator: 'grpo' (DeepSeekMath arXiv 2402.03300 §4.1.2: (r−mean)/(std+ε)), 'dr_grpo'
-    (Dr. GRPO arXiv 2503.20783 §3.1: r−mean), 'dgro' (DGRO arXiv 2505.12951: β_reward·(r−b)/max(std, √min_var)),
-    'krpo' (KRPO arXiv 2505.07527: Kalman baseline). Computed by ``ordebug_lib.advantages.compute_advantages``."""
+    (Dr. GRPO arXiv 2503.20783 §3.1: r−mean; also DGRO's r − V, arXiv 2505.12951, with ``loss_type='dgro'``),
+    'dgro' (the seeds' variance-scaled advantage, seeds/000: β_reward·(r−b)/max(std, √min_var); not the DGRO
+    paper's objective), 'krpo' (KRPO arXiv 2505.07527: Kalman baseline). Computed by
+    ``ordebug_lib.advantages.compute_advantages``."""
     advantage_eps: float = 1e-4
     """ε added to the group std by 'grpo' and 'dgro' (TRL 1.16's 1e-4; DeepSeekMath arXiv 2402.03300 leaves it open)."""
     dgro_beta_reward: float = 1.0
-    """DGRO β_reward (arXiv 2505.12951): scales the policy-gradient term, i.e. the advantage."""
+    """β_reward of the seeds' variance-scaled advantage (``advantage_method='dgro'``, seeds/000): multiplies the
+    advantage. Under Adam it only rescales β: the run equals GRPO with β/β_reward while the floor does not bind."""
     dgro_min_variance: float = 1e-2
-    """DGRO variance floor (arXiv 2505.12951): the group variance is never taken below this."""
+    """Variance floor of the seeds' variance-scaled advantage (seeds/000): the group variance is never taken below this."""
     dgro_baseline: str = "mean"
-    """DGRO baseline b (arXiv 2505.12951): 'mean' (group mean) or 'kalman' (KRPO arXiv 2505.07527 posterior)."""
+    """Baseline b of the seeds' variance-scaled advantage: 'mean' (group mean) or 'kalman' (KRPO arXiv 2505.07527)."""
     krpo_q: float = 1e-5
     """KRPO process noise Q of the 1-D Kalman filter (arXiv 2505.07527)."""
     krpo_r: float = 1e-2
@@ -57,9 +64,19 @@ class GRPORunConfig:
     loss_type: str = "grpo"
     """Aggregation of the per-token loss: 'grpo' (per-sequence mean, DeepSeekMath arXiv 2402.03300 Eq. 3),
     'dr_grpo' (Σ/(B·L_max), Dr. GRPO arXiv 2503.20783 §3.1), 'dapo' (token mean, DAPO arXiv 2503.14476 §3.3,
-    the 'token-level loss'), 'hybrid' (α·dr_grpo + (1−α)·grpo, seeds/004 §4.2). Note TRL's default is 'dapo'."""
+    the 'token-level loss'), 'hybrid' (α·dr_grpo + (1−α)·grpo, seeds/004 §4.2); or 'dgro', not an aggregation
+    but DGRO's own sequence-level objective (arXiv 2505.12951, ``losses.dgro_loss``: β₁, β₂ below; with
+    ``advantage_method='dr_grpo'``, β = 0, and a generation reused). Note TRL's default is 'dapo'."""
     hybrid_alpha: float | None = None
     """α of the hybrid loss (seeds/004 §4.2); None: α = min(1, L_max/512) (``losses.hybrid_alpha``)."""
+    dgro_beta_1: float = 1.0
+    """β₁ of DGRO's loss (arXiv 2505.12951, ``loss_type='dgro'``): scales the policy-gradient term
+    −β₁ (r − V) log π_θ(y|x). Only the ratio β₁/β₂ matters under Adam; scaling the reward by c is β₁ → c·β₁
+    (V is the group mean), which is how the paper's reward-range study is run (``experiments.ordebug_rl``)."""
+    dgro_beta_2: float = 0.1
+    """β₂ of DGRO's loss (arXiv 2505.12951): scales the penalty β₂ (log π_θ(y|x)/π_src(y|x))² to the sampling
+    policy π_src (TRL's old log-probabilities of the generation). Zero, with zero gradient, on the first
+    update of each generation: it acts only when a generation is reused (``num_iterations`` ≥ 2)."""
     epsilon_low: float = 0.2
     """Lower clip ε_low of the ratio (PPO arXiv 1707.06347 Eq. 7; DeepSeekMath arXiv 2402.03300 Eq. 3)."""
     epsilon_high: float = 0.2
@@ -176,8 +193,9 @@ class GRPORunConfig:
         self._check_types()
         if self.advantage_method not in ADVANTAGE_METHODS:
             raise ValueError(f"advantage_method must be one of {ADVANTAGE_METHODS}, got {self.advantage_method!r}")
-        if self.loss_type not in LOSS_TYPES:
-            raise ValueError(f"loss_type must be one of {LOSS_TYPES}, got {self.loss_type!r}")
+        if self.loss_type not in LOSS_TYPES + SEQUENCE_LOSS_TYPES:
+            raise ValueError(f"loss_type must be one of {LOSS_TYPES + SEQUENCE_LOSS_TYPES}, got {self.loss_type!r}")
+        self._check_dgro()
         if self.hybrid_alpha is not None:
             if self.loss_type != "hybrid":
                 raise ValueError("hybrid_alpha is only used with loss_type='hybrid'")
@@ -244,6 +262,43 @@ class GRPORunConfig:
         if clash:
             raise ValueError(f"extra_grpo_args sets {sorted(clash)}, which GRPORunConfig already controls")
 
+    def _check_dgro(self) -> None:
+        """The DGRO paper's objective (loss_type='dgro') and the seeds' variance-scaled advantage
+        (advantage_method='dgro') each take their own fields; a field of one set with the other off, or a
+        paper run whose penalty to π_src could never act, is refused."""
+        defaults = {f.name: f.default for f in dataclasses.fields(self)}
+        off = [n for n in ("dgro_beta_1", "dgro_beta_2") if getattr(self, n) != defaults[n]]
+        if self.loss_type != "dgro" and off:
+            raise ValueError(f"{off} are DGRO's loss coefficients (arXiv 2505.12951), used only with loss_type='dgro' "
+                             f"(loss_type is {self.loss_type!r})")
+        off = [n for n in ("dgro_beta_reward", "dgro_min_variance", "dgro_baseline") if getattr(self, n) != defaults[n]]
+        if self.advantage_method != "dgro" and off:
+            raise ValueError(f"{off} are settings of the seeds' variance-scaled advantage, used only with "
+                             f"advantage_method='dgro' (advantage_method is {self.advantage_method!r})")
+        if self.loss_type != "dgro":
+            return
+        if not self.dgro_beta_1 > 0:
+            raise ValueError(f"dgro_beta_1 (β₁) must be > 0, got {self.dgro_beta_1}")
+        if not self.dgro_beta_2 > 0:
+            raise ValueError(f"dgro_beta_2 (β₂) must be > 0, got {self.dgro_beta_2}: with β₂ = 0 the loss is "
+                             "plain REINFORCE with a group-mean baseline, not DGRO")
+        if self.advantage_method != "dr_grpo":
+            raise ValueError(f"loss_type='dgro' takes r − V with V the group mean (arXiv 2505.12951), which is "
+                             f"advantage_method='dr_grpo' (r − mean); got advantage_method={self.advantage_method!r}")
+        if self.beta != 0:
+            raise ValueError(f"loss_type='dgro' is the paper's two-term objective; its distance term is β₂'s, to the "
+                             f"sampling policy, not a KL to a reference: set beta=0 (got {self.beta})")
+        # TRL keeps π_src (old_per_token_logps) only when gradient_accumulation_steps is not a multiple of
+        # steps_per_generation × num_iterations; otherwise every update is the first on its samples, π_src = π_θ
+        spg = self.steps_per_generation or self.gradient_accumulation_steps
+        if self.gradient_accumulation_steps % (spg * self.num_iterations) == 0:
+            raise ValueError(
+                f"loss_type='dgro' with num_iterations={self.num_iterations}, steps_per_generation={spg} and "
+                f"gradient_accumulation_steps={self.gradient_accumulation_steps} (a multiple of their product): "
+                "every update is the first on its samples, so π_src = π_θ, the penalty β₂ (log π_θ/π_src)² and its "
+                "gradient are 0 and DGRO is REINFORCE with a group-mean baseline. Reuse each generation: "
+                "num_iterations ≥ 2 (or steps_per_generation > gradient_accumulation_steps)")
+
     def advantage_options(self) -> dict[str, Any]:
         """Keyword options of ``compute_advantages`` for ``advantage_method``."""
         m = self.advantage_method
@@ -260,7 +315,7 @@ class GRPORunConfig:
         return {"q": self.krpo_q, "r": self.krpo_r, "state": self.krpo_state}
 
     def trl_loss_type(self) -> str:
-        """The ``loss_type`` handed to TRL ('grpo' for our hybrid, which our trainer aggregates itself)."""
+        """The ``loss_type`` handed to TRL ('grpo' for our hybrid and dgro, which our trainer computes itself)."""
         return self.loss_type if self.loss_type in TRL_LOSS_TYPES else "grpo"
 
     def _grpo_kwargs(self, output_dir: str) -> dict[str, Any]:

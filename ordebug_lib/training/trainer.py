@@ -1,5 +1,5 @@
-"""``OrdebugGRPOTrainer``: TRL 1.16's ``GRPOTrainer`` with our advantages, the hybrid loss and DAPO's
-dynamic sampling. The math lives in ``ordebug_lib.advantages`` / ``ordebug_lib.losses``; this is glue.
+"""``OrdebugGRPOTrainer``: TRL 1.16's ``GRPOTrainer`` with our advantages, the hybrid loss, DGRO's loss and
+DAPO's dynamic sampling. The math lives in ``ordebug_lib.advantages`` / ``ordebug_lib.losses``; this is glue.
 
 TRL stays the engine (accelerate, DeepSpeed, PEFT, vLLM). We override three private methods of the
 pinned release (trl==1.16.0; they change between releases, which is why it is pinned and tested):
@@ -18,7 +18,11 @@ pinned release (trl==1.16.0; they change between releases, which is why it is pi
 3. ``_compute_loss``: unchanged for grpo / dr_grpo / dapo (TRL aggregates; ``test_trl_conformance.py``
    proves it equals ``losses.aggregate_loss``); for ``hybrid`` (α·DR-GRPO + (1−α)·GRPO, brief §4) — which
    TRL lacks — the per-token loss is ``losses.per_token_loss`` and the aggregation
-   ``losses.aggregate_loss(..., "hybrid", L_max, α)``, with TRL's metrics (kl, entropy, clip ratios).
+   ``losses.aggregate_loss(..., "hybrid", L_max, α)``, with TRL's metrics (kl, entropy, clip ratios); for
+   ``dgro`` (arXiv 2505.12951) it is ``losses.dgro_loss`` on whole sequences: −β₁ (r − V) log π_θ(y|x) +
+   β₂ (log π_θ(y|x)/π_src(y|x))², π_src the sampling policy, i.e. TRL's ``old_per_token_logps`` (TRL keeps
+   them only when a generation is reused, which ``GRPORunConfig.validate`` requires), logged under
+   ``ordebug/dgro/...`` (the two terms, their coefficients on ∇log π, the log-ratio to π_src) with entropy.
 
 Two more private methods are wrapped, not changed: ``_generate`` (timed: the ``generation`` stage of
 ``timing.py``) and, with ``GRPORunConfig.engine='static'``, ``_generate_single_turn`` — TRL's regular
@@ -38,7 +42,7 @@ import torch
 from trl import GRPOTrainer
 
 from ..advantages import compute_advantages, dgro_floor_binding, dynamic_sampling_mask, informative_groups
-from ..losses import aggregate_loss, hybrid_alpha, per_token_loss
+from ..losses import aggregate_loss, dgro_loss_terms, hybrid_alpha, per_token_loss
 from .config import GRPORunConfig
 from .sampling import RefillSampler, concat_batches, select_rows
 from .timing import StageClock, StageTimingCallback, cuda_sync
@@ -73,7 +77,7 @@ class OrdebugGRPOTrainer(GRPOTrainer):
             raise ValueError("beta / epsilon_low / epsilon_high of the TRL args differ from run_config")
         if self.num_generations != rc.num_generations or self.max_completion_length != rc.max_completion_length:
             raise ValueError("num_generations / max_completion_length of the TRL args differ from run_config")
-        if rc.loss_type == "hybrid":
+        if rc.loss_type in ("hybrid", "dgro"):
             unsupported = {
                 "importance_sampling_level != 'token'": self.importance_sampling_level != "token",
                 "top_entropy_quantile < 1": self.top_entropy_quantile < 1.0,
@@ -84,7 +88,7 @@ class OrdebugGRPOTrainer(GRPOTrainer):
             }
             bad = [k for k, v in unsupported.items() if v]
             if bad:
-                raise ValueError(f"loss_type='hybrid' is implemented for the plain clipped objective only; unsupported: {bad}")
+                raise ValueError(f"loss_type={rc.loss_type!r} is implemented for the plain objective only; unsupported: {bad}")
         if rc.dynamic_sampling and a.per_device_train_batch_size * a.steps_per_generation % rc.num_generations:
             raise ValueError("dynamic sampling needs whole groups on every process: per_device_train_batch_size × "
                              "steps_per_generation must be a multiple of num_generations")
@@ -277,9 +281,50 @@ class OrdebugGRPOTrainer(GRPOTrainer):
         return hybrid_alpha(self.max_completion_length) if a is None else float(a)
 
     def _compute_loss(self, model, inputs):
-        if self.run_config.loss_type != "hybrid":
-            return super()._compute_loss(model, inputs)
-        return self._compute_hybrid_loss(model, inputs)
+        if self.run_config.loss_type == "hybrid":
+            return self._compute_hybrid_loss(model, inputs)
+        if self.run_config.loss_type == "dgro":
+            return self._compute_dgro_loss(model, inputs)
+        return super()._compute_loss(model, inputs)
+
+    def _compute_dgro_loss(self, model, inputs):
+        """DGRO's loss (arXiv 2505.12951, ``losses.dgro_loss``) with π_src the sampling policy (TRL's
+        ``old_per_token_logps``), scaled for gradient accumulation as TRL scales 'grpo'. Logs, over all
+        processes, the mean |policy term| and the mean penalty term, their coefficients on ∇log π_θ(y|x)
+        (|β₁ (r − V)| and |2β₂ log ratio|), and the mean |log π_θ/π_src| and (log π_θ/π_src)² of the sequences:
+        the last is 0 on the first update of a generation and > 0 where β₂ acts."""
+        rc = self.run_config
+        prompt_ids, prompt_mask = inputs["prompt_ids"], inputs["prompt_mask"]
+        completion_ids, completion_mask = inputs["completion_ids"], inputs["completion_mask"]
+        input_ids = torch.cat([prompt_ids, completion_ids], dim=1)
+        attention_mask = torch.cat([prompt_mask, completion_mask], dim=1)
+        mask = completion_mask if "tool_mask" not in inputs else completion_mask * inputs["tool_mask"]  # (B, T)
+        logps, entropies, _ = self._get_per_token_logps_and_entropies(
+            model, input_ids, attention_mask, completion_ids.size(1), compute_entropy=True)  # (B, T)
+        src = inputs.get("old_per_token_logps")  # (B, T): log π_src of the tokens, computed at generation time
+        if src is None:
+            raise RuntimeError("loss_type='dgro' needs the sampling policy's log-probabilities (TRL's "
+                               "old_per_token_logps), which TRL computes only when a generation is reused; "
+                               "GRPORunConfig.validate should have refused this schedule")
+        adv = inputs["advantages"]  # (B,): r − V, V the group mean (advantage_method='dr_grpo')
+        terms = dgro_loss_terms(logps, src, adv, mask, rc.dgro_beta_1, rc.dgro_beta_2)  # each (B,)
+        loss = (terms["policy"] + terms["penalty"]).mean()
+        mode = "train" if self.model.training else "eval"
+        if mode == "train":
+            loss = loss / self.current_gradient_accumulation_steps
+        with torch.no_grad():
+            ratio = terms["log_ratio"]
+            per_seq = torch.stack([terms["policy"].abs(), terms["penalty"], (rc.dgro_beta_1 * adv).abs(),
+                                   (2 * rc.dgro_beta_2 * ratio).abs(), ratio.abs(), ratio ** 2], dim=1)  # (B, 6)
+            means = self.accelerator.gather(per_seq.float()).mean(dim=0)
+            m = self._metrics[mode]
+            for name, v in zip(("policy_term_abs", "penalty_term", "policy_coef_abs", "penalty_coef_abs",
+                                "abs_log_ratio", "sq_log_ratio"), means.tolist()):
+                m[f"ordebug/dgro/{name}"].append(v)
+            totals = self.accelerator.reduce(torch.stack([(entropies * mask).sum(), mask.sum().float()]),
+                                             reduction="sum")
+            m["entropy"].append((totals[0] / totals[1].clamp(min=1.0)).item())
+        return loss
 
     def _compute_hybrid_loss(self, model, inputs):
         """α·DR-GRPO + (1−α)·GRPO of ``losses.per_token_loss`` (brief §4), scaled for gradient accumulation
