@@ -73,7 +73,8 @@ def grpo_advantages(rewards, group_size: int, eps: float = DEFAULT_EPS, std: str
 
 
 def dr_grpo_advantages(rewards, group_size: int) -> torch.Tensor:
-    """Dr. GRPO (arXiv 2503.20783 §3.1): A = r − mean_g, no division by the std.
+    """Dr. GRPO (arXiv 2503.20783 §3.1): A = r − mean_g, no division by the std. Also the r − V(x, β) of the
+    DGRO paper's loss (arXiv 2505.12951; ``losses.dgro_loss``), V estimated by the group mean.
 
     Example: [1, 0, 0, 0] → [0.75, −0.25, −0.25, −0.25].
     """
@@ -161,20 +162,23 @@ def dgro_advantages(
     std: str = "unbiased",
     kalman: dict | None = None,
 ) -> torch.Tensor:
-    """DGRO (arXiv 2505.12951): A = β_reward · (r − b) / (sqrt(max(var_g, min_variance)) + ε).
+    """The seeds' variance-scaled advantage (seeds/000, which cites DGRO arXiv
+    2505.12951): A = β_reward · (r − b) / (sqrt(max(var_g, min_variance)) + ε).
 
-    DGRO's objective (arXiv 2505.12951, method section) is −β_1 (r − V) log π_θ + β_2 (log π_θ/π_src)²: β_1
-    (here ``beta_reward``) scales the policy-gradient term and β_2 (``beta_kl``) the distance term,
-    decoupled instead of one shared β. Because β_reward multiplies the advantage, it lives here; the
-    variance-aware scaling divides by the group std but never by less than sqrt(min_variance), so a group
-    whose rewards differ only by a hair is *not* blown up to unit-scale advantages as GRPO does.
+    **This is not the DGRO paper's objective.** The paper's loss is −β₁ (r − V) log π_θ + β₂ (log π_θ/π_src)²,
+    the penalty to the *sampling* policy, on whole sequences: ``losses.dgro_loss`` (``loss_type='dgro'``).
+    What seeds/000 built instead is GRPO's advantage times β_reward with a floor under the group variance,
+    with its β_kl passed as the k3 KL coefficient to the reference policy
+    (``ordebug_lib.losses.per_token_loss(beta=...)``, TRL's ``GRPOConfig.beta``). Wherever the floor does not
+    bind (every informative group's variance ≥ min_variance) this is exactly β_reward × GRPO's advantage,
+    so the loss is β_reward × GRPO's loss with β = β_kl/β_reward, and Adam, invariant to a constant gradient
+    scale up to its ε, takes the same steps as GRPO with β = β_kl/β_reward (``tests/test_dgro_paper.py``).
+    On the composite reward (range −25 … 100) a floor of 0.01 essentially never binds
+    (``dgro_floor_binding`` logs how often it does).
 
     ``baseline`` b: ``"mean"`` (group mean) or ``"kalman"`` (KRPO's posterior estimate x_{k|k}, options in
     ``kalman`` = dict(x0, p0, q, r)).
 
-    β_kl mapping: pass β_kl as the loss's β (``ordebug_lib.losses.per_token_loss(beta=...)``, TRL's
-    ``GRPOConfig.beta``); it weights the k3 KL to the reference policy. The paper's penalty is the squared
-    log-ratio to the sampling policy; k3 and ½(log ratio)² agree to second order around ratio 1.
     These advantages must be used *as advantages*: feeding them to TRL as rewards with
     ``scale_rewards="group"`` would re-standardise each group and cancel both β_reward and the floor.
 
@@ -206,10 +210,11 @@ def dgro_advantages(
 
 
 def dgro_floor_binding(rewards, group_size: int, min_variance: float, std: str = "unbiased") -> float:
-    """Fraction of informative groups (rewards not all equal) whose variance is below DGRO's floor, i.e. the
-    groups whose advantages ``dgro_advantages`` divides by sqrt(min_variance) instead of their own std: where
-    the floor acts. 0 means DGRO is GRPO scaled by β_reward on that batch (and Adam cancels a constant scale).
-    All-equal groups are left out: their advantages are 0 whatever the floor.
+    """Fraction of informative groups (rewards not all equal) whose variance is below the floor of the seeds'
+    variance-scaled advantage, i.e. the groups whose advantages ``dgro_advantages`` divides by
+    sqrt(min_variance) instead of their own std: where the floor acts. 0 means the seeds' advantage is GRPO's
+    times β_reward on that batch (and Adam cancels a constant scale). All-equal groups are left out: their
+    advantages are 0 whatever the floor.
 
     >>> dgro_floor_binding([1., 0., 0.1, 0., 5., 5.], 2, min_variance=0.01)  # vars 0.5, 0.005 (binds), -
     0.5
@@ -233,7 +238,8 @@ _METHOD_FUNCS = {
 
 
 def compute_advantages(rewards, group_size: int, method: str, **options) -> torch.Tensor:
-    """Dispatch to the estimator ``method`` ∈ {grpo, dr_grpo, dgro, krpo}; returns (B,) advantages.
+    """Dispatch to the estimator ``method`` ∈ {grpo, dr_grpo, dgro, krpo}; returns (B,) advantages ('dgro' is
+    the seeds' variance-scaled advantage, ``dgro_advantages``; the DGRO paper's objective uses 'dr_grpo').
 
     ``options`` are that estimator's keyword arguments (unknown ones raise ValueError):
     grpo: eps, std · dr_grpo: none · dgro: beta_reward, min_variance, eps, baseline, std, kalman ·

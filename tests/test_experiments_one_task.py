@@ -132,13 +132,17 @@ def test_knob_activity_and_an_arm_that_never_acted_fails(tmp_path, monkeypatch):
     assert (k["acted"], k["steps_active"], k["max"], k["steps_logged"]) == (True, 1, 0.25, 2)
     assert knob_activity("dynamic", [{"ordebug/dynamic_sampling/rounds": 1.0}])["acted"] is False  # one round: no refill
     assert knob_activity("dynamic", [{"ordebug/dynamic_sampling/rounds": 2.0}])["acted"] is True
-    assert not KNOBS["dgro"].required and KNOBS["asym_clip"].required
+    assert not KNOBS["dgro_seeds"].required and KNOBS["asym_clip"].required and KNOBS["dgro"].required
     assert knob_activity("asym_clip", [{"step": 1}])["steps_logged"] == 0  # not logged: never acted
     never = knob_activity("asym_clip", [{"step": 1, "clip_ratio/high_mean": 0.0}])
     with pytest.raises(RuntimeError, match="asym_clip-s0: its knob never acted"):
         ordebug_rl.check_knob("asym_clip-s0", never)
     ordebug_rl.check_knob("asym_clip-s0", never, require=False)  # kept when the experiment allows it
     ordebug_rl.check_knob("asym_clip-s0", knob_activity("asym_clip", [{"clip_ratio/high_mean": 0.01}]))
-    ordebug_rl.check_knob("dgro-s0", knob_activity("dgro", [{"ordebug/dgro/floor_binding_frac": 0.0}]))  # reported only
+    ordebug_rl.check_knob("dgro_seeds-s0", knob_activity("dgro_seeds", [{"ordebug/dgro/floor_binding_frac": 0.0}]))  # reported only
+    with pytest.raises(RuntimeError, match="dgro-s0: its knob never acted"):  # β₂'s penalty never acted
+        ordebug_rl.check_knob("dgro-s0", knob_activity("dgro", [{"ordebug/dgro/sq_log_ratio": 0.0}]))
+    ordebug_rl.check_knob("dgro-s0", knob_activity("dgro", [{"ordebug/dgro/sq_log_ratio": 0.0},
+                                                              {"ordebug/dgro/sq_log_ratio": 0.02}]))
     ordebug_rl.check_knob("grpo-s0", None)
 

@@ -22,11 +22,20 @@ ROOT = Path(__file__).resolve().parents[1]
 def test_arm_fields_are_the_papers_settings_and_valid_configs():
     f = {k: OrdebugArm(k).run_fields() for k in KINDS if k != "sft"}
     assert (f["grpo"]["advantage_method"], f["grpo"]["loss_type"], f["grpo"]["beta"]) == ("grpo", "grpo", 0.04)
-    # DGRO (seeds/000): beta_kl 0.001 is the KL coefficient; beta_reward and the variance floor act on advantages
-    assert (f["dgro"]["advantage_method"], f["dgro"]["beta"], f["dgro"]["dgro_beta_reward"],
-            f["dgro"]["dgro_min_variance"]) == ("dgro", 0.001, 2.0, 0.01)
-    dgro = make_arms(["dgro"], dgro={"beta_kl": 0.0, "beta_reward": 1.0, "min_variance": 0.05})[0].run_fields()
-    assert (dgro["beta"], dgro["dgro_beta_reward"], dgro["dgro_min_variance"]) == (0.0, 1.0, 0.05)
+    # DGRO (arXiv 2505.12951): its own loss, r − V with V the group mean, no KL to a reference; β₁, β₂ are
+    # GRPORunConfig's defaults unless the notebook sets them
+    assert (f["dgro"]["advantage_method"], f["dgro"]["loss_type"], f["dgro"]["beta"], f["dgro"]["dgro_beta_1"],
+            f["dgro"]["dgro_beta_2"]) == ("dr_grpo", "dgro", 0.0, GRPORunConfig().dgro_beta_1, GRPORunConfig().dgro_beta_2)
+    # the seeds' variance-scaled advantage (seeds/000): beta_kl 0.001 is the KL coefficient; beta_reward and the
+    # variance floor act on advantages
+    assert (f["dgro_seeds"]["advantage_method"], f["dgro_seeds"]["beta"], f["dgro_seeds"]["dgro_beta_reward"],
+            f["dgro_seeds"]["dgro_min_variance"]) == ("dgro", 0.001, 2.0, 0.01)
+    arms = make_arms(["dgro", "dgro_seeds"], dgro={"dgro": {"dgro_beta_1": 0.5, "dgro_beta_2": 0.2},
+                                                   "dgro_seeds": {"beta": 0.0, "dgro_beta_reward": 1.0,
+                                                                  "dgro_min_variance": 0.05}})
+    paper, seeds = (a.run_fields() for a in arms)
+    assert (paper["dgro_beta_1"], paper["dgro_beta_2"]) == (0.5, 0.2)
+    assert (seeds["beta"], seeds["dgro_beta_reward"], seeds["dgro_min_variance"]) == (0.0, 1.0, 0.05)
     # the DAPO ablation: each arm differs from the baseline in exactly its own knob(s)
     base = f["baseline"]
     assert base == f["grpo"]
@@ -36,14 +45,18 @@ def test_arm_fields_are_the_papers_settings_and_valid_configs():
     for fields in f.values():
         assert set(fields) <= set(PER_ARM_FIELDS)
         cfg = GRPORunConfig.from_dict({**fields, "max_turns": 2, "max_new_tokens_per_turn": 8,
-                                       "max_completion_length": 16, "reward": "composite"})
+                                       "max_completion_length": 16, "reward": "composite", "num_iterations": 2})
         assert cfg.advantage_method == fields["advantage_method"]
     with pytest.raises(ValueError, match="does not train"):
         OrdebugArm("sft").run_fields()
     with pytest.raises(ValueError, match="unknown arm kind"):
         OrdebugArm("ppo")
-    with pytest.raises(ValueError, match="unknown DGRO"):
+    with pytest.raises(ValueError, match="unknown DGRO arm"):
         make_arms(["dgro"], dgro={"beta": 1.0})
+    with pytest.raises(ValueError, match="now 'dgro_seeds'"):  # the settings' format before issue 21
+        make_arms(["dgro"], dgro={"beta_kl": 0.001, "beta_reward": 2.0, "min_variance": 0.01})
+    with pytest.raises(ValueError, match="π_src = π_θ"):  # the paper's arm needs a reused generation
+        GRPORunConfig.from_dict({**f["dgro"], "num_iterations": 1})
 
 
 def test_shared_settings_cannot_override_per_arm_fields(tmp_path):
@@ -54,10 +67,12 @@ def test_shared_settings_cannot_override_per_arm_fields(tmp_path):
             arm_jobs(arms, tmp_path, tmp_path, tmp_path, {field: 0.0})
     with pytest.raises(ValueError, match="unknown GRPORunConfig"):
         arm_jobs(arms, tmp_path, tmp_path, tmp_path, {"max_stepz": 3})
-    jobs = arm_jobs(arms, tmp_path, tmp_path, tmp_path, {"max_steps": 3, "reward": "composite"})
+    with pytest.raises(ValueError, match="π_src = π_θ"):  # DGRO's β₂ acts only on a reused generation
+        arm_jobs(arms, tmp_path, tmp_path, tmp_path, {"max_steps": 3, "reward": "composite"})
+    jobs = arm_jobs(arms, tmp_path, tmp_path, tmp_path, {"max_steps": 3, "reward": "composite", "num_iterations": 2})
     assert [j.dir for j in jobs] == [tmp_path / a.name for a in arms]
     # the shared settings plus the episode fields of the evaluation (arm_jobs' defaults: 20 steps of 48 tokens)
-    want = {"max_steps": 3, "reward": "composite", "max_turns": 20, "max_new_tokens_per_turn": 48,
+    want = {"max_steps": 3, "reward": "composite", "num_iterations": 2, "max_turns": 20, "max_new_tokens_per_turn": 48,
             "max_context_tokens": 3584 + 48, "max_completion_length": 20 * 48}
     assert all(j.spec["grpo"] == want and j.spec["context_policy"] == "end" for j in jobs)
 
@@ -90,7 +105,7 @@ def _check_run(run, kinds, advantage, rep, figs):
         assert cfg["reward"] == params["grpo"]["reward"] and cfg["max_turns"] == params["max_steps"]  # one task
         steps = [json.loads(line)["step"] for line in (d / "metrics.jsonl").read_text().splitlines()]
         assert steps == list(range(1, params["grpo"]["max_steps"] + 1))
-    labels = {"sft": "SFT (no RL)", "grpo": "GRPO", "dgro": "DGRO"}
+    labels = {"sft": "SFT (no RL)", "grpo": "GRPO", "dgro": "DGRO", "dgro_seeds": "seeds' DGRO (variance-scaled advantage)"}
     policies = [labels[k] for k in kinds] + [f"baseline: {b}" for b in params["baselines"]]
     assert [r["policy"] for r in m["table"]] == policies
     assert all(r["episodes"] == len(test) for r in m["table"])
@@ -120,10 +135,14 @@ def test_notebook_20_smoke_profile_runs_sft_and_grpo_end_to_end(tmp_path):
 @pytest.mark.slow
 def test_notebook_21_smoke_profile_runs_sft_grpo_and_dgro_end_to_end(tmp_path):
     run = run_smoke("21_ordebug_dgro", tmp_path)
-    _check_run(run, ["sft", "grpo", "dgro"], {"grpo": "grpo", "dgro": "dgro"}, "ordebug_dgro",
-               ["ordebug_dgro_reward_variance", "ordebug_dgro_test_metrics", "ordebug_dgro_breakdown"])
-    cfg = json.loads((run / "arms" / "dgro-s0" / "run_config.json").read_text())
-    assert (cfg["beta"], cfg["dgro_beta_reward"], cfg["dgro_min_variance"]) == (0.001, 2.0, 0.01)
+    _check_run(run, ["sft", "grpo", "dgro", "dgro_seeds"], {"grpo": "grpo", "dgro": "dr_grpo", "dgro_seeds": "dgro"},
+               "ordebug_dgro", ["ordebug_dgro_reward_variance", "ordebug_dgro_test_metrics", "ordebug_dgro_breakdown"])
+    paper = json.loads((run / "arms" / "dgro-s0" / "run_config.json").read_text())
+    assert (paper["loss_type"], paper["beta"]) == ("dgro", 0.0) and paper["num_iterations"] >= 2
+    seeds = json.loads((run / "arms" / "dgro_seeds-s0" / "run_config.json").read_text())
+    assert (seeds["beta"], seeds["dgro_beta_reward"], seeds["dgro_min_variance"]) == (0.001, 2.0, 0.01)
+    knob = json.loads((run / "arms" / "dgro-s0" / "eval.json").read_text())
+    assert knob["knob_metric"] == "ordebug/dgro/sq_log_ratio" and knob["knob_acted"]  # β₂ acted
     shutil.rmtree(run)
 
 

@@ -2,8 +2,9 @@
 
 - clip-higher can only clip once ratios move: with one update per generation the ratio is exactly 1 and the
   clip fraction is 0; with ``num_iterations=2`` the second update sees moved ratios and clips;
-- DGRO logs the share of informative groups under its variance floor, and every run logs the rewards before
-  any selection and the episodes it generated (the compute of dynamic sampling).
+- the seeds' variance-scaled advantage ('dgro_seeds' arm) logs the share of informative groups under its
+  variance floor, and every run logs the rewards before any selection and the episodes it generated (the
+  compute of dynamic sampling). The DGRO paper's β₂ knob is tested in ``test_dgro_paper.py``.
 """
 import sys
 from pathlib import Path
@@ -55,10 +56,10 @@ def test_clip_higher_acts_only_when_ratios_move(tiny_path, tmp_path):
 
 def test_dgro_floor_and_pre_selection_rewards_are_logged(tiny_path, tmp_path):
     rows = run(tiny_path, tmp_path / "dgro", advantage_method="dgro", dgro_min_variance=1e6)
-    k = knob_activity("dgro", rows)
+    k = knob_activity("dgro_seeds", rows)
     assert k["steps_logged"] == 2 and k["max"] == 1.0  # a floor of 1e6 is under every informative group
     low = run(tiny_path, tmp_path / "dgro_low", advantage_method="dgro", dgro_min_variance=1e-12)
-    assert knob_activity("dgro", low)["max"] == 0.0
+    assert knob_activity("dgro_seeds", low)["max"] == 0.0
     for r in rows:
         assert r["ordebug/episodes_generated"] == 8
         assert 0 <= r["ordebug/reward/mean_before_selection"] <= 1

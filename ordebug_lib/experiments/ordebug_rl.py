@@ -9,9 +9,16 @@ arm              what changes (``GRPORunConfig`` fields)         why
 ``sft``          no RL: evaluation only                          the SFT row of seeds/000's table
 ``grpo``         advantage (r − mean)/(std + ε), per-sequence    GRPO (DeepSeekMath arXiv 2402.03300),
                  mean loss, β = 0.04                             β of its Eq. 3–4
-``dgro``         advantage β_reward·(r − mean)/max(std, √v_min), DGRO (arXiv 2505.12951) with seeds/000's
-                 β_kl (= ``beta``) 0.001, β_reward 2.0, v_min    β_kl 0.001, β_reward 2.0, min variance 0.01
-                 0.01 (from the notebook's ``dgro`` settings)
+``dgro``         the DGRO paper's loss (``loss_type='dgro'``):   DGRO (arXiv 2505.12951, its loss
+                 −β₁ (r − V) log π_θ(y|x) + β₂ (log π_θ(y|x)     L_DGRO and gradient); V the group mean
+                 / π_src(y|x))², V = group mean (advantage       (Kimi k1.5 arXiv 2501.12599 §2.3.2);
+                 'dr_grpo'), π_src the sampling policy, β = 0;   needs a reused generation (shared
+                 ``dgro_beta_1``, ``dgro_beta_2``; one arm per   ``num_iterations`` ≥ 2); reward scales:
+                 reward scale (β₁ → c·β₁)                        the paper's reward-range study
+``dgro_seeds``   advantage β_reward·(r − mean)/max(std, √v_min), seeds/000's variance-scaled advantage
+                 KL coefficient ``beta`` (their β_kl) 0.001,     (it cites DGRO; not its objective): Adam
+                 ``dgro_beta_reward`` 2.0, ``dgro_min_variance`` makes it GRPO with β = β_kl/β_reward
+                 0.01 (``SEEDS_DGRO``)                           wherever the floor does not bind
 ``baseline``     GRPO as above                                   the reference arm of the DAPO ablation
 ``no_kl``        β = 0                                           DAPO §2.3 (arXiv 2503.14476)
 ``asym_clip``    ε_high = 0.28                                   DAPO §3.1 clip-higher
@@ -23,10 +30,28 @@ arm              what changes (``GRPORunConfig`` fields)         why
                  starts from stage k−1's weights                 number of optimizer steps as ``grpo``
 ===============  ==============================================  =========================================
 
-Every other setting (steps, group size, turns, learning rate, reward, temperature) is shared and may not
-set a per-arm field (``arm_jobs`` refuses it). Training rewards are compared only between arms of one
-reward definition; arms are compared on task metrics (RR, RR@k, faithful recovery, DA, steps) of the
-test split, never on reward means (brief §3.3).
+Every other setting (steps, group size, turns, learning rate, reward, temperature, ``num_iterations``) is
+shared and may not set a per-arm field (``arm_jobs`` refuses it).
+
+**The two DGRO arms.** ``dgro_seeds`` is what seeds/000 called DGRO: GRPO's advantage times β_reward with a
+floor v_min under the group variance, and β_kl as the k3 KL coefficient. Wherever the floor does not bind
+(every informative group's reward variance ≥ v_min, which on the composite reward's −25 … 100 scale is
+essentially always for v_min = 0.01; ``ordebug/dgro/floor_binding_frac`` logs it), its advantages are exactly
+β_reward × GRPO's, the clipped surrogate is linear in the advantage, so its loss is β_reward × (GRPO's loss with
+β = β_kl/β_reward): every gradient is GRPO's with β = β_kl/β_reward times the constant β_reward, and Adam,
+whose step m/(√v + ε) is invariant to a constant gradient scale up to ε, takes the same steps. With seeds/000's
+β_kl = 0.001 and β_reward = 2 the arm is GRPO with β = 0.0005 (``tests/test_dgro_paper.py`` trains both from
+the same weights and seed and ends with the same parameters). ``dgro`` is the paper's objective instead: a
+sequence-level policy-gradient term scaled by β₁ and a penalty β₂ (log π_θ/π_src)² to the policy that sampled
+the batch, which is zero (with zero gradient) on the first update of a generation, so the arm needs the shared
+``num_iterations`` ≥ 2 (``GRPORunConfig.validate`` refuses a schedule where β₂ could never act), and its
+knob (``KNOBS``) is the logged (log π_θ/π_src)² of the reused updates. Its reward-range study
+(``reward_range_scales``) runs one ``dgro`` arm per reward scale c: with V the group mean, a reward c·r + b
+gives β₁ (c·r + b − V_c) = (c·β₁)(r − V), so a scale is the arm's β₁ times c against the same β₂ (a shift
+cancels), which Adam does not cancel because β₂ stays.
+
+Training rewards are compared only between arms of one reward definition; arms are compared on task
+metrics (RR, RR@k, faithful recovery, DA, steps) of the test split, never on reward means (brief §3.3).
 
 Each arm runs in its own process (``python -m ordebug_lib.experiments.ordebug_rl spec.json``, see
 ``jobs.py``) and writes ``run_config.json`` and ``metrics.jsonl`` (trained arms), ``results.sqlite`` (one
@@ -50,15 +75,26 @@ from .jobs import Job, mark_done
 from .stats import first_last_means
 
 MODULE = "ordebug_lib.experiments.ordebug_rl"
-KINDS = ("sft", "grpo", "dgro", "baseline", "no_kl", "asym_clip", "dynamic", "token_loss", "curriculum")
-LABEL = {"sft": "SFT (no RL)", "grpo": "GRPO", "dgro": "DGRO", "baseline": "DAPO ablation: baseline (GRPO)",
+KINDS = ("sft", "grpo", "dgro", "dgro_seeds", "baseline", "no_kl", "asym_clip", "dynamic", "token_loss",
+         "curriculum")
+LABEL = {"sft": "SFT (no RL)", "grpo": "GRPO", "dgro": "DGRO", "dgro_seeds": "seeds' DGRO (variance-scaled advantage)",
+         "baseline": "DAPO ablation: baseline (GRPO)",
          "no_kl": "no_kl (β = 0)", "asym_clip": "asym_clip (ε_high 0.28)", "dynamic": "dynamic sampling",
          "token_loss": "token_loss (token mean + overlong filter)", "curriculum": "GRPO curriculum (easy → hard)"}
 BASELINE_LABEL = {name: f"baseline: {name}" for name in BASELINES}
 GRPO_BETA = 0.04  # DeepSeekMath arXiv 2402.03300 Eq. 3–4
 # fields an arm sets; the shared settings may not
 PER_ARM_FIELDS = ("advantage_method", "loss_type", "beta", "epsilon_high", "dynamic_sampling",
-                  "mask_truncated_completions", "dgro_beta_reward", "dgro_min_variance", "seed", "save_final")
+                  "mask_truncated_completions", "dgro_beta_1", "dgro_beta_2", "dgro_beta_reward", "dgro_min_variance",
+                  "seed", "save_final")
+DGRO_SETTINGS = {"dgro": ("dgro_beta_1", "dgro_beta_2"), "dgro_seeds": ("beta", "dgro_beta_reward", "dgro_min_variance")}
+"""The ``GRPORunConfig`` fields a notebook may set for each DGRO arm (``make_arms(dgro={kind: {...}})``): one
+spelling, the config's. The paper arm's defaults are ``GRPORunConfig``'s, the seeds' arm's ``SEEDS_DGRO``."""
+SEEDS_DGRO = {"beta": 0.001, "dgro_beta_reward": 2.0, "dgro_min_variance": 0.01}
+"""seeds/000's settings of its variance-scaled advantage: β_kl 0.001 (the KL coefficient), β_reward 2.0, v_min 0.01."""
+REWARD_RANGES = {"outcome": (-50.0, 100.0), "diagnosis": (0.0, 100.0), "efficiency": (0.0, 100.0),
+                 "composite": (-25.0, 100.0)}
+"""The range of each OR-Debug reward component with its default weights (``ordebug.rewards``)."""
 TABLE_METRICS = ("RR", "RR@5", "RR@10", "RR@15", "RR@20", "faithful_recovery", "DA", "avg_steps")
 CURRICULUM = (("easy",), ("easy", "medium"), ("medium", "hard"), ("hard",))
 """The stages of seeds/003 Task 4: the difficulties of the train-split instances each stage trains on."""
@@ -72,20 +108,56 @@ class OrdebugArm:
     """One of ``KINDS``; 'sft' only evaluates the warm start."""
     seed: int = 0
     """RL seed (sampling, data order)."""
-    dgro_beta_kl: float = 0.001
-    """DGRO β_kl (the KL coefficient ``beta``; seeds/000: 0.001)."""
-    dgro_beta_reward: float = 2.0
-    """DGRO β_reward (seeds/000: 2.0)."""
-    dgro_min_variance: float = 0.01
-    """DGRO variance floor (seeds/000: 0.01)."""
+    settings: dict = dataclasses.field(default_factory=dict)
+    """DGRO arms: ``GRPORunConfig`` fields of ``DGRO_SETTINGS[kind]`` overriding the arm's defaults."""
+    reward_scale: float = 1.0
+    """'dgro' only: the reward-range study's scale c of the reward (run as β₁ → c·β₁, see the module docstring)."""
 
     def __post_init__(self):
         if self.kind not in KINDS:
             raise ValueError(f"unknown arm kind {self.kind!r}; kinds: {KINDS}")
+        allowed = DGRO_SETTINGS.get(self.kind, ())
+        bad = set(self.settings) - set(allowed)
+        if bad:
+            raise ValueError(f"unknown setting(s) {sorted(bad)} for a {self.kind!r} arm; settings: {list(allowed)}")
+        for k, v in self.settings.items():
+            if not isinstance(v, (int, float)) or isinstance(v, bool):
+                raise ValueError(f"{self.kind} setting {k} must be a number, got {v!r}")
+        if not (isinstance(self.reward_scale, (int, float)) and self.reward_scale > 0):
+            raise ValueError(f"reward_scale must be a positive number, got {self.reward_scale!r}")
+        if self.reward_scale != 1 and self.kind != "dgro":
+            raise ValueError(f"reward_scale is the DGRO paper's reward-range study ('dgro' arms), not {self.kind!r}'s")
+
+    @classmethod
+    def from_dict(cls, d: dict) -> "OrdebugArm":
+        """An arm from its ``dataclasses.asdict`` (an arm spec). Specs written before issue 21 carry
+        ``dgro_beta_kl``, ``dgro_beta_reward`` and ``dgro_min_variance`` on every arm: unused except by their
+        'dgro' arm, which was the seeds' variance-scaled advantage and is read as a 'dgro_seeds' arm.
+
+        >>> old = {"kind": "dgro", "seed": 1, "dgro_beta_kl": 0.001, "dgro_beta_reward": 2.0, "dgro_min_variance": 0.01}
+        >>> a = OrdebugArm.from_dict(old); a.kind, a.settings["beta"], a.name
+        ('dgro_seeds', 0.001, 'dgro_seeds-s1')
+        >>> OrdebugArm.from_dict({"kind": "grpo", "seed": 0, "dgro_beta_kl": 0.001}) == OrdebugArm("grpo")
+        True
+        """
+        d = dict(d)
+        legacy = {k: d.pop(k) for k in ("dgro_beta_kl", "dgro_beta_reward", "dgro_min_variance") if k in d}
+        if legacy and d.get("kind") == "dgro":
+            d["kind"] = "dgro_seeds"
+            d["settings"] = {"beta": legacy.get("dgro_beta_kl", SEEDS_DGRO["beta"]),
+                             "dgro_beta_reward": legacy.get("dgro_beta_reward", SEEDS_DGRO["dgro_beta_reward"]),
+                             "dgro_min_variance": legacy.get("dgro_min_variance", SEEDS_DGRO["dgro_min_variance"])}
+        return cls(**d)
 
     @property
     def name(self) -> str:
-        return f"{self.kind}-s{self.seed}"
+        scale = "" if self.reward_scale == 1 else f"-r{self.reward_scale:g}"
+        return f"{self.kind}{scale}-s{self.seed}"
+
+    @property
+    def label(self) -> str:
+        """The arm's row in the tables: ``LABEL[kind]``, with the reward scale of a reward-range arm."""
+        return LABEL[self.kind] + ("" if self.reward_scale == 1 else f", reward ×{self.reward_scale:g}")
 
     @property
     def trains(self) -> bool:
@@ -96,14 +168,23 @@ class OrdebugArm:
 
         >>> OrdebugArm("no_kl").run_fields()["beta"], OrdebugArm("asym_clip").run_fields()["epsilon_high"]
         (0.0, 0.28)
+        >>> f = OrdebugArm("dgro", settings={"dgro_beta_1": 0.5}, reward_scale=4).run_fields()
+        >>> f["loss_type"], f["advantage_method"], f["beta"], f["dgro_beta_1"]
+        ('dgro', 'dr_grpo', 0.0, 2.0)
+        >>> f = OrdebugArm("dgro_seeds").run_fields(); f["advantage_method"], f["beta"], f["dgro_beta_reward"]
+        ('dgro', 0.001, 2.0)
         """
         grpo = dict(advantage_method="grpo", loss_type="grpo", beta=GRPO_BETA, epsilon_high=0.2,
                     dynamic_sampling=False, mask_truncated_completions=False)
         if self.kind in ("grpo", "baseline", "curriculum"):  # curriculum: GRPO, staged data (train_curriculum)
             return grpo
         if self.kind == "dgro":
-            return {**grpo, "advantage_method": "dgro", "beta": self.dgro_beta_kl,
-                    "dgro_beta_reward": self.dgro_beta_reward, "dgro_min_variance": self.dgro_min_variance}
+            beta_1 = self.settings.get("dgro_beta_1", _config_default("dgro_beta_1"))
+            beta_2 = self.settings.get("dgro_beta_2", _config_default("dgro_beta_2"))
+            return {**grpo, "advantage_method": "dr_grpo", "loss_type": "dgro", "beta": 0.0,
+                    "dgro_beta_1": float(beta_1 * self.reward_scale), "dgro_beta_2": float(beta_2)}
+        if self.kind == "dgro_seeds":
+            return {**grpo, "advantage_method": "dgro", **{k: float(v) for k, v in {**SEEDS_DGRO, **self.settings}.items()}}
         if self.kind == "no_kl":
             return {**grpo, "beta": 0.0}
         if self.kind == "asym_clip":
@@ -115,22 +196,73 @@ class OrdebugArm:
         raise ValueError(f"arm kind {self.kind!r} does not train")
 
 
+def _config_default(name: str):
+    from ..training.config import GRPORunConfig
+
+    return {f.name: f.default for f in dataclasses.fields(GRPORunConfig)}[name]
+
+
 def make_arms(kinds: Sequence[str], seeds: Sequence[int] = (0,), dgro: dict | None = None) -> list[OrdebugArm]:
     """The arms of ``kinds`` for every seed, trained arms first (they take longest), 'sft' once (seed 0:
-    greedy evaluation does not depend on the RL seed). ``dgro``: {beta_kl, beta_reward, min_variance}.
+    greedy evaluation does not depend on the RL seed). ``dgro``: the settings of the DGRO arms by kind,
+    ``{"dgro": {dgro_beta_1, dgro_beta_2, reward_scales}, "dgro_seeds": {beta, dgro_beta_reward,
+    dgro_min_variance}}`` (``DGRO_SETTINGS``); ``reward_scales`` (default [1]) makes one 'dgro' arm per scale
+    (the paper's reward-range study; ``reward_range_scales``).
 
     >>> [a.name for a in make_arms(["sft", "grpo", "dgro"], seeds=[0, 1])]
     ['grpo-s0', 'dgro-s0', 'grpo-s1', 'dgro-s1', 'sft-s0']
+    >>> [a.name for a in make_arms(["dgro", "dgro_seeds"], dgro={"dgro": {"reward_scales": [1, 0.05]}})]
+    ['dgro-s0', 'dgro-r0.05-s0', 'dgro_seeds-s0']
     """
     dgro = dict(dgro or {})
-    bad = set(dgro) - {"beta_kl", "beta_reward", "min_variance"}
+    legacy = set(dgro) & {"beta_kl", "beta_reward", "min_variance"}
+    if legacy:
+        raise ValueError(
+            f"dgro settings {sorted(legacy)} are those of seeds/000's variance-scaled advantage, whose arm is now "
+            "'dgro_seeds' ('dgro' is the DGRO paper's objective, arXiv 2505.12951; issue 21): list 'dgro_seeds' in "
+            "the arms and write dgro: {dgro_seeds: {beta: 0.001, dgro_beta_reward: 2.0, dgro_min_variance: 0.01}} "
+            "(and, for the paper's arm, dgro: {dgro: {dgro_beta_1: ..., dgro_beta_2: ..., reward_scales: [...]}})")
+    bad = set(dgro) - set(DGRO_SETTINGS)
     if bad:
-        raise ValueError(f"unknown DGRO setting(s) {sorted(bad)}; settings: beta_kl, beta_reward, min_variance")
-    opts = {f"dgro_{k}": float(v) for k, v in dgro.items()}
+        raise ValueError(f"unknown DGRO arm(s) {sorted(bad)} in the dgro settings; DGRO arms: {list(DGRO_SETTINGS)}")
+    unused = [k for k in dgro if k not in kinds]
+    if unused:
+        raise ValueError(f"dgro settings for {unused}, which are not among the arms {list(kinds)}")
     if len(set(kinds)) != len(kinds):
         raise ValueError(f"arm kinds repeat: {list(kinds)}")
-    arms = [OrdebugArm(k, s, **(opts if k == "dgro" else {})) for s in seeds for k in kinds if k != "sft"]
+    paper = dict(dgro.get("dgro", {}))
+    scales = paper.pop("reward_scales", [1.0])
+    if not isinstance(scales, (list, tuple)) or not scales or len(set(scales)) != len(scales):
+        raise ValueError(f"dgro reward_scales must be a non-empty list of distinct positive numbers, got {scales!r}")
+    settings = {"dgro": paper, "dgro_seeds": dict(dgro.get("dgro_seeds", {}))}
+    arms = []
+    for s in seeds:
+        for k in kinds:
+            if k == "sft":
+                continue
+            for c in (scales if k == "dgro" else [1.0]):
+                arms.append(OrdebugArm(k, s, settings=settings.get(k, {}), reward_scale=c))
     return arms + ([OrdebugArm("sft", 0)] if "sft" in kinds else [])
+
+
+def reward_range_scales(ranges: Sequence[Sequence[float]], reward: str = "composite") -> list[float]:
+    """The reward scales c (``make_arms(dgro={"dgro": {"reward_scales": ...}})``) that map the range of the
+    ``reward`` component (``REWARD_RANGES``) onto each (lo, hi) of ``ranges``: c = (hi − lo)/(its hi − its lo).
+    The shift of that map cancels in r − V (V the group mean), so the scale is the whole of a range's effect.
+
+    >>> reward_range_scales([(-25, 100), (-1, 1), (-3, 3)])
+    [1.0, 0.016, 0.048]
+    """
+    if reward not in REWARD_RANGES:
+        raise ValueError(f"unknown reward {reward!r}; ranges known for {sorted(REWARD_RANGES)}")
+    lo0, hi0 = REWARD_RANGES[reward]
+    out = []
+    for r in ranges:
+        lo, hi = (float(x) for x in r)
+        if not hi > lo:
+            raise ValueError(f"a reward range needs lo < hi, got {list(r)}")
+        out.append((hi - lo) / (hi0 - lo0))
+    return out
 
 
 @dataclass(frozen=True)
@@ -153,11 +285,16 @@ KNOBS = {
                        "(the overlong filter masks them)"),
     "dynamic": Knob("ordebug/dynamic_sampling/rounds", 1.0, "generation rounds per step (above 1: zero-std groups "
                     "were replaced by fresh ones)"),
-    "dgro": Knob("ordebug/dgro/floor_binding_frac", 0.0, "share of informative groups under DGRO's variance floor "
-                 "(0: the arm is GRPO with advantages scaled by β_reward, which Adam cancels)", required=False),
+    "dgro": Knob("ordebug/dgro/sq_log_ratio", 1e-6, "mean (log π_θ(y|x)/π_src(y|x))² of the sequences, the "
+                 "quantity β₂ penalises (0 on a generation's first update; above 1e-6, past the float noise of "
+                 "recomputing the same log-probabilities, the policy has moved from π_src and β₂ acts)"),
+    "dgro_seeds": Knob("ordebug/dgro/floor_binding_frac", 0.0, "share of informative groups under the seeds' variance "
+                       "floor (0: the arm is GRPO with advantages scaled by β_reward, which Adam cancels: GRPO with "
+                       "β = β_kl/β_reward)", required=False),
 }
-"""The knob of each ablation arm (DAPO arXiv 2503.14476 §3.1-3.4; DGRO arXiv 2505.12951). The DGRO floor is
-reported, not required, until the paper's objective replaces the seeds' variance-scaled advantage (issue 21)."""
+"""The knob of each ablation arm (DAPO arXiv 2503.14476 §3.1-3.4; DGRO arXiv 2505.12951: β₂'s penalty to the
+sampling policy). The seeds' variance floor is reported, not required: where it never binds the arm is GRPO
+with β = β_kl/β_reward, which is a finding, not a broken run."""
 
 
 def knob_activity(kind: str, rows: Sequence[dict]) -> dict | None:
@@ -408,7 +545,7 @@ def run_arm(spec: dict, out_dir: str | Path) -> dict:
     from ..provenance import device_info
 
     out = Path(out_dir)
-    arm = OrdebugArm(**spec["arm"])
+    arm = OrdebugArm.from_dict(spec["arm"])
     device = resolve_device(spec["device"])
     torch.manual_seed(arm.seed)
     train, test = split_instances(spec["benchmark"], spec["n_train"], spec["n_eval"])
@@ -445,7 +582,9 @@ def run_arm(spec: dict, out_dir: str | Path) -> dict:
         raise RuntimeError(f"{arm.name}: {len(df)} evaluation rows for {len(test)} test instances")
     agg = {k: (None if isinstance(v, float) and v != v else v) for k, v in aggregate(df).iloc[0].to_dict().items()}
     n_actions = sum(len(e.output_tokens) for e in episodes)
-    summary = {"arm": arm.name, **dataclasses.asdict(arm), "n_train": len(train), **agg,
+    arm_fields = {k: v for k, v in dataclasses.asdict(arm).items() if k != "settings"}
+    arm_fields.update({f"setting_{k}": v for k, v in arm.settings.items()})  # flat: the summaries stay one table
+    summary = {"arm": arm.name, **arm_fields, "n_train": len(train), **agg,
                "context_trims": sum(e.context_trims for e in episodes),
                "mean_output_tokens_per_action": sum(sum(e.output_tokens) for e in episodes) / max(1, n_actions)}
     knob = None
@@ -512,8 +651,8 @@ def load_arm_results(root: str | Path, arms: Sequence[OrdebugArm], instances: Se
     for a in arms:
         d = root / a.name
         done = json.loads((d / "done.json").read_text())
-        summaries.append({**json.loads((d / "eval.json").read_text()), "label": LABEL[a.kind], **done["timings_s"]})
-        r = load_results(d / "results.sqlite", policy=a.name).assign(arm=a.name, kind=a.kind, label=LABEL[a.kind],
+        summaries.append({**json.loads((d / "eval.json").read_text()), "label": a.label, **done["timings_s"]})
+        r = load_results(d / "results.sqlite", policy=a.name).assign(arm=a.name, kind=a.kind, label=a.label,
                                                                       rl_seed=a.seed)
         if meta is not None:
             if sorted(r["instance_id"]) != sorted(meta):
@@ -524,7 +663,7 @@ def load_arm_results(root: str | Path, arms: Sequence[OrdebugArm], instances: Se
         rows.append(r)
         if a.trains:
             for row in read_metrics(d / "metrics.jsonl"):
-                curves.append({"arm": a.name, "kind": a.kind, "label": LABEL[a.kind], "seed": a.seed, **row})
+                curves.append({"arm": a.name, "kind": a.kind, "label": a.label, "seed": a.seed, **row})
     return pd.DataFrame(summaries), pd.concat(rows, ignore_index=True), pd.DataFrame(curves)
 
 
@@ -542,8 +681,17 @@ def baseline_rows(db_path: str | Path, names: Sequence[str], instances: Sequence
 
 
 def _ordered_labels(rows) -> list[str]:
+    """The labels in ``LABEL`` order, then the baselines'; a reward-range arm ("DGRO, reward ×c") right after
+    its kind's label, by scale."""
     order = list(LABEL.values()) + list(BASELINE_LABEL.values())
-    return sorted(rows["label"].unique(), key=order.index)
+
+    def key(label):
+        if label in order:
+            return order.index(label), 1.0
+        base, _, scale = label.rpartition(", reward ×")
+        return order.index(base), float(scale)
+
+    return sorted(rows["label"].unique(), key=key)
 
 
 def results_table(rows):
