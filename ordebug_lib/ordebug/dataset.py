@@ -30,9 +30,9 @@ from tqdm import tqdm
 
 from ..files import write_atomic
 from . import families as fam_lib
-from .instance import DIFFICULTIES, ERROR_TYPES, Instance
+from .instance import DIFFICULTIES, Instance
 from .model import ModelError, read_model, write_model
-from .saboteur import DIFFICULTY, GenerationError, derive_seed, make_instance
+from .saboteur import ALL_TYPES, DIFFICULTY, GenerationError, derive_seed, error_type_letters, make_instance
 
 SPLITS = ("train", "val", "test")
 FORMAT_VERSION = 2  # 2: rows and columns in a per-instance random order, root row kinds balanced per family
@@ -94,12 +94,14 @@ def _check_fractions(fractions: tuple[float, ...]) -> tuple[float, ...]:
     return fractions
 
 
-def build_benchmark(out_dir: str | Path, n_per_cell: int, error_types: Iterable[str] = "ABCDEFGHI",
+def build_benchmark(out_dir: str | Path, n_per_cell: int, error_types: str | Iterable[str] = ALL_TYPES,
                     difficulties: Iterable[str] = DIFFICULTIES, families: Iterable[str] | None = None,
                     naming: str = "semantic", seed: int = 0,
                     split_fractions: tuple[float, ...] = (0.7, 0.15, 0.15), progress: bool = True) -> Path:
     """Generate ``n_per_cell`` validated instances per (error type, difficulty) cell, families in
-    rotation, and write them to ``out_dir``. Returns the path.
+    rotation, and write them to ``out_dir``. Returns the path. ``error_types``: letters of
+    ``saboteur.ERROR_TYPES`` (cells in their order), or ``"all"`` for every registered type in registry
+    order (the manifest records the letters, so both spellings are one build).
 
     A family that cannot make a cell's instances (e.g. type D rows of production planning always
     conflict with a single bound, so never reach the IIS size of "hard") is set aside for that cell
@@ -119,12 +121,9 @@ def build_benchmark(out_dir: str | Path, n_per_cell: int, error_types: Iterable[
       nothing says this code wrote them, so nothing is deleted.
     """
     out = Path(out_dir)
-    types = list(error_types)
+    types = list(error_type_letters(error_types))
     levels = list(difficulties)
     fams = list(families) if families is not None else list(fam_lib.FAMILIES)
-    for t in types:
-        if t not in ERROR_TYPES:
-            raise ValueError(f"unknown error type {t!r}; known: {''.join(ERROR_TYPES)}")
     for d in levels:
         if d not in DIFFICULTY:
             raise ValueError(f"unknown difficulty {d!r}; known: {', '.join(DIFFICULTIES)}")

@@ -1,21 +1,38 @@
 """A benchmark instance: the original model, its sabotaged copy and the recorded ground truth."""
 from __future__ import annotations
 
+from collections.abc import Iterator, Mapping
 from dataclasses import asdict, dataclass, field
 
 from .model import LinearModel
 
-ERROR_TYPES = {
-    "A": "sense flip (<= <-> >=)",
-    "B": "variable type changed (integer <-> continuous)",
-    "C": "coefficient changed or term removed",
-    "D": "contradicting constraint added",
-    "E": "multi-constraint conflict (two or more repairs needed)",
-    "F": "hidden dependency (conflict through linking constraints / auxiliary variables)",
-    "G": "cascading conflict (repairing one reveals the next)",
-    "H": "root cause is a variable bound",
-    "I": "several repairs restore feasibility, only one keeps the original optimum",
-}
+
+class _Descriptions(Mapping):
+    """Letter -> description of every error type, read live from the registry ``saboteur.ERROR_TYPES``
+    (imported on use: the saboteur imports this module)."""
+
+    @staticmethod
+    def _registry():
+        from .saboteur import ERROR_TYPES as registry
+
+        return registry
+
+    def __getitem__(self, letter: str) -> str:
+        return self._registry()[letter].description
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._registry())
+
+    def __len__(self) -> int:
+        return len(self._registry())
+
+    def __repr__(self) -> str:
+        return repr(dict(self))
+
+
+ERROR_TYPES: Mapping[str, str] = _Descriptions()
+"""Letter -> one-line description of each error type, in the benchmark's order: a read-only view of the
+registry ``saboteur.ERROR_TYPES``, which also holds each type's search and checks."""
 DIFFICULTIES = ("easy", "medium", "hard")
 
 
@@ -30,7 +47,7 @@ class Instance:
 
     id: str
     family: str
-    error_type: str  # "A".."I"
+    error_type: str  # a letter of saboteur.ERROR_TYPES
     difficulty: str  # easy / medium / hard
     naming: str  # semantic / random
     seed: int

@@ -1,4 +1,5 @@
-"""The saboteur: turns a feasible family model into a validated OR-Debug instance of error type A-I.
+"""The saboteur: turns a feasible family model into a validated OR-Debug instance of one of the error
+types of its registry, ``ERROR_TYPES`` (letter -> ``ErrorType``: definition, injecting search, checks).
 
 Every error is a "typo" a modeller could make and a careful reader could spot (a decimal slip x10 or
 /10, a flipped sign or sense, a wrong variable type, a bound in the wrong place, a contradicting row
@@ -6,7 +7,8 @@ of a kind the model already has), and every error has an exact inverse, so apply
 gives back the original model (same fingerprint). Targets are searched, not guessed: candidate errors
 are tried in a seeded random order and the first that meets the error type's definition and the
 difficulty's structure is kept; then the instance is validated (``validate``) and only valid
-instances leave this module. See docs/ordebug_benchmark.md for the definitions.
+instances leave this module. See docs/ordebug_benchmark.md for the definitions, and ``ERROR_TYPES``
+for the one table every other module reads (adding a type is one entry there plus its search function).
 
     >>> inst = make_instance("production_planning", "H", "easy", seed=0)
     >>> inst.root_cause, inst.true_repair                     # doctest: +SKIP
@@ -20,13 +22,13 @@ import hashlib
 import math
 from collections import deque
 from dataclasses import dataclass
-from typing import Iterable, Sequence
+from typing import Callable, Iterable, Sequence
 
 import numpy as np
 
 from . import families
 from .actions import GRAMMAR, apply_action, parse_action, unknown_tokens
-from .instance import DIFFICULTIES, ERROR_TYPES, Instance
+from .instance import DIFFICULTIES, Instance
 from .model import INF, Constr, LinearModel, ModelError, Var, fmt_num
 from .solver import IIS, SolverError, compute_iis, min_violation, objectives_match, slacks, solve
 
@@ -44,7 +46,7 @@ class Difficulty:
     """Structure an instance of this level has (checked by ``validate``).
 
     size: family size tier of the base model (1: 5-12 variables, 2: 13-24, 3: 25-40).
-    n_errors: injected errors for the multi-error types E and G (all other types inject one).
+    n_errors: injected errors for the multi-error types (``ErrorType.multi``: E and G; the others inject one).
     iis: inclusive range of the first IIS's size (constraints + bounds).
     f_depth: inclusive range of the conflict depth for type F (see ``conflict_depth``).
     """
@@ -60,11 +62,10 @@ DIFFICULTY = {
     "medium": Difficulty(size=2, n_errors=2, iis=(2, 10 ** 6), f_depth=(2, 3)),
     "hard": Difficulty(size=3, n_errors=3, iis=(3, 10 ** 6), f_depth=(3, 10 ** 6)),
 }
-MULTI_ERROR_TYPES = ("E", "G")
 
 
 def n_errors_for(error_type: str, difficulty: str) -> int:
-    return DIFFICULTY[difficulty].n_errors if error_type in MULTI_ERROR_TYPES else 1
+    return DIFFICULTY[difficulty].n_errors if ERROR_TYPES[error_type].multi else 1
 
 
 # -- errors --------------------------------------------------------------------------------------
@@ -699,10 +700,6 @@ def cascade_order(model: LinearModel, errors: list[Error]) -> list[Error] | None
     return order
 
 
-SEARCHERS = {"A": search_A, "B": search_B, "C": search_C, "D": search_D, "E": search_E, "F": search_F,
-             "G": search_G, "H": search_H, "I": search_I}
-
-
 # -- naming --------------------------------------------------------------------------------------
 RANDOM_VAR = r"x_[0-9a-f]{4}"
 RANDOM_ROW = r"c_[0-9a-f]{4}"
@@ -821,7 +818,7 @@ def sabotage(model: LinearModel, error_type: str, difficulty: str, seed: int = 0
     model = reordered(model, *shuffled_order(model, order_rng))
     base = Base.of(model, family)
     rng = np.random.default_rng(derive_seed("sabotage", seed, error_type, difficulty))
-    errors = SEARCHERS[error_type](Search(base, error_type, difficulty, rng, tuple(root_kinds)))
+    errors = ERROR_TYPES[error_type].search(Search(base, error_type, difficulty, rng, tuple(root_kinds)))
     sabotaged = apply_errors(model, errors)
     in_generated_order = reordered(sabotaged, [*generated.constrs, *(r for r in sabotaged.constrs
                                                                    if r not in generated.constrs)], list(generated.vars))
@@ -929,10 +926,9 @@ def structure(inst: Instance) -> dict:
         "check_slack": sorted(violations),
         "check_slack_names_root": any(t in violations for t in inst.root_cause),
     }
-    if inst.error_type == "G":
-        out["cascade"] = _cascade_iis(inst)
-    if inst.error_type == "I":
-        out["alternatives"] = alternative_repairs(m, iis, inst.root_cause, z)
+    stats = ERROR_TYPES[inst.error_type].stats
+    if stats is not None:
+        out.update(stats(inst, iis))
     return out
 
 
@@ -947,10 +943,6 @@ def _cascade_iis(inst: Instance) -> list[list[str]]:
 
 
 # -- validation ----------------------------------------------------------------------------------
-EXPECTED_KINDS = {"A": {"flip"}, "B": {"vtype"}, "C": {"coef"}, "D": {"add"}, "H": {"bound"}, "I": {"rhs"},
-                  "F": {"rhs", "coef"}, "E": {"rhs", "coef", "bound", "flip"}, "G": {"rhs", "coef", "bound", "flip"}}
-
-
 def validate(inst: Instance) -> list[str]:
     """Problems with an instance; empty when it is valid. Re-checks everything from the models:
     original OPTIMAL at the recorded objective; sabotaged INFEASIBLE; root-cause tokens exist;
@@ -996,42 +988,65 @@ def _check_repair(inst: Instance) -> list[str]:
 
 
 def _check_type(inst: Instance) -> list[str]:
+    """The checks every type shares (kinds and number of errors; for a multi-error type, each error alone
+    makes the model infeasible), then the type's own definition (``ErrorType.check``)."""
     t, errs = inst.error_type, inst.meta["errors"]
+    et = ERROR_TYPES[t]
     kinds = {d["kind"] for d in errs}
-    if not kinds <= EXPECTED_KINDS[t]:
-        return [f"type {t} made of {sorted(kinds)} errors, expected {sorted(EXPECTED_KINDS[t])}"]
+    if not kinds <= et.kinds:
+        return [f"type {t} made of {sorted(kinds)} errors, expected {sorted(et.kinds)}"]
     expected_n = n_errors_for(t, inst.difficulty)
     if len(errs) != expected_n:
         return [f"type {t}/{inst.difficulty} needs {expected_n} errors, has {len(errs)}"]
     iis = compute_iis(inst.sabotaged)
-    if t in ("E", "G"):
+    if et.multi:
         for i in range(len(errs)):  # each error alone makes the model infeasible
             others = [a for j, d in enumerate(errs) if j != i for a in d["repair"]]
             if not is_infeasible(_apply_lines(inst.sabotaged, others)):
                 return [f"type {t}: error {i} ({errs[i]['target']}) alone does not make the model infeasible"]
-    if t == "E":
-        named = sum(any(r in iis.tokens() for r in d["root"]) for d in errs)
-        if named < 2:
-            return [f"type E: the IIS names {named} of the errors, needs at least 2"]
-    if t == "G":
-        m = inst.sabotaged
-        for k, d in enumerate(errs):
-            toks = compute_iis(m).tokens()
-            named = [j for j in range(k, len(errs)) if any(r in toks for r in errs[j]["root"])]
-            if named != [k]:
-                return [f"type G: the IIS after {k} repair(s) names errors {named}, should name only error {k}"]
-            m = _apply_lines(m, d["repair"])
-    if t == "F":
-        links = [c for c in iis.constraints if c in set(inst.meta["linking_rows"]) and c not in inst.root_cause]
-        if not links:
-            return ["type F: the IIS passes through no linking row other than the root cause"]
-    if t == "I":
-        alts = alternative_repairs(inst.sabotaged, iis, inst.root_cause, inst.original_objective)
-        if not any(a["feasible"] for a in alts):
-            return ["type I: no alternative repair restores feasibility"]
-        if any(a["faithful"] for a in alts):
-            return ["type I: an alternative repair also keeps the original optimum"]
-    return []
+    problem = et.check(inst, iis) if et.check is not None else None
+    return [problem] if problem else []
+
+
+def _check_E(inst: Instance, iis: IIS) -> str | None:
+    named = sum(any(r in iis.tokens() for r in d["root"]) for d in inst.meta["errors"])
+    if named < 2:
+        return f"type E: the IIS names {named} of the errors, needs at least 2"
+    return None
+
+
+def _check_G(inst: Instance, iis: IIS) -> str | None:
+    errs, m = inst.meta["errors"], inst.sabotaged
+    for k, d in enumerate(errs):
+        toks = compute_iis(m).tokens()
+        named = [j for j in range(k, len(errs)) if any(r in toks for r in errs[j]["root"])]
+        if named != [k]:
+            return f"type G: the IIS after {k} repair(s) names errors {named}, should name only error {k}"
+        m = _apply_lines(m, d["repair"])
+    return None
+
+
+def _check_F(inst: Instance, iis: IIS) -> str | None:
+    links = [c for c in iis.constraints if c in set(inst.meta["linking_rows"]) and c not in inst.root_cause]
+    if not links:
+        return "type F: the IIS passes through no linking row other than the root cause"
+    return None
+
+
+def _check_I(inst: Instance, iis: IIS) -> str | None:
+    alts = alternative_repairs(inst.sabotaged, iis, inst.root_cause, inst.original_objective)
+    if not any(a["feasible"] for a in alts):
+        return "type I: no alternative repair restores feasibility"
+    if any(a["faithful"] for a in alts):
+        return "type I: an alternative repair also keeps the original optimum"
+    return None
+
+
+def _check_depth_F(inst: Instance, iis: IIS, level: Difficulty) -> str | None:
+    depth = conflict_depth(inst.sabotaged, iis, inst.root_cause)
+    if depth is None or not level.f_depth[0] <= depth <= level.f_depth[1]:
+        return f"F/{inst.difficulty} needs conflict depth in {level.f_depth}, has {depth}"
+    return None
 
 
 def _check_difficulty(inst: Instance) -> list[str]:
@@ -1043,10 +1058,10 @@ def _check_difficulty(inst: Instance) -> list[str]:
     iis = compute_iis(inst.sabotaged)
     if not level.iis[0] <= iis.size <= level.iis[1]:
         problems.append(f"{inst.difficulty} needs an IIS of size {level.iis}, has {iis.size}")
-    if inst.error_type == "F":
-        depth = conflict_depth(inst.sabotaged, iis, inst.root_cause)
-        if depth is None or not level.f_depth[0] <= depth <= level.f_depth[1]:
-            problems.append(f"F/{inst.difficulty} needs conflict depth in {level.f_depth}, has {depth}")
+    hook = ERROR_TYPES[inst.error_type].check_difficulty
+    problem = hook(inst, iis, level) if hook is not None else None
+    if problem:
+        problems.append(problem)
     return problems
 
 
@@ -1062,6 +1077,108 @@ def _check_naming(inst: Instance) -> list[str]:
         odd = [c for c in m.constrs if families.row_kind(inst.family, c) is None]
         return [f"rows outside the family's name patterns: {odd}"] if odd else []
     return []
+
+
+# -- the error types: the registry ---------------------------------------------------------------
+@dataclass(frozen=True)
+class ErrorType:
+    """One error type of the benchmark: how the saboteur injects it and what ``validate`` checks.
+
+    Every type gets the common checks (the original is optimal, the sabotaged model infeasible,
+    ``true_repair`` gives back the original, the difficulty's IIS size); ``_check_type`` adds that the
+    errors are of ``kinds`` and number ``n_errors_for`` (for ``multi``: the difficulty's ``n_errors``, each
+    infeasible on its own), then the type's own ``check``.
+    """
+
+    name: str
+    """Short name (docs/ordebug_benchmark.md's definition table)."""
+    description: str
+    """One line (``instance.ERROR_TYPES`` serves these; the env never shows them to the agent)."""
+    search: Callable[[Search], list[Error]]
+    """The injecting function: the errors to apply to ``Search.base.model`` (GenerationError if none fit)."""
+    kinds: frozenset[str]
+    """``Error.kind`` values its errors may have."""
+    multi: bool = False
+    """Several errors (``Difficulty.n_errors``), each of which makes the model infeasible alone; else one."""
+    check: Callable[[Instance, IIS], str | None] | None = None
+    """The type's definition on the sabotaged model's IIS: a problem, or None when it holds."""
+    check_difficulty: Callable[[Instance, IIS, Difficulty], str | None] | None = None
+    """A structure the type has per difficulty level (F: conflict depth in ``Difficulty.f_depth``)."""
+    stats: Callable[[Instance, IIS], dict] | None = None
+    """Extra ``Instance.meta`` entries (``structure``)."""
+
+
+_MULTI_KINDS = frozenset({"rhs", "coef", "bound", "flip"})  # what _multi_candidates makes
+ERROR_TYPES: dict[str, ErrorType] = {
+    "A": ErrorType("sense flip", "sense flip (<= <-> >=)", search_A, frozenset({"flip"})),
+    "B": ErrorType("variable type", "variable type changed (integer <-> continuous)", search_B,
+                   frozenset({"vtype"})),
+    "C": ErrorType("coefficient", "coefficient changed or term removed", search_C, frozenset({"coef"})),
+    "D": ErrorType("added row", "contradicting constraint added", search_D, frozenset({"add"})),
+    "E": ErrorType("multi-constraint conflict", "multi-constraint conflict (two or more repairs needed)",
+                   search_E, _MULTI_KINDS, multi=True, check=_check_E),
+    "F": ErrorType("hidden dependency",
+                   "hidden dependency (conflict through linking constraints / auxiliary variables)",
+                   search_F, frozenset({"rhs", "coef"}), check=_check_F, check_difficulty=_check_depth_F),
+    "G": ErrorType("cascading", "cascading conflict (repairing one reveals the next)", search_G, _MULTI_KINDS,
+                   multi=True, check=_check_G, stats=lambda inst, iis: {"cascade": _cascade_iis(inst)}),
+    "H": ErrorType("bound", "root cause is a variable bound", search_H, frozenset({"bound"})),
+    "I": ErrorType("ambiguous repair", "several repairs restore feasibility, only one keeps the original optimum",
+                   search_I, frozenset({"rhs"}), check=_check_I,
+                   stats=lambda inst, iis: {"alternatives": alternative_repairs(
+                       inst.sabotaged, iis, inst.root_cause, inst.original_objective)}),
+}
+"""Every error type, letter -> ``ErrorType``, in the benchmark's order (the order of its cells). The one
+table of types: ``instance.ERROR_TYPES`` (letter -> description), the dataset builder's default, the warm
+start's ``bench_error_types`` and the profiles' ``"all"`` (``ALL_TYPES``) all read it. Adding a type is one
+entry here plus its search function (``tests/test_error_types_registry.py`` does it)."""
+
+ALL_TYPES = "all"
+"""How a profile, notebook or call says "every registered error type" (``error_type_letters``)."""
+
+
+def error_type_letters(spec: str | Iterable[str] = ALL_TYPES) -> str:
+    """The error types ``spec`` names, as a string of letters in its order: ``"all"`` (``ALL_TYPES``) is
+    every registered type in registry order; otherwise each item must be a registered letter (repeats
+    are kept, as the builder always did). Raises ValueError naming the registry.
+
+    >>> error_type_letters("all") == "".join(ERROR_TYPES), error_type_letters("HA"), error_type_letters(["D"])
+    (True, 'HA', 'D')
+    >>> error_type_letters("AZ")  # doctest: +ELLIPSIS
+    Traceback (most recent call last):
+    ...
+    ValueError: unknown error type 'Z'; known: ... (or 'all' for all of them)
+    """
+    if isinstance(spec, str) and spec == ALL_TYPES:
+        return "".join(ERROR_TYPES)
+    items = list(spec)
+    for t in items:
+        if t not in ERROR_TYPES:
+            raise ValueError(f"unknown error type {t!r}; known: {''.join(ERROR_TYPES)} "
+                             f"(or {ALL_TYPES!r} for all of them)")
+    return "".join(items)
+
+
+def error_type_table() -> str:
+    """The registry as a markdown table (what docs/ordebug_benchmark.md describes in full).
+
+    >>> print(error_type_table())
+    | type | name | errors | kinds | description |
+    |---|---|---|---|---|
+    | A | sense flip | 1 | flip | sense flip (<= <-> >=) |
+    | B | variable type | 1 | vtype | variable type changed (integer <-> continuous) |
+    | C | coefficient | 1 | coef | coefficient changed or term removed |
+    | D | added row | 1 | add | contradicting constraint added |
+    | E | multi-constraint conflict | n | bound, coef, flip, rhs | multi-constraint conflict (two or more repairs needed) |
+    | F | hidden dependency | 1 | coef, rhs | hidden dependency (conflict through linking constraints / auxiliary variables) |
+    | G | cascading | n | bound, coef, flip, rhs | cascading conflict (repairing one reveals the next) |
+    | H | bound | 1 | bound | root cause is a variable bound |
+    | I | ambiguous repair | 1 | rhs | several repairs restore feasibility, only one keeps the original optimum |
+    """
+    rows = ["| type | name | errors | kinds | description |", "|---|---|---|---|---|"]
+    rows += [f"| {t} | {e.name} | {'n' if e.multi else 1} | {', '.join(sorted(e.kinds))} | {e.description} |"
+             for t, e in ERROR_TYPES.items()]
+    return "\n".join(rows)
 
 
 # -- the generator loop --------------------------------------------------------------------------
@@ -1110,5 +1227,6 @@ def make_instance(family: str, error_type: str, difficulty: str, seed: int, nami
                           f"{len(reasons)} attempts:\n  " + "\n  ".join(reasons))
 
 
-__all__ = ["DIFFICULTY", "Difficulty", "Error", "GenerationError", "NAMINGS", "Renaming", "conflict_depth",
-           "instance_id", "make_instance", "reordered", "sabotage", "shuffled_order", "structure", "validate"]
+__all__ = ["ALL_TYPES", "DIFFICULTY", "Difficulty", "ERROR_TYPES", "Error", "ErrorType", "GenerationError", "NAMINGS",
+           "Renaming", "conflict_depth", "error_type_letters", "error_type_table", "instance_id", "make_instance",
+           "reordered", "sabotage", "shuffled_order", "structure", "validate"]

@@ -38,6 +38,7 @@ import time
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
+from ..ordebug.saboteur import ALL_TYPES, error_type_letters
 from ..selection import check_instances_for_choice
 from .ordebug_episodes import RECOVERY_KINDS, without_recoveries
 from .sft import SFTResult, SFTRunConfig
@@ -68,8 +69,10 @@ class OrdebugSFTConfig:
     shares a base model or a model with that test split (``dataset.check_splits_apart``)."""
     bench_n_per_cell: int = 4
     """When building: instances per (error type, difficulty) cell (70/15/15 train/val/test)."""
-    bench_error_types: str = "ABCDEFGHI"
-    """When building: error types."""
+    bench_error_types: str = ALL_TYPES
+    """When building: error types, letters of ``saboteur.ERROR_TYPES`` or ``"all"`` (``ALL_TYPES``: every
+    registered type, in registry order; replaced by those letters on construction, so a config that says
+    "all" equals one that lists them, and reuses its benchmark). Unknown letters raise ValueError."""
     bench_difficulties: tuple[str, ...] = ("easy",)
     """When building: difficulties."""
     n_train: int | None = None
@@ -121,6 +124,11 @@ class OrdebugSFTConfig:
     """Token budget of one generated action in the rollouts (the evaluation's)."""
     dagger_max_prompt_tokens: int = 3072
     """Longer rollout conversations leave out their oldest turns (the evaluation's setting)."""
+
+    def __post_init__(self):
+        letters = error_type_letters(self.bench_error_types)  # validates: unknown letters name the registry
+        if self.bench_error_types == ALL_TYPES:
+            self.bench_error_types = letters
 
 
 @dataclass
