@@ -3,13 +3,15 @@ dataset builder's default, the warm start's ``bench_error_types``, the run pre-f
 ("all") read, and moving every type into it changed no benchmark.
 
 ``tests/data/error_types_before.json`` holds two small builds made at commit ec5eb55, before the registry,
-with ``error_types="ABCDEFGHI"`` spelled out: the sha256 of ``index.jsonl``, of ``manifest.json`` (without
-``build_seconds``) and each instance's id, split, seeds and fingerprints.
+with the nine letters of that time spelled out (``BEFORE_LETTERS``): the sha256 of ``index.jsonl``, of
+``manifest.json`` (without ``build_seconds``) and each instance's id, split, seeds and fingerprints. They stay
+the builds of those letters when a type is added (a new type is a new cell; the others do not move).
 """
 from __future__ import annotations
 
 import hashlib
 import json
+import string
 from pathlib import Path
 
 import pytest
@@ -21,6 +23,7 @@ from ordebug_lib.ordebug.saboteur import ALL_TYPES, ERROR_TYPES, ErrorType, erro
 ROOT = Path(__file__).resolve().parents[1]
 BEFORE = json.loads((Path(__file__).parent / "data" / "error_types_before.json").read_text())
 LETTERS = "".join(ERROR_TYPES)
+BEFORE_LETTERS = BEFORE["letters"]
 
 
 def snapshot(d: Path) -> dict:
@@ -40,6 +43,7 @@ def expected(i: int) -> dict:
 
 
 def build(out: Path, i: int, **kw) -> Path:
+    """Fixture build ``i``'s parameters (``error_types`` as given: default, "all" or letters)."""
     b = dict(BEFORE["builds"][i]["build"])
     b["difficulties"] = tuple(b["difficulties"])
     return build_benchmark(out, **b, **kw, progress=False)
@@ -58,6 +62,7 @@ def test_registry_is_exactly_what_the_saboteur_injects():
 
 
 def test_each_registered_type_injects_a_valid_instance(tmp_path):
+    assert set(BEFORE_LETTERS) <= set(ERROR_TYPES)  # no type of before was lost
     d = build(tmp_path / "b", 0, error_types=ALL_TYPES)
     insts = {i.error_type: i for i in load_benchmark(d)}
     assert list(insts) == list(ERROR_TYPES)
@@ -76,22 +81,26 @@ def test_letters_and_all():
             error_type_letters(bad)
 
 
-# (b) + (c) no behaviour change, and "all" is the explicit letters
-@pytest.mark.parametrize("spelling", ["letters", "all", "default"])
-def test_builds_are_those_made_before_the_registry(tmp_path, spelling):
-    kw = {"letters": {"error_types": LETTERS}, "all": {"error_types": ALL_TYPES}, "default": {}}[spelling]
-    d = build(tmp_path / "b", 0, **kw)
-    assert snapshot(d) == expected(0)  # 9 instances: ids, splits, seeds, fingerprints, index and manifest bytes
+# (b) no behaviour change
+@pytest.mark.parametrize("i", [0, 1], ids=["semantic_easy", "random_easy_medium"])
+def test_builds_are_those_made_before_the_registry(tmp_path, i):
+    d = build(tmp_path / "b", i, error_types=BEFORE_LETTERS)
+    assert snapshot(d) == expected(i)  # 9 / 18 instances: ids, splits, seeds, fingerprints, index and manifest
+
+
+# (c) "all" (and the default) is the registry's letters spelled out
+def test_all_and_the_default_are_the_explicit_letters(tmp_path):
+    builds = {"letters": build(tmp_path / "letters", 0, error_types=LETTERS),
+              "all": build(tmp_path / "all", 0, error_types=ALL_TYPES), "default": build(tmp_path / "default", 0)}
+    snaps = {k: snapshot(d) for k, d in builds.items()}
+    assert snaps["all"] == snaps["letters"] == snaps["default"]
+    if LETTERS == BEFORE_LETTERS:
+        assert snaps["all"] == expected(0)
+    d = builds["all"]
     assert json.loads((d / "manifest.json").read_text())["error_types"] == LETTERS
-    other = LETTERS if spelling != "letters" else ALL_TYPES
     before = (d / "manifest.json").read_bytes()
-    assert build_benchmark(d, 1, error_types=other, difficulties=("easy",), seed=0, progress=False) == d
+    assert build_benchmark(d, 1, error_types=LETTERS, difficulties=("easy",), seed=0, progress=False) == d
     assert (d / "manifest.json").read_bytes() == before  # the other spelling is the same finished build
-
-
-def test_random_naming_two_levels_build_is_unchanged(tmp_path):
-    d = build(tmp_path / "b", 1, error_types=ALL_TYPES)
-    assert snapshot(d) == expected(1)  # 18 instances
 
 
 def test_warm_start_config_and_preflight_read_the_registry():
@@ -124,21 +133,23 @@ def search_rhs_typo(s: saboteur.Search) -> list[saboteur.Error]:
 
 
 def test_a_new_type_needs_one_entry_and_its_function(tmp_path, monkeypatch):
-    monkeypatch.setitem(ERROR_TYPES, "J", ErrorType("rhs typo", "right-hand side changed x10 or /10",
+    without = snapshot(build(tmp_path / "without", 0, error_types=ALL_TYPES))["rows"]
+    new = next(c for c in string.ascii_uppercase if c not in ERROR_TYPES)  # the next free letter
+    monkeypatch.setitem(ERROR_TYPES, new, ErrorType("rhs typo", "right-hand side changed x10 or /10",
                                                      search_rhs_typo, frozenset({"rhs"})))
-    d = build_benchmark(tmp_path / "j", 2, error_types="J", difficulties=("easy",), progress=False)
+    d = build_benchmark(tmp_path / "new", 2, error_types=new, difficulties=("easy",), progress=False)
     insts = list(load_benchmark(d))
-    assert [i.error_type for i in insts] == ["J", "J"]
+    assert [i.error_type for i in insts] == [new, new]
     assert all(saboteur.validate(i) == [] and {e["kind"] for e in i.meta["errors"]} == {"rhs"} for i in insts)
     # "all" now has the new type last; the cells before it are those of the build without it
     a = build(tmp_path / "all", 0, error_types=ALL_TYPES)
-    assert json.loads((a / "manifest.json").read_text())["error_types"] == LETTERS + "J"
+    assert json.loads((a / "manifest.json").read_text())["error_types"] == LETTERS + new
     rows = snapshot(a)["rows"]
-    assert rows[:-1] == expected(0)["rows"] and rows[-1]["error_type"] == "J"
+    assert rows[:-1] == without and rows[-1]["error_type"] == new
     from ordebug_lib.policy.ordebug_sft import OrdebugSFTConfig
     from ordebug_lib.run import notebook_path, preflight
 
-    assert "J" in instance.ERROR_TYPES and OrdebugSFTConfig().bench_error_types == LETTERS + "J"
-    preflight(notebook_path("02_ordebug_benchmark"), {"error_types": "J"})
+    assert new in instance.ERROR_TYPES and OrdebugSFTConfig().bench_error_types == LETTERS + new
+    preflight(notebook_path("02_ordebug_benchmark"), {"error_types": new})
     monkeypatch.undo()
-    assert "J" not in ERROR_TYPES and "J" not in instance.ERROR_TYPES
+    assert new not in ERROR_TYPES and new not in instance.ERROR_TYPES
