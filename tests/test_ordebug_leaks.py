@@ -12,7 +12,7 @@ from ordebug_lib.ordebug.baselines import (GreedyIISDropPolicy, KindPrior, KindP
                                            PolicyError)
 from ordebug_lib.ordebug.dataset import build_benchmark, load_benchmark
 from ordebug_lib.ordebug.results import evaluate
-from ordebug_lib.ordebug.saboteur import reordered
+from ordebug_lib.ordebug.saboteur import ERROR_TYPES, reordered
 
 HALVES = (0.5, 0.0, 0.5)  # train for the prior, test for the check
 
@@ -44,7 +44,7 @@ def test_the_root_is_uniform_in_the_iis_and_in_the_model(bench):
     train, test = bench
     table = position_table(train + test)
     assert set(table["measure"]) == {"iis_rank", "position"}
-    assert set(table.loc[table["measure"] == "position", "error_type"]) == set("ABCDEFGHI")
+    assert set(table.loc[table["measure"] == "position", "error_type"]) == set(ERROR_TYPES)
     assert (table["p"] > 0.01).all(), table.to_string()
 
 
