@@ -14,6 +14,7 @@ The paper's loss on whole sequences, π_src the policy that sampled the batch::
 - (e) the seeds' variance-scaled advantage (β_kl = b, β_reward = k, a floor that never binds) under Adam ends
   at GRPO's parameters with β = b/k, trained from the same weights and seed;
 - the reward-range study: a reward scale c is exactly β₁ → c·β₁ (V the group mean), and the arms it makes.
+- multi-turn OR-Debug: env-observation tokens (tool mask 0) are not part of log π_θ(y|x): zero gradient.
 """
 import sys
 from pathlib import Path
@@ -249,3 +250,49 @@ def test_e_seeds_variance_scaled_advantage_under_adam_is_grpo_with_beta_over_bet
     assert torch.equal(params(seeds), params(grpo))  # Adam(ε) on k·g is Adam(ε/k) on g, to the bit
     gap = float((params(seeds) - params(same_eps)).abs().max())
     assert 0 < gap <= 2 * lr  # the same ε: equal only up to ε
+
+
+@pytest.mark.slow
+def test_multi_turn_env_tokens_are_not_part_of_log_pi(tmp_path):
+    """OR-Debug episodes (tiny preset, 2 turns): log π_θ(y|x) sums the policy's tokens only (completion mask ×
+    tool mask), so the gradient w.r.t. every env-observation token's log-prob is exactly 0 on both updates."""
+    from ordebug_lib.ordebug.saboteur import make_instance
+    from ordebug_lib.policy.loader import load_policy
+    from ordebug_lib.training.logging import read_metrics
+    from ordebug_lib.training.run import build_ordebug_trainer
+
+    instances = [make_instance("diet", "A", "easy", seed=1), make_instance("knapsack", "A", "easy", seed=1)]
+    model, tok = load_policy("tiny", seed=0)
+    cfg = GRPORunConfig(advantage_method="dr_grpo", loss_type="dgro", beta=0.0, num_iterations=2, num_generations=2,
+                        per_device_train_batch_size=4, max_turns=2, max_new_tokens_per_turn=6, max_completion_length=12,
+                        max_steps=2, learning_rate=1e-3, reward="composite", temperature=1.0, save_final=False)
+    tr = build_ordebug_trainer(cfg, model, tok, instances, tmp_path / "run", use_cpu=True)
+    score, forward, compute = tr._generate_and_score_completions, tr._get_per_token_logps_and_entropies, tr._compute_loss
+
+    def forced(inputs):  # a random tiny policy's episodes often all fail alike: r − V = ±1 makes the policy term act
+        b = score(inputs)
+        b["advantages"] = torch.tensor([1.0, -1.0] * (len(b["advantages"]) // 2), dtype=b["advantages"].dtype)
+        return b
+
+    grads, batches = [], []
+
+    def hooked(*args, **kwargs):
+        logps, ent, aux = forward(*args, **kwargs)
+        if logps.requires_grad:
+            logps.register_hook(lambda g: grads.append(g.detach().clone()))
+        return logps, ent, aux
+
+    def recording(model, inputs):
+        batches.append({k: v for k, v in inputs.items() if isinstance(v, torch.Tensor)})
+        return compute(model, inputs)
+
+    tr._generate_and_score_completions, tr._get_per_token_logps_and_entropies, tr._compute_loss = forced, hooked, recording
+    tr.train()
+    assert len(batches) == len(grads) == 2  # one generation, two updates on it
+    for batch, grad in zip(batches, grads):
+        env, real = batch["tool_mask"].bool(), batch["completion_mask"].bool()
+        assert bool((real & ~env).any()), "the episodes should contain env observation tokens"
+        assert bool((grad[real & ~env] == 0).all())  # env tokens are not in log π_θ(y|x)
+        assert bool((grad[real & env] != 0).any())
+    rows = read_metrics(tmp_path / "run" / "metrics.jsonl")
+    assert rows[0]["ordebug/dgro/sq_log_ratio"] < 1e-9 < rows[1]["ordebug/dgro/sq_log_ratio"]
