@@ -390,6 +390,14 @@ def label_episodes(db_path: str | Path, instances_by_id: Mapping[str, Instance],
         counts = stored["split"].fillna("<none>").value_counts().to_dict()
         raise ValueError(f"no stored episode of split {split!r} in {db_path}"
                          f"{f' for policy {policy!r}' if policy else ''}; stored splits: {counts}")
+    return label_stored_rows(rows, instances_by_id, split, env_config)
+
+
+def label_stored_rows(rows: pd.DataFrame, instances_by_id: Mapping[str, Instance], split: str,
+                      env_config: EnvConfig | None = None) -> pd.DataFrame:
+    """The labelling of ``label_episodes`` on stored result rows of one ``split``, with its replay checks and
+    no split guard: ``label_episodes`` (training labels) refuses test, ``policy.prm.evaluation_labels`` (PRM
+    evaluation) reaches it."""
     base = env_config or EnvConfig()
     out, references = [], {}
     for row in rows.itertuples(index=False):

@@ -671,6 +671,23 @@ def fit_context(tokenizer, messages: list[dict], max_prompt_tokens: int) -> tupl
                      "raise it (the presets have a 4096-token context)")
 
 
+def turn_prompts(tokenizer, convs: list[list[dict]], envs: list[RepairEnv], live: list[int], trims: list[int],
+                 max_prompt_tokens: int, context_policy: str) -> tuple[list[int], list[list[dict]]]:
+    """(the episodes that go on, their prompts) for one turn: under 'end' a conversation whose prompt no longer
+    fits ends as a timeout (as in RL); the prompts are ``fit_context``'s ('trim' counts into ``trims``)."""
+    if context_policy == "end":
+        for i in live:
+            if len(render_prompts(tokenizer, [convs[i]])[0]) > max_prompt_tokens:
+                envs[i].truncate(f"context full (prompt over {max_prompt_tokens} tokens)")
+        live = [i for i in live if not envs[i].done]
+    prompts = []
+    for i in live:
+        msgs, trimmed = fit_context(tokenizer, convs[i], max_prompt_tokens)
+        trims[i] += trimmed
+        prompts.append(msgs)
+    return live, prompts
+
+
 def run_lm_episodes(model, tokenizer, instances: Sequence[Instance], env_config: EnvConfig | None = None,
                     sampling: SamplingConfig | None = None, max_prompt_tokens: int = 3072,
                     on_generate: Callable[[int], None] | None = None,
@@ -690,18 +707,9 @@ def run_lm_episodes(model, tokenizer, instances: Sequence[Instance], env_config:
     live = list(range(len(envs)))
     turn = 0
     while live:
-        if context_policy == "end":  # a prompt that no longer fits ends its episode as a timeout (as in RL)
-            for i in live:
-                if len(render_prompts(tokenizer, [convs[i]])[0]) > max_prompt_tokens:
-                    envs[i].truncate(f"context full (prompt over {max_prompt_tokens} tokens)")
-            live = [i for i in live if not envs[i].done]
-            if not live:
-                break
-        prompts = []
-        for i in live:
-            msgs, trimmed = fit_context(tokenizer, convs[i], max_prompt_tokens)
-            trims[i] += trimmed
-            prompts.append(msgs)
+        live, prompts = turn_prompts(tokenizer, convs, envs, live, trims, max_prompt_tokens, context_policy)
+        if not live:
+            break
         turn_sampling = dataclasses.replace(sampling, batch_size=len(live), seed=sampling.seed + turn)
         if on_generate is not None:
             on_generate(len(live))

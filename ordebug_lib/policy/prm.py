@@ -31,7 +31,7 @@ on val-split ones (``selection``); test-split examples are for ``evaluate_prm`` 
 
 **Labels of the test split.** ``prm_labels.label_episodes`` refuses test (its labels train the PRM).
 ``evaluation_labels`` makes the same rows for any split from the same lower-level functions
-(``replay_episode``, ``seed_labels``, ``start_reference``, ``progress_label``), so that the PRM can be *evaluated*
+(``prm_labels.label_stored_rows``: the same replay and label functions), so that the PRM can be *evaluated*
 on test; ``train_prm`` refuses any test example. The tests check that it agrees with ``label_episodes`` row
 for row on train.
 
@@ -88,12 +88,11 @@ import pandas as pd
 from ..ordebug.actions import MUTATING, ActionError, apply_action, parse_action
 from ..ordebug.env import EnvConfig, RepairEnv
 from ..ordebug.instance import Instance
-from ..ordebug.prm_labels import (PROGRESS_FIELDS, ROW_CHECKS, ReplayMismatch, episode_id, progress_label,
-                                  replay_episode, seed_labels, start_reference)
+from ..ordebug.prm_labels import ReplayMismatch, episode_id, label_stored_rows, progress_label
 from ..ordebug.results import load_results
 from ..selection import check_choice_split, choose
 from .generation import SamplingConfig, generate_chats, render_prompts
-from .ordebug_episodes import CONTEXT_POLICIES, LMEpisode, episode_env_config, fit_context
+from .ordebug_episodes import CONTEXT_POLICIES, LMEpisode, episode_env_config, fit_context, turn_prompts
 
 CHOOSERS = ("prm", "solver", "first")
 PAIRED_METRICS = {"RR@5": "rr_at_5", "faithful_recovery": "faithful", "DA": "diagnosis_recall"}
@@ -194,37 +193,12 @@ def evaluation_labels(db_path: str | Path, instances_by_id: Mapping[str, Instanc
                       policy: str | None = None, env_config: EnvConfig | None = None) -> pd.DataFrame:
     """The rows of ``prm_labels.label_episodes`` for any split, **test included**, for evaluating a PRM (never
     for training one: ``train_prm`` refuses test examples). Built from the same lower-level functions with the
-    same replay checks, because ``label_episodes`` refuses the test split by design."""
+    same replay checks, because ``label_episodes`` refuses the test split by design (``prm_labels.label_stored_rows``)."""
     stored = load_results(db_path, policy=policy)
     rows = stored[stored["split"] == split]
     if rows.empty:
         raise ValueError(f"no stored episode of split {split!r} in {db_path}")
-    base = env_config or EnvConfig()
-    out, references = [], {}
-    for row in rows.itertuples(index=False):
-        inst = instances_by_id.get(row.instance_id)
-        if inst is None:
-            raise KeyError(f"instance {row.instance_id!r} of a stored {split} episode is not in instances_by_id")
-        if inst.meta.get("split", split) != split:
-            raise ValueError(f"instance {inst.id} is in split {inst.meta['split']!r} but stored as {split!r}")
-        config = dataclasses.replace(base, max_steps=int(row.max_steps))
-        outcome, models = replay_episode(inst, row.trajectory, config, truncated=bool(row.truncated))
-        for name in ROW_CHECKS:
-            if getattr(outcome, name) != getattr(row, name):
-                raise ReplayMismatch(f"{inst.id}: {name} replays as {getattr(outcome, name)!r}, "
-                                     f"stored {getattr(row, name)!r}")
-        if inst.id not in references:
-            references[inst.id] = start_reference(inst, base)
-        seeds = seed_labels(outcome.trajectory, outcome.initial_status, outcome.initial_iis_size,
-                            references[inst.id])
-        eid = episode_id(row.policy, row.instance_id, int(row.seed))
-        for step, label, before, after in zip(outcome.trajectory, seeds, models, models[1:]):
-            prog = progress_label(inst, before, after, step.action)
-            out.append({"episode_id": eid, "policy": row.policy, "seed": int(row.seed),
-                        "instance_id": row.instance_id, "split": split, "step": step.index,
-                        "action_text": step.action_text, "verb": step.verb, "seed_label": label,
-                        **{k: prog[k] for k in PROGRESS_FIELDS}, "changed": "; ".join(prog["changed"])})
-    return pd.DataFrame(out)
+    return label_stored_rows(rows, instances_by_id, split, env_config)
 
 
 def prm_examples(df_labels: pd.DataFrame, conversations: Mapping[str, list[dict]], tokenizer,
@@ -762,18 +736,9 @@ def best_of_n_episodes(policy_model, tokenizer, prm: PRM | ScoreFn | None, insta
     step_rows: list[dict] = []
     live, turn = list(range(len(envs))), 0
     while live:
-        if context_policy == "end":  # as run_lm_episodes: a prompt that no longer fits ends the episode
-            for i in live:
-                if len(render_prompts(tokenizer, [convs[i]])[0]) > max_prompt_tokens:
-                    envs[i].truncate(f"context full (prompt over {max_prompt_tokens} tokens)")
-            live = [i for i in live if not envs[i].done]
-            if not live:
-                break
-        prompts = []
-        for i in live:
-            msgs, trimmed = fit_context(tokenizer, convs[i], max_prompt_tokens)
-            trims[i] += trimmed
-            prompts.append(msgs)
+        live, prompts = turn_prompts(tokenizer, convs, envs, live, trims, max_prompt_tokens, context_policy)
+        if not live:
+            break
         rows = [p for p in prompts for _ in range(n)]  # episode-major: episode j's candidates are rows j*n ...
         turn_sampling = dataclasses.replace(sampling, batch_size=generate_batch_size or len(rows),
                                             seed=sampling.seed + turn)
