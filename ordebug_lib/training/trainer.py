@@ -287,6 +287,22 @@ class OrdebugGRPOTrainer(GRPOTrainer):
             return self._compute_dgro_loss(model, inputs)
         return super()._compute_loss(model, inputs)
 
+    def _policy_logps(self, model, inputs):
+        """(per-token log-probs, entropies, loss mask), each (B, T), of the completion tokens under ``model``;
+        the mask is the completion mask times the env mask of multi-turn episodes (``tool_mask``)."""
+        completion_ids, completion_mask = inputs["completion_ids"], inputs["completion_mask"]
+        input_ids = torch.cat([inputs["prompt_ids"], completion_ids], dim=1)
+        attention_mask = torch.cat([inputs["prompt_mask"], completion_mask], dim=1)
+        mask = completion_mask if "tool_mask" not in inputs else completion_mask * inputs["tool_mask"]
+        logps, entropies, _ = self._get_per_token_logps_and_entropies(
+            model, input_ids, attention_mask, completion_ids.size(1), compute_entropy=True)
+        return logps, entropies, mask
+
+    def _global_masked_mean(self, x, mask) -> float:
+        """Mean of ``x`` over the masked tokens of every process (as TRL's metrics are)."""
+        totals = self.accelerator.reduce(torch.stack([(x * mask).sum(), mask.sum().float()]), reduction="sum")
+        return (totals[0] / totals[1].clamp(min=1.0)).item()
+
     def _compute_dgro_loss(self, model, inputs):
         """DGRO's loss (arXiv 2505.12951, ``losses.dgro_loss``) with π_src the sampling policy (TRL's
         ``old_per_token_logps``), scaled for gradient accumulation as TRL scales 'grpo'. Logs, over all
@@ -294,13 +310,7 @@ class OrdebugGRPOTrainer(GRPOTrainer):
         (|β₁ (r − V)| and |2β₂ log ratio|), and the mean |log π_θ/π_src| and (log π_θ/π_src)² of the sequences:
         the last is 0 on the first update of a generation and > 0 where β₂ acts."""
         rc = self.run_config
-        prompt_ids, prompt_mask = inputs["prompt_ids"], inputs["prompt_mask"]
-        completion_ids, completion_mask = inputs["completion_ids"], inputs["completion_mask"]
-        input_ids = torch.cat([prompt_ids, completion_ids], dim=1)
-        attention_mask = torch.cat([prompt_mask, completion_mask], dim=1)
-        mask = completion_mask if "tool_mask" not in inputs else completion_mask * inputs["tool_mask"]  # (B, T)
-        logps, entropies, _ = self._get_per_token_logps_and_entropies(
-            model, input_ids, attention_mask, completion_ids.size(1), compute_entropy=True)  # (B, T)
+        logps, entropies, mask = self._policy_logps(model, inputs)  # each (B, T)
         src = inputs.get("old_per_token_logps")  # (B, T): log π_src of the tokens, computed at generation time
         if src is None:
             raise RuntimeError("loss_type='dgro' needs the sampling policy's log-probabilities (TRL's "
@@ -321,21 +331,13 @@ class OrdebugGRPOTrainer(GRPOTrainer):
             for name, v in zip(("policy_term_abs", "penalty_term", "policy_coef_abs", "penalty_coef_abs",
                                 "abs_log_ratio", "sq_log_ratio"), means.tolist()):
                 m[f"ordebug/dgro/{name}"].append(v)
-            totals = self.accelerator.reduce(torch.stack([(entropies * mask).sum(), mask.sum().float()]),
-                                             reduction="sum")
-            m["entropy"].append((totals[0] / totals[1].clamp(min=1.0)).item())
+            m["entropy"].append(self._global_masked_mean(entropies, mask))
         return loss
 
     def _compute_hybrid_loss(self, model, inputs):
         """α·DR-GRPO + (1−α)·GRPO of ``losses.per_token_loss`` (brief §4), scaled for gradient accumulation
         as TRL scales 'grpo' and 'dr_grpo'."""
-        prompt_ids, prompt_mask = inputs["prompt_ids"], inputs["prompt_mask"]
-        completion_ids, completion_mask = inputs["completion_ids"], inputs["completion_mask"]
-        input_ids = torch.cat([prompt_ids, completion_ids], dim=1)
-        attention_mask = torch.cat([prompt_mask, completion_mask], dim=1)
-        mask = completion_mask if "tool_mask" not in inputs else completion_mask * inputs["tool_mask"]  # (B, T)
-        logps, entropies, _ = self._get_per_token_logps_and_entropies(
-            model, input_ids, attention_mask, completion_ids.size(1), compute_entropy=True)  # (B, T)
+        logps, entropies, mask = self._policy_logps(model, inputs)  # each (B, T)
         old = inputs.get("old_per_token_logps")
         old = logps.detach() if old is None else old
         ref = inputs.get("ref_per_token_logps") if self.beta != 0.0 else None
@@ -347,10 +349,8 @@ class OrdebugGRPOTrainer(GRPOTrainer):
         if mode == "train":
             loss = loss / self.current_gradient_accumulation_steps
 
-        # the metrics TRL logs for its clipped losses, under the same keys
-        def global_masked_mean(x):
-            totals = self.accelerator.reduce(torch.stack([(x * mask).sum(), mask.sum().float()]), reduction="sum")
-            return (totals[0] / totals[1].clamp(min=1.0)).item()
+        def global_masked_mean(x):  # the metrics TRL logs for its clipped losses, under the same keys
+            return self._global_masked_mean(x, mask)
 
         with torch.no_grad():
             ratio = torch.exp(logps - old)
