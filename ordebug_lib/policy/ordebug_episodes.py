@@ -680,6 +680,7 @@ def turn_prompts(tokenizer, convs: list[list[dict]], envs: list[RepairEnv], live
             if len(render_prompts(tokenizer, [convs[i]])[0]) > max_prompt_tokens:
                 envs[i].truncate(f"context full (prompt over {max_prompt_tokens} tokens)")
         live = [i for i in live if not envs[i].done]
+        return live, [convs[i] for i in live]  # each fits whole: fit_context would only render it again
     prompts = []
     for i in live:
         msgs, trimmed = fit_context(tokenizer, convs[i], max_prompt_tokens)
