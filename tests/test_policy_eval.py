@@ -128,3 +128,21 @@ def test_fit_context_keeps_the_first_observation(policy):
     assert trimmed and kept == msgs[:1] + msgs[-4:]
     with pytest.raises(ValueError, match="exceed max_prompt_tokens"):
         fit_context(tok, msgs, n_tokens(msgs[:1] + msgs[-2:]) - 1)
+
+
+def test_countdown_eval_through_the_static_engine_gives_the_generate_rows(policy):
+    """Evaluation through the engine (#19 item 1): same greedy ids, rewards and counts as model.generate,
+    in the instances' order, whatever the engine's batch size."""
+    model, tok = policy
+    more = PAIR + [CountdownInstance((1, 5, 9), 45, "(9 * 5) * 1"), CountdownInstance((6, 2), 3, "6 / 2")]
+    ref = evaluate_countdown(model, tok, more, SamplingConfig(max_new_tokens=24, batch_size=4))
+    for batch in (4, 3):
+        ev = evaluate_countdown(model, tok, more, SamplingConfig(max_new_tokens=24, batch_size=batch), engine="static")
+        assert [r["completion"] for r in ev.rows] == [r["completion"] for r in ref.rows]
+        assert [(r["reward"], r["n_tokens"], r["stopped"], r["prompt_tokens"]) for r in ev.rows] == \
+            [(r["reward"], r["n_tokens"], r["stopped"], r["prompt_tokens"]) for r in ref.rows]
+        assert ev.summary == ref.summary
+    with pytest.raises(ValueError, match="engine must be"):
+        evaluate_countdown(model, tok, PAIR, SamplingConfig(max_new_tokens=4), engine="vllm")
+    with pytest.raises(ValueError, match="options of the 'static' engine"):
+        evaluate_countdown(model, tok, PAIR, SamplingConfig(max_new_tokens=4), engine_options={"kv_bucket": 64})

@@ -57,11 +57,14 @@ def summarise(rows: Sequence[dict], max_new_tokens: int) -> dict:
 
 
 def evaluate_countdown(model, tokenizer, instances: Sequence[CountdownInstance], sampling: SamplingConfig | None = None,
-                       template: str = "search") -> CountdownEval:
-    """Generate one completion per instance (batched) and score it."""
+                       template: str = "search", engine: str = "generate", engine_options: dict | None = None
+                       ) -> CountdownEval:
+    """Generate one completion per instance (batched; ``engine`` as in ``generation.generate_chats``) and
+    score it."""
     sampling = sampling or SamplingConfig()
     instances = list(instances)
-    gens = generate_chats(model, tokenizer, [countdown_conversation(i, template) for i in instances], sampling)
+    gens = generate_chats(model, tokenizer, [countdown_conversation(i, template) for i in instances], sampling,
+                          engine=engine, engine_options=engine_options)
     rows = []
     for inst, g in zip(instances, gens):
         reward = countdown_reward(g.text, list(inst.numbers), inst.target)

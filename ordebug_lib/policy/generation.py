@@ -134,19 +134,37 @@ def generate_ids(model, prompt_ids: Sequence[Sequence[int]], eos: Sequence[int],
 
 
 def generate_chats(model, tokenizer, conversations: Sequence[Sequence[dict]], config: SamplingConfig | None = None,
-                   **template_kwargs) -> list[Generation]:
-    """Generate one completion per conversation, ``config.batch_size`` rows per ``generate`` call."""
+                   engine: str = "generate", engine_options: dict | None = None, **template_kwargs) -> list[Generation]:
+    """Generate one completion per conversation.
+
+    ``engine='generate'``: ``config.batch_size`` rows per ``model.generate`` call (the reference path).
+    ``engine='static'``: ``policy.engine.StaticEngine`` (length-sorted batches of ``config.batch_size`` unless
+    ``engine_options`` sets ``max_batch_size``; the decode step a CUDA graph on GPU). Same ids in, same
+    ``Generation`` rows out, in the order of ``conversations``."""
     import torch
 
     config = config or SamplingConfig()
     if tokenizer.pad_token_id is None:
         raise ValueError("the tokenizer has no pad token (load_policy sets one)")
+    if engine_options and engine != "static":
+        raise ValueError(f"engine_options are options of the 'static' engine; engine is {engine!r}")
     torch.manual_seed(config.seed)
     eos = eos_ids(model, tokenizer)
     prompts = render_prompts(tokenizer, conversations, **template_kwargs)
-    out: list[Generation] = []
-    for start in range(0, len(prompts), config.batch_size):
-        chunk = prompts[start:start + config.batch_size]
-        for p, (ids, stopped) in zip(chunk, generate_ids(model, chunk, eos, tokenizer.pad_token_id, config)):
-            out.append(Generation(tokenizer.decode(ids, skip_special_tokens=True), ids, stopped, len(p)))
-    return out
+    if engine == "generate":
+        results = []
+        for start in range(0, len(prompts), config.batch_size):
+            results += generate_ids(model, prompts[start:start + config.batch_size], eos, tokenizer.pad_token_id, config)
+    elif engine == "static":
+        from .engine import EngineConfig, make_engine
+
+        options = {"max_batch_size": config.batch_size, **(engine_options or {})}
+        fn = make_engine("static", model, tokenizer, config, EngineConfig(**options))
+        try:
+            results = fn(prompts, config.max_new_tokens) if prompts else []
+        finally:
+            fn.release()
+    else:
+        raise ValueError(f"engine must be 'generate' or 'static', got {engine!r}")
+    return [Generation(tokenizer.decode(ids, skip_special_tokens=True), ids, stopped, len(p))
+            for p, (ids, stopped) in zip(prompts, results)]
