@@ -348,7 +348,7 @@ def _grpo_configs(stem: str, runs: list[dict]) -> None:
 
 
 def _check_10(stem: str, params: dict) -> None:
-    from .experiments.countdown_e1 import arm_jobs, e1_arms
+    from .experiments.countdown_e1 import arm_jobs, e1_arms, sweep_arms
     from .policy.countdown_sft import CountdownSFTConfig, load_warm_start
 
     ws_config = _refusal(stem, "warm_start_config", CountdownSFTConfig.from_dict, params.get("warm_start_config", {}))
@@ -363,10 +363,20 @@ def _check_10(stem: str, params: dict) -> None:
         check_model(stem, "warm_start model", str(ws.model_dir), ("budgets", max(budgets)))
     else:
         check_model(stem, "warm_start_config model", ws_config.model, ("budgets", max(budgets)))
-    arms = _refusal(stem, "budgets/extras", e1_arms, budgets, extras=params.get("extras", ()),
-                    seeds=params.get("seeds", [0]), hybrid_alpha=params.get("hybrid_alpha"))
+    rates = params.get("learning_rates")
     grpo = params.get("grpo", {})
-    _refusal(stem, "grpo", arm_jobs, arms, ".", ".", ".", ".", grpo)
+    if rates:
+        _refusal(stem, "learning_rates", sweep_arms, params.get("sweep_budget") or max(budgets), rates)
+        if not params.get("n_val"):
+            raise RunError(f"{stem}: a learning-rate sweep is judged on val: set n_val ≥ 1")
+        if "learning_rate" in grpo:
+            raise RunError(f"{stem}: learning_rates sweeps the rate; remove grpo.learning_rate")
+        if params.get("sweep_budget") is not None and params["sweep_budget"] not in budgets:
+            raise RunError(f"{stem}: sweep_budget {params['sweep_budget']} is not one of budgets {budgets}")
+    arms = _refusal(stem, "budgets/extras", e1_arms, budgets, extras=params.get("extras", ()),
+                    seeds=params.get("seeds", [0]), hybrid_alpha=params.get("hybrid_alpha"),
+                    learning_rates={"grpo": rates[0], "dr_grpo": rates[0]} if rates else None)
+    _refusal(stem, "grpo", arm_jobs, arms, ".", ".", ".", ".", grpo, eval_engine=params.get("eval_engine", "generate"))
     _grpo_configs(stem, [{**grpo, **a.run_fields(), "seed": a.seed, "save_final": False} for a in arms if a.trains])
 
 

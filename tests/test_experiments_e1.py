@@ -119,55 +119,144 @@ def test_warm_start_config_rejects_unknown_and_bad_fields():
 
 @pytest.mark.slow
 def test_notebook_10_smoke_profile_runs_every_arm_and_reports(tmp_path):
+    import pandas as pd
+
+    from ordebug_lib.experiments.countdown_e1 import e1_findings, paired_tests
+
     run = run_smoke("10_countdown_grpo_vs_drgrpo", tmp_path)
     m = json.loads((run / "metrics.json").read_text())
 
     # the warm start was trained here, and every problem set is disjoint from the others
     ws = load_warm_start(run / "warm_start")
     assert ws.record["sft"]["final_held_out_loss"] < ws.record["sft"]["initial_held_out_loss"]
-    rl, ev = read_problems(run / "rl_problems.jsonl"), read_problems(run / "eval_problems.jsonl")
-    assert (len(rl), len(ev)) == (16, 8)
-    keys = [p.key for p in ws.problems], [p.key for p in rl], [p.key for p in ev]
-    assert not (set(keys[0]) & set(keys[1])) and not (set(keys[0]) & set(keys[2])) and not (set(keys[1]) & set(keys[2]))
+    rl, ev, val = (read_problems(run / f"{s}_problems.jsonl") for s in ("rl", "eval", "val"))
+    assert (len(rl), len(ev), len(val)) == (16, 8, 8)
+    keys = [set(p.key for p in ps) for ps in (ws.problems, rl, ev, val)]
+    assert all(not (keys[i] & keys[j]) for i in range(4) for j in range(i + 1, 4))
 
-    # every trained arm ran its step with its own definition; every arm evaluated all problems at its budget
-    for kind, adv, loss, reward in (("grpo", "grpo", "grpo", "countdown"), ("dr_grpo", "dr_grpo", "dr_grpo", "countdown"),
-                                    ("graduated", "dr_grpo", "dr_grpo", "graduated"), ("hybrid", "grpo", "hybrid", "countdown")):
-        d = run / "arms" / f"{kind}@16-s0"
+    # the sweep: both losses at both rates, judged on val only; the chosen rate is each loss's best val accuracy
+    sweep = pd.DataFrame(m["sweep"])
+    assert sorted(zip(sweep["kind"], sweep["learning rate"])) == [(k, r) for k in ("dr_grpo", "grpo") for r in (0.0001, 0.001)]
+    for kind, lr in m["learning_rates_chosen"].items():
+        g = sweep[sweep["kind"] == kind]
+        assert g.loc[g["val accuracy"].idxmax(), "learning rate"] == lr or g["val accuracy"].nunique() == 1
+    chosen = m["learning_rates_chosen"]
+
+    # every trained arm ran its step with its own definition and rate, through the engine
+    for kind, adv, loss, reward, lr in (("grpo", "grpo", "grpo", "countdown", chosen["grpo"]),
+                                        ("dr_grpo", "dr_grpo", "dr_grpo", "countdown", chosen["dr_grpo"]),
+                                        ("graduated", "dr_grpo", "dr_grpo", "graduated", chosen["dr_grpo"]),
+                                        ("hybrid", "grpo", "hybrid", "countdown", chosen["grpo"])):
+        d = run / "arms" / f"{kind}@16-s0-lr{lr:g}"
         cfg = json.loads((d / "run_config.json").read_text())
         assert (cfg["advantage_method"], cfg["loss_type"], cfg["reward"], cfg["max_completion_length"]) == (adv, loss, reward, 16)
+        assert (cfg["learning_rate"], cfg["engine"]) == (lr, "static")
         assert [json.loads(line)["step"] for line in (d / "metrics.jsonl").read_text().splitlines()] == [1]
     for arm in m["arms"]:
-        rows = [json.loads(line) for line in (run / "arms" / arm["arm"] / "eval_rows.jsonl").read_text().splitlines()]
-        assert len(rows) == arm["n"] == 8 and arm["n_correct"] + arm["n_partial"] + arm["n_failed"] == 8
-        assert arm["accuracy"] == sum(r["outcome"] == "correct" for r in rows) / 8
+        for name, n_key in (("eval_rows.jsonl", "n"), ("eval_rows_val.jsonl", "val_n")):
+            rows = [json.loads(line) for line in (run / "arms" / arm["arm"] / name).read_text().splitlines()]
+            assert len(rows) == arm[n_key] == 8
+        assert arm["n_correct"] + arm["n_partial"] + arm["n_failed"] == 8
         assert all(1 <= r["n_tokens"] <= 16 for r in rows)
 
-    # the table pairs each arm with the warm start at the same budget
+    # the table pairs each arm with the warm start at the same budget; the paired tests and the findings
+    # recompute from the committed per-episode rows
     ws_acc = next(a["accuracy"] for a in m["arms"] if a["kind"] == "warm_start")
     assert len(m["table"]) == 4
     for row in m["table"]:
         assert row["warm-start accuracy"] == ws_acc
         assert row["improvement"] == pytest.approx(row["trained accuracy"] - ws_acc)
+    episodes = pd.read_csv(run / "reports" / "countdown_grpo_vs_drgrpo_episodes.csv")
+    main = episodes[episodes["arm"].isin([a["arm"] for a in m["arms"]])]
+    again = paired_tests(main)
+    assert again[["comparison", "diff", "se", "mde"]].to_dict("records") == \
+        pd.DataFrame(m["paired"])[["comparison", "diff", "se", "mde"]].to_dict("records")
+    assert set(again["comparison"]) == {"DR-GRPO − GRPO", "GRPO − warm start (no RL)", "DR-GRPO − warm start (no RL)"}
     assert any("Does DR-GRPO degrade at the longest budget (16 tokens)?" in s for s in m["findings"])
+    assert any(s.startswith("Learning-rate sweep at 16 tokens on val") for s in m["findings"])
+    assert e1_findings(pd.DataFrame(m["table"]), again, pd.DataFrame(m["trends"]), seeds=[0],
+                       sweep=sweep, chosen=chosen, plateaus=pd.DataFrame(m["plateaus"])) == m["findings"]
+    timing = pd.DataFrame(m["stage_timings"])
+    assert (timing["generation share"] > 0).all() and (timing["step s"] > 0).all()
     report = (run / "reports" / "countdown_grpo_vs_drgrpo.md").read_text()
-    assert "| DR-GRPO + graduated reward" in report and "single seed" in report
-    for name in ("countdown_accuracy_by_budget", "countdown_reward_length_curves", "countdown_reward_variance"):
+    for heading in ("| DR-GRPO + graduated reward", "## Learning-rate sweep (val split)", "## Paired per-problem tests",
+                    "## Stage timings"):
+        assert heading in report
+    for name in ("countdown_accuracy_by_budget", "countdown_reward_length_curves", "countdown_reward_variance",
+                 "countdown_lr_sweep"):
         assert (run / "figures" / f"{name}.png").stat().st_size > 0 and (run / "figures" / f"{name}.pdf").exists()
     prov = json.loads((run / "provenance.json").read_text())
     assert prov["status"] == "ok" and prov["parameters"]["budgets"] == [16]
     shutil.rmtree(run)  # kept only when the test fails
 
 
-def test_findings_of_the_published_e1_run_use_the_noise_band():
-    """Recompute the findings from the committed E1 data (reports/): no claim beyond the binomial noise."""
+def test_sweep_arms_carry_their_rate_and_the_chosen_arm_is_the_same_job(tmp_path):
+    from ordebug_lib.experiments.countdown_e1 import sweep_arms
+
+    sweep = sweep_arms(64, [5e-5, 5e-4])
+    chosen = e1_arms([64, 32], extras=["graduated"], learning_rates={"grpo": 5e-4, "dr_grpo": 5e-5})
+    assert {a.name for a in chosen} & {a.name for a in sweep} == {"grpo@64-s0-lr0.0005", "dr_grpo@64-s0-lr5e-05"}
+    assert next(a for a in chosen if a.kind == "graduated").learning_rate == 5e-5  # DR-GRPO's rate
+    assert E1Arm("grpo", 64, learning_rate=5e-4).run_fields()["learning_rate"] == 5e-4
+    a = arm_jobs(sweep, tmp_path, tmp_path, tmp_path / "a", tmp_path / "b", {"max_steps": 3}, val_problems=tmp_path / "v")
+    b = arm_jobs(chosen, tmp_path, tmp_path, tmp_path / "a", tmp_path / "b", {"max_steps": 3}, val_problems=tmp_path / "v")
+    same = {j.name: j.spec for j in a}
+    assert all(same[j.name] == j.spec for j in b if j.name in same)  # identical specs: done.json is reused
+    with pytest.raises(ValueError, match="carry their own learning rate"):
+        arm_jobs(sweep, tmp_path, tmp_path, tmp_path / "a", tmp_path / "b", {"learning_rate": 1e-4})
+    with pytest.raises(ValueError, match="eval_engine"):
+        arm_jobs(sweep, tmp_path, tmp_path, tmp_path / "a", tmp_path / "b", {}, eval_engine="vllm")
+    for bad in ([1e-4], [1e-4, 1e-4], [0.0, 1e-4]):
+        with pytest.raises(ValueError, match="two distinct positive"):
+            sweep_arms(64, bad)
+    with pytest.raises(ValueError, match="exactly the keys"):
+        e1_arms([64], learning_rates={"grpo": 1e-4})
+
+
+def test_rates_are_chosen_on_val_never_on_test():
     import pandas as pd
 
-    from ordebug_lib.experiments.countdown_e1 import curve_trends, e1_findings
+    from ordebug_lib.experiments.countdown_e1 import choose_learning_rates
 
-    table = pd.read_csv(ROOT / "reports" / "countdown_grpo_vs_drgrpo.csv")
-    curves = pd.read_csv(ROOT / "reports" / "countdown_grpo_vs_drgrpo_curves.csv")
-    found = e1_findings(table, curve_trends(curves), n_eval=1024, seeds=[0])
-    assert any(s.startswith("Does DR-GRPO degrade at the longest budget (512 tokens)? No: 9.0% → 14.0%") for s in found)
-    at512 = next(s for s in found if s.startswith("At 512 tokens"))
-    assert "GRPO 13.0% (improved" in at512 and "DR-GRPO − GRPO +1.0% (within noise)" in at512
+    s = pd.DataFrame({"kind": ["grpo"] * 3 + ["dr_grpo"] * 3, "learning_rate": [1e-4, 2e-4, 5e-4] * 2,
+                      "val_accuracy": [0.1, 0.3, 0.0, 0.2, 0.2, 0.1], "accuracy": [0.9, 0.0, 0.0, 0.0, 0.0, 0.9]})
+    assert choose_learning_rates(s) == {"grpo": 2e-4, "dr_grpo": 1e-4}  # the test column plays no part; ties: smaller
+    with pytest.raises(ValueError, match="validation split"):
+        choose_learning_rates(s, metric="accuracy")
+    with pytest.raises(ValueError, match=">= 2 swept rates"):
+        choose_learning_rates(s[s["learning_rate"] == 1e-4])
+
+
+def _episodes(correct: dict[tuple[str, int], list[int]], budget: int = 64):
+    import pandas as pd
+
+    rows = []
+    for (kind, seed), values in correct.items():
+        for i, c in enumerate(values):
+            rows.append({"arm": f"{kind}@{budget}-s{seed}", "kind": kind, "budget": budget, "seed": seed,
+                         "learning_rate": None, "split": "test", "problem": i,
+                         "outcome": "correct" if c else "partial", "n_tokens": 10})
+    return pd.DataFrame(rows)
+
+
+def test_paired_tests_average_seeds_per_problem_before_testing():
+    from ordebug_lib.experiments.countdown_e1 import paired_tests
+    from ordebug_lib.experiments.stats import paired_test
+
+    ws = [0, 0, 0, 0, 1, 0, 0, 0]
+    g0, g1 = [1, 1, 0, 1, 1, 0, 1, 0], [1, 0, 0, 1, 1, 0, 1, 1]
+    d0, d1 = [0, 0, 0, 1, 1, 0, 0, 0], [0, 0, 1, 1, 1, 0, 0, 0]
+    t = paired_tests(_episodes({("warm_start", 0): ws, ("grpo", 0): g0, ("grpo", 1): g1, ("dr_grpo", 0): d0,
+                                ("dr_grpo", 1): d1})).set_index("comparison")
+    row = t.loc["GRPO − warm start (no RL)"]
+    ref = paired_test([(a + b) / 2 for a, b in zip(g0, g1)], ws)  # 8 problems, not 16 episodes
+    assert (row["problems"], row["seeds a"], row["seeds b"]) == (8, 2, 1)
+    assert row["diff"] == pytest.approx(ref["diff"]) and row["se"] == pytest.approx(ref["se"])
+    assert row["mde"] == pytest.approx(2.8 * ref["se"]) and row["seed sd a"] == pytest.approx(0.0)  # 5/8 both seeds
+    assert row["ci low"] == pytest.approx(ref["diff"] - 1.96 * ref["se"])
+    assert row["verdict"] == ("beyond the CI" if row["ci low"] > 0 else "not detected")
+    dg = t.loc["DR-GRPO − GRPO"]
+    assert dg["diff"] == pytest.approx((sum(d0) + sum(d1) - sum(g0) - sum(g1)) / 16)
+    with pytest.raises(ValueError, match="several arms per seed"):
+        e = _episodes({("warm_start", 0): ws, ("grpo", 0): g0, ("dr_grpo", 0): d0})
+        paired_tests(__import__("pandas").concat([e, e.assign(arm="grpo@64-s0-lr0.001")[e["kind"] == "grpo"]]))
