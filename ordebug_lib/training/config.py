@@ -2,8 +2,9 @@
 
 Papers cited below:
 DeepSeekMath / GRPO (arXiv 2402.03300), DAPO (arXiv 2503.14476), Dr. GRPO (arXiv 2503.20783),
-DGRO (arXiv 2505.12951), KRPO (arXiv 2505.07527); the hybrid loss is seeds/004 §4.2 (brief §4); the
-variance-scaled advantage ``advantage_method='dgro'`` is seeds/000's (it cites DGRO but is not its objective).
+DGRO (arXiv 2505.12951), KRPO (arXiv 2505.07527), PURE (arXiv 2504.15275), GiGPO (arXiv 2505.10978); the
+hybrid loss is seeds/004 §4.2 (brief §4); the variance-scaled advantage ``advantage_method='dgro'`` is
+seeds/000's (it cites DGRO but is not its objective); the summed PRM term is seeds/001 Strategy 2.
 
 ``GRPORunConfig.to_grpo_config(output_dir)`` maps it onto TRL 1.16's ``GRPOConfig``. The non-obvious parts:
 
@@ -18,17 +19,23 @@ variance-scaled advantage ``advantage_method='dgro'`` is seeds/000's (it cites D
 - ``use_bias_correction_kl`` defaults to False (the brief's plain β·k3), unlike TRL's True.
 - ``beta`` is the KL coefficient; under the seeds' variance-scaled advantage it *is* their β_kl; the DGRO
   paper's objective has no KL to a reference (its β₂ term is to the sampling policy), so it needs β = 0.
+- ``step_credit`` (multi-turn OR-Debug only): 'pure_min' and 'gigpo' give every action token the advantage of
+  its step (``ordebug_lib.step_credit``), a (B, T) tensor TRL's loss takes as it is; 'prm_sum' changes the
+  episode's reward (outcome + a summed PRM term) and keeps one advantage per episode.
 """
 from __future__ import annotations
 
 import dataclasses
+import math
 import os
 from dataclasses import dataclass, field
 from typing import Any
 
 from ..advantages import METHODS as ADVANTAGE_METHODS
 from ..losses import LOSS_TYPES, SEQUENCE_LOSS_TYPES
+from ..ordebug.rewards import REWARD_COMPONENTS
 from ..policy.engine import ENGINES, EngineConfig
+from ..step_credit import GIGPO_GAMMA, GIGPO_OMEGA, PRM_BASELINES, PURE_TEMPERATURE, STEP_CREDIT_METHODS
 
 TRL_LOSS_TYPES = ("grpo", "dr_grpo", "dapo")  # loss types TRL aggregates itself; "hybrid" and "dgro" are ours
 
@@ -59,6 +66,51 @@ class GRPORunConfig:
     """KRPO observation noise R of the 1-D Kalman filter (arXiv 2505.07527)."""
     krpo_state: str = "posterior"
     """KRPO: use the filter's 'posterior' x_{k|k} (the authors' code) or 'prior' x_{k|k−1} (arXiv 2505.07527)."""
+
+    # -- step credit (multi-turn OR-Debug) -----------------------------------------------------------
+    step_credit: str = "none"
+    """How an OR-Debug episode's credit reaches its steps (``ordebug_lib.step_credit``). 'none': GRPO-family
+    advantages of the episode reward (``advantage_method``), the same for every token. 'prm_sum': the seeds'
+    summed PRM term (seeds/001 Strategy 2): the episode reward becomes prm_outcome_coef·r + prm_coef·Σ_k p_k (p_k
+    the PRM's P(progress) of step k), then ``advantage_method`` as usual. 'pure_min': PURE's min-form credit (arXiv
+    2504.15275): process rewards 2p_k − 1, soft-min weights at ``pure_temperature``, RLOO baseline
+    ``pure_baseline``, the env reward times prm_outcome_coef as the verifiable reward; each action token gets its
+    step's advantage. 'gigpo': GiGPO (arXiv 2505.10978 Eq. 8): the episode advantage (Eq. 3; F_norm the std under
+    advantage_method='grpo', 1 under 'dr_grpo') plus gigpo_omega × the anchor-state step advantage (Eqs. 5–7) of
+    the env's terminal reward discounted by gigpo_gamma. 'prm_sum' and 'pure_min' need ``prm_path``."""
+    gigpo_gamma: float = GIGPO_GAMMA
+    """GiGPO's discount γ of the step returns R_t = Σ_{k≥t} γ^{k−t} r_k (arXiv 2505.10978 Eq. 5; 0.95 in its
+    released runs)."""
+    gigpo_omega: float = GIGPO_OMEGA
+    """GiGPO's weight ω of the step advantage in A^E + ω·A^S (arXiv 2505.10978 Eq. 8; 1 in its released runs)."""
+    gigpo_anchor: str = "context"
+    """What makes two steps one GiGPO anchor state (Eq. 6): 'context' the whole conversation before the step
+    (observations and actions: with a deterministic env the same actions from the same instance reach the same
+    model, so the state is exact and the policy's input identical); 'observation' the last observation text only
+    (more and larger groups; with ``show_model=False`` two different models can show the same text)."""
+    pure_temperature: float = PURE_TEMPERATURE
+    """PURE's T of the soft-min weights softmax(−r/T) (arXiv 2504.15275; 0.1 in its released code)."""
+    pure_baseline: str = "token"
+    """PURE's RLOO baseline: 'token' (the other episodes' process return per action token times the step's tokens
+    left: PURE's code, which its README prefers because 'step' favours episodes with fewer steps) or 'step'."""
+    prm_coef: float = 1.0
+    """λ of the summed PRM term (step_credit='prm_sum', seeds/001 Strategy 2): reward c·r + λ·Σ_k p_k."""
+    prm_outcome_coef: float = 1.0
+    """c, the weight of the env reward beside the PRM: 'prm_sum' c·r + λ·Σ p_k; 'pure_min' the verifiable reward's
+    coefficient (arXiv 2504.15275, PURE-PRM+VR). The composite reward spans −25 … 100 and PRM terms [0, K] or
+    [−1, 1]: choose c (e.g. 0.01) so that neither drowns the other."""
+    prm_path: str | None = None
+    """The PRM (``policy.prm.load_prm``: a saved PRM directory; a preset name builds a fresh untrained one, for
+    tests) that scores every step of every rollout: the process rewards of 'prm_sum' / 'pure_min', and, with any
+    step_credit, the PRM side of the reward-hacking detector (``ordebug/prm/*``, ``ordebug/hacking/*``). It must use
+    the policy's tokenizer."""
+    hacking_window: int = 10
+    """Reward-hacking detector (``step_credit.HackingMonitor``, one point per generation round): W, the rounds
+    whose OLS trends of the mean PRM score and the faithful-recovery rate are tested."""
+    hacking_z: float = 2.0
+    """Detector: the t statistic each trend must pass (PRM up > z, faithful recovery down < −z)."""
+    hacking_persist: int = 3
+    """Detector: consecutive rounds the condition must hold before a flag."""
 
     # -- loss ---------------------------------------------------------------------------------------
     loss_type: str = "grpo"
@@ -196,6 +248,7 @@ class GRPORunConfig:
         if self.loss_type not in LOSS_TYPES + SEQUENCE_LOSS_TYPES:
             raise ValueError(f"loss_type must be one of {LOSS_TYPES + SEQUENCE_LOSS_TYPES}, got {self.loss_type!r}")
         self._check_dgro()
+        self._check_step_credit()
         if self.hybrid_alpha is not None:
             if self.loss_type != "hybrid":
                 raise ValueError("hybrid_alpha is only used with loss_type='hybrid'")
@@ -298,6 +351,73 @@ class GRPORunConfig:
                 "every update is the first on its samples, so π_src = π_θ, the penalty β₂ (log π_θ/π_src)² and its "
                 "gradient are 0 and DGRO is REINFORCE with a group-mean baseline. Reuse each generation: "
                 "num_iterations ≥ 2 (or steps_per_generation > gradient_accumulation_steps)")
+
+    def _check_step_credit(self) -> None:
+        """Step credit (``step_credit``) and the PRM: each knob only with the method that reads it, only on
+        single-process multi-turn OR-Debug runs with a TRL-aggregated loss (the (B, T) advantages); bad values refused."""
+        if self.step_credit not in STEP_CREDIT_METHODS:
+            raise ValueError(f"step_credit must be one of {STEP_CREDIT_METHODS}, got {self.step_credit!r}")
+        defaults = {f.name: f.default for f in dataclasses.fields(self)}
+        owners = {"gigpo_gamma": ("gigpo",), "gigpo_omega": ("gigpo",), "gigpo_anchor": ("gigpo",),
+                  "pure_temperature": ("pure_min",), "pure_baseline": ("pure_min",), "prm_coef": ("prm_sum",),
+                  "prm_outcome_coef": ("prm_sum", "pure_min")}
+        for name, methods in owners.items():
+            if getattr(self, name) != defaults[name] and self.step_credit not in methods:
+                raise ValueError(f"{name} is a setting of step_credit in {methods}; step_credit is {self.step_credit!r}")
+        if self.prm_path is not None and not (isinstance(self.prm_path, str) and self.prm_path):
+            raise ValueError(f"prm_path must be None or a non-empty string, got {self.prm_path!r}")
+        off = [n for n in ("hacking_window", "hacking_z", "hacking_persist") if getattr(self, n) != defaults[n]]
+        if off and self.prm_path is None:
+            raise ValueError(f"{off} are settings of the reward-hacking detector, which needs a PRM (prm_path)")
+        if not (isinstance(self.hacking_window, int) and self.hacking_window >= 3):
+            raise ValueError(f"hacking_window must be an int ≥ 3, got {self.hacking_window!r}")
+        if not self.hacking_z > 0:
+            raise ValueError(f"hacking_z must be > 0, got {self.hacking_z}")
+        if not (isinstance(self.hacking_persist, int) and self.hacking_persist >= 1):
+            raise ValueError(f"hacking_persist must be an int ≥ 1, got {self.hacking_persist!r}")
+        if self.step_credit == "none" and self.prm_path is None:
+            return
+        if self.dynamic_sampling:
+            raise ValueError("step_credit and prm_path with dynamic_sampling are not implemented (which groups are "
+                             "informative depends on the step credit, and refilled rounds are not scored)")
+        if self.reward not in REWARD_COMPONENTS:
+            raise ValueError(f"step_credit and prm_path act on multi-turn OR-Debug episodes; reward {self.reward!r} is "
+                             f"not an OR-Debug reward {REWARD_COMPONENTS}")
+        if int(os.environ.get("WORLD_SIZE", "1")) != 1:
+            raise ValueError("step_credit and prm_path are implemented for one process: a group's episodes may sit "
+                             "on different processes, and their steps are not gathered")
+        if self.step_credit == "none":
+            return
+        if self.step_credit in ("prm_sum", "pure_min") and self.prm_path is None:
+            raise ValueError(f"step_credit={self.step_credit!r} scores the steps with a PRM: set prm_path")
+        if self.loss_type not in TRL_LOSS_TYPES:
+            raise ValueError(f"step_credit={self.step_credit!r} is implemented for the losses TRL aggregates "
+                             f"{TRL_LOSS_TYPES}, not loss_type={self.loss_type!r}")
+        if self.step_credit == "gigpo":
+            if self.advantage_method not in ("grpo", "dr_grpo"):
+                raise ValueError("step_credit='gigpo' takes its F_norm from advantage_method: 'grpo' (the std, "
+                                 f"arXiv 2505.10978 Eq. 3) or 'dr_grpo' (1); got {self.advantage_method!r}")
+            if not 0.0 <= self.gigpo_gamma <= 1.0:
+                raise ValueError(f"gigpo_gamma must lie in [0, 1], got {self.gigpo_gamma}")
+            if not (math.isfinite(self.gigpo_omega) and self.gigpo_omega >= 0):
+                raise ValueError(f"gigpo_omega must be a finite number ≥ 0, got {self.gigpo_omega}")
+            if self.gigpo_anchor not in ("context", "observation"):
+                raise ValueError(f"gigpo_anchor must be 'context' or 'observation', got {self.gigpo_anchor!r}")
+        if self.step_credit == "pure_min":
+            if self.advantage_method != "grpo":
+                raise ValueError("step_credit='pure_min' is PURE's own RLOO estimator; advantage_method would not "
+                                 f"act (leave it 'grpo'), got {self.advantage_method!r}")
+            if not (math.isfinite(self.pure_temperature) and self.pure_temperature > 0):
+                raise ValueError(f"pure_temperature must be a finite number > 0, got {self.pure_temperature}")
+            if self.pure_baseline not in PRM_BASELINES:
+                raise ValueError(f"pure_baseline must be one of {PRM_BASELINES}, got {self.pure_baseline!r}")
+        for name in ("prm_coef", "prm_outcome_coef"):
+            if not math.isfinite(getattr(self, name)):
+                raise ValueError(f"{name} must be finite, got {getattr(self, name)}")
+
+    def gigpo_f_norm(self) -> str:
+        """GiGPO's F_norm (arXiv 2505.10978 Eqs. 3, 7) under ``advantage_method``: 'std' for grpo, 'none' for dr_grpo."""
+        return "std" if self.advantage_method == "grpo" else "none"
 
     def advantage_options(self) -> dict[str, Any]:
         """Keyword options of ``compute_advantages`` for ``advantage_method``."""

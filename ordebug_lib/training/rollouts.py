@@ -75,6 +75,11 @@ class TokenEpisode:
     actions: list[str] = field(default_factory=list)
     context_truncated: bool = False
     """The episode ended early because its next turn would not fit ``max_context_tokens`` (a timeout)."""
+    observations: list[str] = field(default_factory=list)
+    """The observation each action answered, in order (obs_0 = the prompt's, then the env's reply to every action
+    but the last): one per step, the states of step credit (``step_credit.observation_anchor_keys``)."""
+    stopped: list[bool] = field(default_factory=list)
+    """Per action: it ended with EOS (False: cut at ``max_new_tokens_per_turn``; its EOS is an env token, if any)."""
 
 
 def env_config_for(max_turns: int, reward: str) -> EnvConfig:
@@ -102,11 +107,14 @@ def run_token_episodes(generate_fn: GenerateFn, tokenizer, instances: Sequence[I
     n = len(instances)
     t0 = time.perf_counter()  # the env stage includes starting the workers
     with make_envs(instances, env_config, env_workers) as envs:
-        prompts = [observation_ids(tokenizer, obs) for obs in envs.reset()]
+        first = envs.reset()
+        prompts = [observation_ids(tokenizer, obs) for obs in first]
         env_seconds = time.perf_counter() - t0
         completions: list[list[int]] = [[] for _ in range(n)]
         masks: list[list[int]] = [[] for _ in range(n)]
         actions: list[list[str]] = [[] for _ in range(n)]
+        observations: list[list[str]] = [[o] for o in first]
+        stops: list[list[bool]] = [[] for _ in range(n)]
         rewards: list[float | None] = [None] * n
         live = list(range(n))
         cut = [False] * n
@@ -133,6 +141,7 @@ def run_token_episodes(generate_fn: GenerateFn, tokenizer, instances: Sequence[I
                     raise ValueError("generate_fn returned an empty completion")
                 completions[i] += list(ids)
                 masks[i] += [1] * len(ids)
+                stops[i].append(bool(stopped))
                 texts.append(tokenizer.decode(ids, skip_special_tokens=True))
                 actions[i].append(texts[-1])
             t0 = time.perf_counter()
@@ -146,14 +155,16 @@ def run_token_episodes(generate_fn: GenerateFn, tokenizer, instances: Sequence[I
                 seg = ([] if stopped else [eos]) + observation_ids(tokenizer, obs)
                 completions[i] += seg
                 masks[i] += [0] * len(seg)
+                observations[i].append(obs)
                 still.append(i)
             live = still
         outcomes = envs.outcomes()
     if clock is not None:
         clock.add("env", env_seconds)
-    return [TokenEpisode(inst.id, p, c, m, r, dict(o.rewards), o.steps, o.submitted, o.feasible_end, o.faithful, a, k)
-            for inst, o, p, c, m, a, r, k in zip(instances, outcomes, prompts, completions, masks, actions, rewards,
-                                                  cut)]
+    return [TokenEpisode(inst.id, p, c, m, r, dict(o.rewards), o.steps, o.submitted, o.feasible_end, o.faithful, a, k,
+                         observations=ob[:len(a)], stopped=st)
+            for inst, o, p, c, m, a, r, k, ob, st in zip(instances, outcomes, prompts, completions, masks, actions,
+                                                          rewards, cut, observations, stops)]
 
 
 def model_generate_fn(model, tokenizer, temperature: float, top_p: float) -> GenerateFn:

@@ -125,6 +125,10 @@ def build_ordebug_trainer(cfg: GRPORunConfig, model, tokenizer, instances, run_d
                             [env_reward_func], rollout_func=rollout, **overrides)
     trainer.ordebug_rollout = rollout
     trainer.ordebug_left_out = left_out
+    if cfg.prm_path is not None:  # step credit's process rewards and the reward-hacking detector (trainer.py)
+        from ..policy.prm import load_prm
+
+        trainer.prm = load_prm(cfg.prm_path, device=str(trainer.accelerator.device))
     return trainer
 
 

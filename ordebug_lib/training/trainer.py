@@ -33,14 +33,27 @@ which picks the engine itself.
 
 Rewards are used as the reward functions return them (weighted sum, TRL's ``reward_weights``); a
 reward function returning None for a completion raises here (TRL would zero its advantage silently).
+
+**Step credit** (``GRPORunConfig.step_credit``, multi-turn OR-Debug, one process): the episodes of the batch are
+the rollout's (``trainer.ordebug_rollout.last_episodes``, in batch order). With a PRM (``trainer.prm``, from
+``prm_path``) every step k is scored as the policy's exact context before it plus its action tokens (+ EOS), p_k =
+P(progress). 'prm_sum' replaces each episode's reward by c·r + λ·Σ_k p_k before ``compute_advantages``; 'pure_min'
+(``step_credit.pure_advantages`` on 2p_k − 1) and 'gigpo' (``step_credit.gigpo_advantages``) give a (B, T)
+advantage, every action token of step k A_k (``step_credit.step_token_advantages``), env tokens and padding 0;
+TRL's loss takes (B, T) advantages as they are, and ``ordebug/advantage/*`` then summarise the values on the action
+tokens. 'gigpo' logs how many steps share an anchor state (``ordebug/gigpo/*``: near 0, GiGPO is GRPO). With a
+PRM, every round logs ``ordebug/prm/score_mean`` and ``ordebug/prm/faithful_rate`` and, once its window is full,
+the reward-hacking detector (``step_credit.HackingMonitor``, one point per generation round, ``ordebug/hacking/*``).
 """
 from __future__ import annotations
 
+import math
 import time
 
 import torch
 from trl import GRPOTrainer
 
+from .. import step_credit as sc
 from ..advantages import compute_advantages, dgro_floor_binding, dynamic_sampling_mask, informative_groups
 from ..losses import aggregate_loss, dgro_loss_terms, hybrid_alpha, per_token_loss
 from .config import GRPORunConfig
@@ -63,6 +76,9 @@ class OrdebugGRPOTrainer(GRPOTrainer):
         self.stage_rows: list[dict] = []  # one timing row per optimizer step (timing.py)
         self.add_callback(StageTimingCallback(self))
         self._engine = None  # the 'static' engine of single-turn generation, built on first use
+        self.prm = None  # the PRM of step credit and the hacking detector (run.build_ordebug_trainer sets it)
+        self.hacking_monitor = sc.HackingMonitor(run_config.hacking_window, run_config.hacking_z,
+                                                 persist=run_config.hacking_persist)
 
     # -- setup ----------------------------------------------------------------------------------------
     def _check_consistent(self) -> None:
@@ -175,21 +191,30 @@ class OrdebugGRPOTrainer(GRPOTrainer):
         zero_std_groups = int((~informative_groups(rewards_all, G)).sum())
         filled = torch.zeros(n_local, dtype=torch.bool)
         ds = {}
+        step_info = None
         if rc.dynamic_sampling and mode == "train":
             batch, rewards_local, filled, ds = self._dynamic_sampling(inputs, batch, rewards_all, G)
             sampled_groups += ds["sampled_groups_refill"]
             zero_std_groups += ds["zero_std_groups_refill"]
             advantages = compute_advantages(rewards_local, G, rc.advantage_method, **rc.advantage_options())
+        elif rc.step_credit != "none" or self.prm is not None:
+            advantages, rewards_local, step_info = self._step_credit(batch, rewards_all, G, mode)
         else:
             adv_all = compute_advantages(rewards_all, G, rc.advantage_method, **rc.advantage_options())
             local = self._local_slice(n_local)
             advantages, rewards_local = adv_all[local], rewards_all[local]
-        advantages = advantages.masked_fill(filled, 0.0)
         device, dtype = batch["advantages"].device, batch["advantages"].dtype
-        batch["advantages"] = advantages.to(device=device, dtype=dtype)  # (B_local,): ours replace TRL's
+        if advantages.dim() == 2:  # step credit: (B, T) per-token advantages (one process, nothing filled)
+            written = batch["completion_mask"] * batch.get("tool_mask", torch.ones_like(batch["completion_mask"]))
+            adv_g = advantages[written.cpu().bool()].double()  # the values on the tokens the loss reads
+        else:
+            advantages = advantages.masked_fill(filled, 0.0)
+            adv_g = None
+        batch["advantages"] = advantages.to(device=device, dtype=dtype)  # (B_local,) or (B, T): ours replace TRL's
 
         # -- metrics (over all processes) --
-        adv_g = self.accelerator.gather(advantages.to(device, torch.float32)).double()
+        if adv_g is None:
+            adv_g = self.accelerator.gather(advantages.to(device, torch.float32)).double()
         rew_g = self.accelerator.gather(rewards_local.to(device, torch.float32)).double()
         m = self._metrics[mode]
         m["ordebug/reward/mean"].append(rew_g.mean().item())
@@ -212,11 +237,88 @@ class OrdebugGRPOTrainer(GRPOTrainer):
         for k, v in ds.items():
             if not k.endswith("_refill"):
                 m[f"ordebug/dynamic_sampling/{k}"].append(float(v))
+        if step_info is not None:
+            for k, v in step_info["metrics"].items():
+                m[k].append(v)
+            ds = {**ds, **{k: v for k, v in step_info.items() if k != "metrics"}}
         if rc.loss_type == "hybrid":
             m["ordebug/loss/hybrid_alpha"].append(self._hybrid_alpha())
         self.last_batch_info = {"rewards": rewards_local.clone(), "advantages": advantages.clone(),
                                 "filled": filled.clone(), "group_size": G, **ds}
         return batch
+
+    # -- step credit ----------------------------------------------------------------------------------
+    def _step_scores(self, episodes) -> list[list[float]]:
+        """P(progress) of every step of every episode under ``self.prm``: step k reads the policy's exact context
+        before it (prompt + completion so far) and its action tokens, closed by EOS (``policy/prm.py``)."""
+        tok = self.processing_class
+        if self.prm.tokenizer.get_vocab() != tok.get_vocab():
+            raise ValueError("the PRM's tokenizer is not the policy's: it cannot read the policy's token ids")
+        seqs, owner = [], []
+        for i, ep in enumerate(episodes):
+            for (s, e), stopped in zip(sc.action_spans(ep.env_mask), ep.stopped):
+                seqs.append(list(ep.prompt_ids) + list(ep.completion_ids[:e]) + ([] if stopped else [tok.eos_token_id]))
+                owner.append(i)
+        flat = self.prm(seqs) if seqs else []
+        out: list[list[float]] = [[] for _ in episodes]
+        for i, p in zip(owner, flat):
+            out[i].append(float(p))
+        return out
+
+    def _step_credit(self, batch, rewards_all, G, mode):
+        """(advantages (B,) or (B, T), episode rewards (B,), info) of the round under ``run_config.step_credit``
+        (module docstring); one process, so the batch is the whole round."""
+        rc = self.run_config
+        rollout = getattr(self, "ordebug_rollout", None)
+        if rollout is None:
+            raise RuntimeError("step credit and the PRM need a multi-turn OR-Debug trainer (run.build_ordebug_trainer)")
+        if self.accelerator.num_processes != 1:
+            raise RuntimeError("step credit is implemented for one process (GRPORunConfig.validate refuses more)")
+        episodes = rollout.last_episodes
+        ids = batch["completion_ids"]  # (B, T)
+        if len(episodes) != ids.shape[0] or any(
+                ids[i, :len(ep.completion_ids)].tolist() != list(ep.completion_ids) for i, ep in enumerate(episodes)):
+            raise RuntimeError("the rollout's episodes are not the rows of the batch, in order")
+        R = rewards_all  # (B,) the env's terminal rewards
+        scores = self._step_scores(episodes) if self.prm is not None else None
+        info, metrics = {}, {}
+        T = ids.shape[1]
+        if rc.step_credit == "prm_sum":
+            R_sum = sc.summed_episode_rewards(scores, R, rc.prm_coef, rc.prm_outcome_coef)  # (B,)
+            advantages = compute_advantages(R_sum, G, rc.advantage_method, **rc.advantage_options())
+            info["step_credit_rewards"] = R_sum.clone()
+        elif rc.step_credit == "pure_min":
+            steps = sc.pure_advantages([sc.prm_score_to_process_reward(p) for p in scores], G, rc.pure_temperature,
+                                       outcome=R, outcome_coef=rc.prm_outcome_coef, baseline=rc.pure_baseline,
+                                       step_tokens=[sc.step_token_counts(ep.env_mask) for ep in episodes])
+            advantages = torch.stack([sc.step_token_advantages(ep.env_mask, a, T) for ep, a in zip(episodes, steps)])
+            info["step_advantages"] = steps
+        elif rc.step_credit == "gigpo":
+            keys = [sc.observation_anchor_keys(ep.observations, ep.actions if rc.gigpo_anchor == "context" else None)
+                    for ep in episodes]
+            steps = sc.gigpo_advantages(R, keys, G, omega=rc.gigpo_omega, gamma=rc.gigpo_gamma,
+                                        f_norm=rc.gigpo_f_norm(), eps=rc.advantage_eps)
+            advantages = torch.stack([sc.step_token_advantages(ep.env_mask, a, T) for ep, a in zip(episodes, steps)])
+            sizes = [len(v) for v in sc.anchor_groups(keys, G).values()]
+            n_steps = sum(sizes)
+            metrics["ordebug/gigpo/anchor_groups_per_step"] = len(sizes) / n_steps
+            metrics["ordebug/gigpo/steps_in_shared_anchor_frac"] = sum(s for s in sizes if s > 1) / n_steps
+            info["step_advantages"] = steps
+        else:  # 'none' with a PRM: GRPO-family advantages; the PRM only monitors
+            advantages = compute_advantages(R, G, rc.advantage_method, **rc.advantage_options())
+        if scores is not None:
+            flat = [p for ps in scores for p in ps]
+            prm_mean = sum(flat) / len(flat)
+            faithful = sum(float(bool(ep.faithful)) for ep in episodes) / len(episodes)
+            metrics["ordebug/prm/score_mean"] = prm_mean
+            metrics["ordebug/prm/faithful_rate"] = faithful
+            if mode == "train":  # one point per generation round; nothing is logged until the window is full
+                for k, v in self.hacking_monitor.update(prm_mean, faithful).items():
+                    if math.isfinite(v):
+                        metrics[f"ordebug/hacking/{k}"] = v
+            info["step_scores"] = scores
+        info["metrics"] = metrics
+        return advantages, R, info
 
     def _dynamic_sampling(self, inputs, batch, rewards_all, G):
         """DAPO dynamic sampling: keep informative groups, refill from fresh prompts (see module docstring).
