@@ -19,7 +19,7 @@ import torch
 
 from ordebug_lib.ordebug.env import RepairEnv
 from ordebug_lib.ordebug.saboteur import make_instance
-from ordebug_lib.policy.engine import (ContextDriftError, EngineConfig, MultiTurnGenerateFn, Session,
+from ordebug_lib.policy.engine import (ContextDriftError, EngineConfig, MultiTurnGenerateFn, Session, inference,
                                        check_append_only, make_engine, run_engine_episodes)
 from ordebug_lib.policy.generation import SamplingConfig, eos_ids, generate_ids, render_prompts
 from ordebug_lib.policy.loader import load_policy
@@ -331,3 +331,25 @@ def test_benchmark_smoke(tmp_path):
     for r in res["single_turn"] + res["multi_turn"]:
         assert r["engine"]["tokens_per_s"] > 0 and r["baseline"]["tokens_per_s"] > 0 and r["ratio"]["tokens_per_s"] > 0
     assert all(r["same_ids"] for r in res["single_turn"])  # greedy: the engine reproduces the baseline
+
+
+def test_an_fp32_model_generating_under_bf16_autocast_gets_a_bf16_cache(policy):
+    """TRL's bf16=True trains an fp32 model under autocast and generates inside it: the cache takes the dtype the
+    keys and values are written in (a float32 cache raised "index_copy_(): ... Float and ... BFloat16" on the
+    GPU machine), and a cache made outside autocast is not reused inside it."""
+    model, tok = policy
+    prompts = prompts_of(tok)[:3]
+    engine = make_engine("static", model, tok)
+    plain = engine(prompts, 8)
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        assert engine.kv_dtype() == torch.bfloat16
+        with inference(model):  # a graph captured here must not point into the autocast weight cache
+            assert torch.is_autocast_enabled("cpu") and not torch.is_autocast_cache_enabled()
+        assert torch.is_autocast_cache_enabled()
+        out = engine(prompts, 8)
+        assert all(s.dtype == torch.bfloat16 for s in engine._idle.values())
+        assert {t.dtype for s in engine._idle.values() for kv in s.layers_kv() for t in kv} == {torch.bfloat16}
+    assert [len(ids) for ids, _ in out] == [len(ids) for ids, _ in plain]  # ran to the end, every row
+    assert engine.kv_dtype() == torch.float32 and model.dtype == torch.float32
+    engine(prompts, 8)
+    assert all(s.dtype == torch.float32 for s in engine._idle.values())  # the bf16 caches were dropped

@@ -305,7 +305,10 @@ def _static_cache_class():
         window: int = 0
 
         def update(self, key_states, value_states, layer_idx, *args, **kwargs):
-            keys, values = super().update(key_states, value_states, layer_idx, *args, **kwargs)
+            # under autocast an fp32 Qwen3 writes bf16 values but fp32 keys (its k RMSNorm multiplies by an
+            # fp32 weight): store both in the cache's dtype, the one attention reads them in under autocast
+            dtype = self.layers[layer_idx].keys.dtype
+            keys, values = super().update(key_states.to(dtype), value_states.to(dtype), layer_idx, *args, **kwargs)
             return keys[:, :, :self.window], values[:, :, :self.window]  # (B, H_kv, w, D)
 
     return WindowStaticCache
@@ -328,7 +331,8 @@ class _Slab:
         self.rows, self.slots = rows, slots
         dev = engine.device
         self.cache = _static_cache_class()(config=engine.text_config, max_cache_len=slots)
-        self.cache.early_initialization(rows, engine.kv_heads, engine.head_dim, engine.dtype, dev)
+        self.dtype = engine.kv_dtype()
+        self.cache.early_initialization(rows, engine.kv_heads, engine.head_dim, self.dtype, dev)
         self.valid = torch.zeros(rows, slots, dtype=torch.bool, device=dev)  # (B, S)
         self.ids = torch.zeros(rows, 1, dtype=torch.long, device=dev)  # (B, 1) decode input
         self.pos = torch.zeros(rows, 1, dtype=torch.long, device=dev)  # (B, 1) decode positions
@@ -395,9 +399,22 @@ class StaticEngine:
     def reseed(self, seed: int) -> None:
         self.sampler.reseed(seed)
 
+    def kv_dtype(self):
+        """The dtype the model writes keys and values in here and now: under autocast (TRL's ``bf16=True``
+        trains an fp32 model that way, and generates inside it) the autocast dtype, else the weights'."""
+        import torch
+
+        kind = self.device.type
+        if torch.is_autocast_enabled(kind):
+            return torch.get_autocast_dtype(kind)
+        return self.dtype
+
     # -- caches --------------------------------------------------------------------------------------
     def take_slab(self, rows: int, slots: int) -> _Slab:
         """An idle cache of ``rows`` rows with at least ``slots`` slots, or a new one."""
+        dtype = self.kv_dtype()
+        for k in [k for k, slab in self._idle.items() if slab.dtype != dtype]:
+            del self._idle[k]  # made under another autocast setting: its cache and graphs do not fit
         fits = [k for k in self._idle if k[0] == rows and slots <= k[1] <= 2 * slots]
         if fits:
             return self._idle.pop(min(fits, key=lambda k: k[1]))
@@ -856,13 +873,20 @@ def run_engine_episodes(engine, tokenizer, instances, env_config, max_new_tokens
 
 @contextmanager
 def inference(model):
-    """The model in eval mode under ``torch.inference_mode`` (its training mode restored after)."""
+    """The model in eval mode under ``torch.inference_mode`` (its training mode restored after). Under autocast
+    (TRL's ``bf16=True`` generates inside it) the autocast weight cache is off: a CUDA graph captured with it on
+    would keep pointers to cast weights that are freed when the caller's autocast region ends."""
+    import contextlib
+
     import torch
 
     was_training = model.training
     model.eval()
+    kind = next(model.parameters()).device.type
+    autocast = (torch.autocast(kind, dtype=torch.get_autocast_dtype(kind), cache_enabled=False)
+                if torch.is_autocast_enabled(kind) else contextlib.nullcontext())
     try:
-        with torch.inference_mode():
+        with torch.inference_mode(), autocast:
             yield
     finally:
         model.train(was_training)
