@@ -471,6 +471,29 @@ def _ci(t) -> str:
             + ("beyond the CI" if t["verdict"] == "beyond the CI" else f"not detected (MDE {t['mde']:.1%})"))
 
 
+def sweep_finding(sweep, seed: int, chosen: dict | None = None) -> str:
+    """One sentence from ``sweep_table`` on val: each rate's accuracy per loss, and whether a collapse (below the
+    warm start beyond the 95% CI) follows the step size (both losses at the same rates) or the loss."""
+    budget = int(sweep["budget"].iloc[0])
+    parts = []
+    for lr, g in sweep.groupby("learning rate"):
+        acc = {r["kind"]: r["val accuracy"] for _, r in g.iterrows()}
+        parts.append(f"lr {lr:g}: GRPO {acc.get('grpo', float('nan')):.1%}, DR-GRPO {acc.get('dr_grpo', float('nan')):.1%}")
+    low = {k: sorted(g.loc[g["below warm start"], "learning rate"]) for k, g in sweep.groupby("kind")}
+    lg, ld = low.get("grpo", []), low.get("dr_grpo", [])
+    if not lg and not ld:
+        cause = "no swept rate took either loss below its warm start on val"
+    elif lg == ld:
+        cause = (f"both losses fell below the warm start at the same rate(s) {[f'{x:g}' for x in lg]}: the collapse "
+                 "follows the step size, not the loss")
+    else:
+        cause = (f"below the warm start: GRPO at {[f'{x:g}' for x in lg] or 'no rate'}, DR-GRPO at "
+                 f"{[f'{x:g}' for x in ld] or 'no rate'}: the losses differ in where they collapse")
+    ws = float(sweep["warm-start accuracy"].iloc[0])
+    return (f"Learning-rate sweep at {budget} tokens on val (warm start {ws:.1%}, seed {seed}): " + "; ".join(parts)
+            + f"; {cause}." + (f" Chosen on val: GRPO lr {chosen['grpo']:g}, DR-GRPO lr {chosen['dr_grpo']:g}." if chosen else ""))
+
+
 def e1_findings(table, paired, trends, seeds: Sequence[int], sweep=None, chosen: dict | None = None,
                 plateaus=None) -> list[str]:
     """Sentences computed from the results (no hand-written claims): per budget each loss against the warm
@@ -503,24 +526,7 @@ def e1_findings(table, paired, trends, seeds: Sequence[int], sweep=None, chosen:
                f"{d['accuracy a']:.1%}; partial answers {row['partial']:.0f} of {n} (seeds/004 saw 32.5% → 4.9% "
                "with 971 of 1024 partial at 1024 tokens).")
     if sweep is not None and len(sweep):
-        budget = int(sweep["budget"].iloc[0])
-        parts = []
-        for lr, g in sweep.groupby("learning rate"):
-            acc = {r["kind"]: r["val accuracy"] for _, r in g.iterrows()}
-            parts.append(f"lr {lr:g}: GRPO {acc.get('grpo', float('nan')):.1%}, DR-GRPO {acc.get('dr_grpo', float('nan')):.1%}")
-        low = {k: sorted(g.loc[g["below warm start"], "learning rate"]) for k, g in sweep.groupby("kind")}
-        lg, ld = low.get("grpo", []), low.get("dr_grpo", [])
-        if not lg and not ld:
-            cause = "no swept rate took either loss below its warm start on val"
-        elif lg == ld:
-            cause = f"both losses fell below the warm start at the same rate(s) {[f'{x:g}' for x in lg]}: the collapse follows the step size, not the loss"
-        else:
-            cause = (f"below the warm start: GRPO at {[f'{x:g}' for x in lg] or 'no rate'}, DR-GRPO at "
-                     f"{[f'{x:g}' for x in ld] or 'no rate'}: the losses differ in where they collapse")
-        ws = float(sweep["warm-start accuracy"].iloc[0])
-        out.append(f"Learning-rate sweep at {budget} tokens on val (warm start {ws:.1%}, seed {seeds[0]}): "
-                   + "; ".join(parts) + f"; {cause}."
-                   + (f" Chosen on val: GRPO lr {chosen['grpo']:g}, DR-GRPO lr {chosen['dr_grpo']:g}." if chosen else ""))
+        out.append(sweep_finding(sweep, seeds[0], chosen))
     if plateaus is not None:
         for _, p in plateaus[plateaus["kind"].isin(["grpo", "dr_grpo"])].iterrows():
             where = (f"plateaus near step {p['plateau step']} of {p['steps']}" if p["plateau step"] is not None
