@@ -1,6 +1,7 @@
 """A stand-in arm for tests of experiments/jobs.py: ``python -m _fake_arm spec.json`` (tests/ on PYTHONPATH).
 spec["exit"]: exit code to return; spec["skip_done"]: exit 0 without writing done.json."""
 import json
+import os
 import sys
 from pathlib import Path
 
@@ -13,4 +14,4 @@ if spec.get("exit"):
     print("something went wrong in the arm")
     sys.exit(spec["exit"])
 if not spec.get("skip_done"):
-    mark_done(spec_path.parent, spec, value=spec["value"] * 2)
+    mark_done(spec_path.parent, spec, value=spec["value"] * 2, alloc_conf=os.environ.get("PYTORCH_CUDA_ALLOC_CONF"))

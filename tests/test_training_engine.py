@@ -86,6 +86,8 @@ def test_countdown_engine_trains_and_logs_stage_timings(tiny_path, tmp_path):
     assert len(tr.stage_rows) == 2
     # the engine's completions are what the loss saw: TRL logged their lengths
     assert 1 <= rows[0]["completions/mean_length"] <= L_MAX
+    # its KV caches were freed after each generation, not held through the update
+    assert tr._engine.config.idle_slabs == 0 and not tr._engine._idle
 
 
 @pytest.fixture(scope="module")

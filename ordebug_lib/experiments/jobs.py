@@ -104,7 +104,10 @@ def run_jobs(jobs: Sequence[Job], parallel: int = 1, poll_s: float = 0.5, progre
                 job.dir.mkdir(parents=True, exist_ok=True)
                 (job.dir / DONE).unlink(missing_ok=True)
                 job.spec_path.write_text(json.dumps(job.spec, indent=2))
-                child_env = {**os.environ, **(env or {}), "PYTHONUNBUFFERED": "1"}
+                # expandable segments: arms sharing a GPU fragment less (an E1 arm at 1024 tokens ran out
+                # of memory beside three others with 2 GiB reserved but unallocated)
+                child_env = {"PYTORCH_CUDA_ALLOC_CONF": "expandable_segments:True", **os.environ, **(env or {}),
+                             "PYTHONUNBUFFERED": "1"}
                 if n_gpus > 1:
                     child_env["CUDA_VISIBLE_DEVICES"] = str(slot % n_gpus)
                 slot += 1

@@ -169,7 +169,20 @@ def countdown_warm_start(config: CountdownSFTConfig, out_dir: str | Path, device
               "timings_s": {"data": data_s, "train": result.train_runtime, "total": time.perf_counter() - t0},
               "provenance": provenance.collect()}
     (out / "warm_start.json").write_text(json.dumps(record, indent=2, default=str) + "\n")
+    del result, policy
+    free_cuda_memory()  # a notebook that trains the warm start in its kernel would hold it beside the RL arms
     return CountdownWarmStart(out, config, [*train, *val], record)
+
+
+def free_cuda_memory() -> None:
+    """Return the memory PyTorch caches on the GPU (after a model and its optimizer are gone) to the device."""
+    import gc
+
+    import torch
+
+    gc.collect()
+    if torch.cuda.is_available():
+        torch.cuda.empty_cache()
 
 
 def load_warm_start(path: str | Path) -> CountdownWarmStart:

@@ -134,7 +134,9 @@ class OrdebugGRPOTrainer(GRPOTrainer):
 
     def generation_engine(self, model):
         """The run's engine over ``model`` (kept across steps: the optimizer updates the weights in place, so
-        cached CUDA graphs read the current ones)."""
+        cached CUDA graphs read the current ones). Its KV caches are freed after each generation
+        (``idle_slabs=0`` unless ``engine_options`` says otherwise): a 1024-row cache of 1024-token completions
+        is ~10 GB that the update's activations need more than the next generation saves by reusing it."""
         from ..policy.engine import EngineConfig, make_engine
         from ..policy.generation import SamplingConfig
 
@@ -143,7 +145,7 @@ class OrdebugGRPOTrainer(GRPOTrainer):
             sampling = SamplingConfig(max_new_tokens=rc.max_completion_length, temperature=rc.temperature,
                                       top_p=rc.top_p, seed=rc.seed + 1000 * self.accelerator.process_index)
             self._engine = make_engine(rc.engine, model, self.processing_class, sampling,
-                                       EngineConfig(**rc.engine_options))
+                                       EngineConfig(**{"idle_slabs": 0, **rc.engine_options}))
         return self._engine
 
     # -- rewards and advantages ---------------------------------------------------------------------
