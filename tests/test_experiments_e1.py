@@ -70,7 +70,9 @@ def test_run_jobs_runs_in_parallel_skips_done_jobs_and_reruns_changed_ones(tmp_p
     walls = run_jobs(jobs, parallel=2, progress=False, env=env)
     assert set(walls) == {"a0", "a1", "a2"}
     for i, j in enumerate(jobs):
-        assert j.done and json.loads((j.dir / "done.json").read_text())["value"] == 2 * i
+        done = json.loads((j.dir / "done.json").read_text())
+        assert j.done and done["value"] == 2 * i
+        assert done["alloc_conf"] == os.environ.get("PYTORCH_CUDA_ALLOC_CONF", "expandable_segments:True")
         assert f"fake arm a{i} starting" in (j.dir / "log.txt").read_text()
     assert run_jobs(jobs, parallel=2, progress=False, env=env) == {}  # resumed: nothing left to do
     changed = fake_jobs(tmp_path, [{"name": "a1", "value": 10}])
@@ -260,3 +262,22 @@ def test_paired_tests_average_seeds_per_problem_before_testing():
     with pytest.raises(ValueError, match="several arms per seed"):
         e = _episodes({("warm_start", 0): ws, ("grpo", 0): g0, ("dr_grpo", 0): d0})
         paired_tests(__import__("pandas").concat([e, e.assign(arm="grpo@64-s0-lr0.001")[e["kind"] == "grpo"]]))
+
+
+def test_the_committed_partial_e1v2_sweep_recomputes_from_its_episode_rows():
+    """reports/partial/...e1v2: the sweep tables and the lr choice follow from the committed per-episode rows."""
+    import pandas as pd
+
+    from ordebug_lib.experiments.countdown_e1 import sweep_finding, sweep_table
+
+    d = ROOT / "reports" / "partial" / "10_countdown_grpo_vs_drgrpo.gpu.e1v2"
+    episodes = pd.read_csv(d / "episodes.csv")
+    episodes["learning_rate"] = episodes["learning_rate"].astype(object).where(episodes["learning_rate"].notna(), None)
+    for split in ("val", "test"):
+        again, stored = sweep_table(episodes, split), pd.read_csv(d / f"sweep_{split}.csv")
+        pd.testing.assert_frame_equal(again.reset_index(drop=True), stored, check_dtype=False)
+    val = sweep_table(episodes, "val")
+    assert (episodes.groupby("arm")["problem"].count() >= 512).all()
+    s = sweep_finding(val, 0)
+    assert "the collapse follows the step size, not the loss" in s and "lr 0.0005: GRPO 0.0%, DR-GRPO 0.0%" in s
+    assert sweep_finding(val, 0) in (d / "README.md").read_text()
