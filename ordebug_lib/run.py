@@ -7,8 +7,12 @@ Usage::
     python -m ordebug_lib.run NOTEBOOK --profile gpu --publish   # copy figures/reports into the repo
 
 Parameters come from ``params/<notebook>/<profile>.yaml``, then ``-p`` overrides (values are parsed
-as YAML, with ``1e-4`` a float: ``-p steps 10`` is an int, ``-p lens "[128, 256]"`` a list). Every key must be a name in the
-notebook's cell tagged ``parameters``; Papermill only warns about unknown keys, we refuse them.
+as YAML, with ``1e-4`` a float: ``-p steps 10`` is an int, ``-p lens "[128, 256]"`` a list; a ``-p`` mapping replaces
+the profile's whole mapping). A profile may be a delta: ``extends: gpu`` loads ``gpu.yaml`` of the same folder first
+(``extends: <notebook>/<profile>``: another notebook's), then the profile's keys replace its keys, mappings merged key
+by key unless tagged ``!replace`` (:mod:`ordebug_lib.profiles`); the merged parameters are what is checked, run
+and recorded. Every key must be a name in the notebook's cell tagged ``parameters``; Papermill only warns about
+unknown keys, we refuse them.
 The runner always passes ``run_dir``. A notebook declares the files it must produce in its metadata
 (``metadata.ordebug.artifacts``, glob patterns relative to the run directory); a missing one fails the run.
 
@@ -47,6 +51,7 @@ import yaml
 
 from . import provenance
 from .files import pid_alive, write_atomic
+from .profiles import ProfileError, load_profile
 from .yamlio import load_yaml
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -77,12 +82,9 @@ def load_params(stem: str, profile: str, root: Path = ROOT) -> dict:
         have = sorted(p.stem for p in (root / "params" / stem).glob("*.yaml"))
         raise RunError(f"no parameters for {stem} profile {profile!r} ({path}); profiles: {have or 'none'}")
     try:
-        data = load_yaml(path.read_text()) or {}
-    except yaml.YAMLError as e:
-        raise RunError(f"{path} is not valid YAML: {_first_line(e)}") from None
-    if not isinstance(data, dict):
-        raise RunError(f"{path} must hold a mapping of parameter names to values")
-    return data
+        return load_profile(path)  # its extends chain merged (ordebug_lib.profiles)
+    except ProfileError as e:
+        raise RunError(str(e)) from None
 
 
 def notebook_parameters(path: Path) -> dict:

@@ -9,13 +9,13 @@ import json
 from pathlib import Path
 
 import pytest
-import yaml
 
 from ordebug_lib.experiments.ordebug_rl import OrdebugArm, arm_jobs, one_task
 from ordebug_lib.ordebug.saboteur import make_instance
 from ordebug_lib.policy import ordebug_episodes
 from ordebug_lib.policy.generation import Generation
 from ordebug_lib.policy.tokenizer import project_tokenizer
+from ordebug_lib.run import load_params
 from ordebug_lib.training.config import GRPORunConfig
 from ordebug_lib.training.rollouts import env_config_for, run_token_episodes
 
@@ -47,7 +47,7 @@ def notebook_parameters(stem: str) -> dict:
 def test_every_profile_trains_the_evaluated_task(stem):
     base = notebook_parameters(stem)
     profiles = {"(notebook defaults)": {}}
-    profiles |= {p.stem: yaml.safe_load(p.read_text()) for p in sorted((ROOT / "params" / stem).glob("*.yaml"))}
+    profiles |= {p.stem: load_params(stem, p.stem, ROOT) for p in sorted((ROOT / "params" / stem).glob("*.yaml"))}
     assert len(profiles) >= 4
     for name, delta in profiles.items():
         p = {**base, **delta}

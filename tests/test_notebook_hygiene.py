@@ -1,12 +1,13 @@
 """Every committed notebook: outputs stripped, one literal-only `parameters` cell, pinned kernel,
-declared artifacts, and every params/<notebook>/<profile>.yaml key known to the notebook."""
+declared artifacts, and every params/<notebook>/<profile>.yaml key known to the notebook (its extends chain merged)."""
 import ast
 from pathlib import Path
 
 import nbformat
 import papermill
 import pytest
-import yaml
+
+from ordebug_lib.run import load_params
 
 ROOT = Path(__file__).resolve().parents[1]
 NOTEBOOKS = sorted((ROOT / "notebooks").glob("*.ipynb"))
@@ -51,6 +52,6 @@ def test_profiles_exist_and_use_known_parameters(path):
     profiles = sorted((ROOT / "params" / path.stem).glob("*.yaml"))
     assert {"smoke", "gpu"} <= {p.stem for p in profiles}, f"{path.stem}: needs smoke and gpu profiles"
     for prof in profiles:
-        keys = set(yaml.safe_load(prof.read_text()) or {})
+        keys = set(load_params(path.stem, prof.stem, ROOT))
         assert keys <= declared, f"{prof}: unknown keys {keys - declared}"
         assert "run_dir" not in keys, f"{prof}: run_dir is set by the runner"

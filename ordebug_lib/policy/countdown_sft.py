@@ -201,12 +201,12 @@ def prepare_cli(params_path: Path, key: str | None, out: Path, device: str) -> C
     """The command line's config, after every check that needs no training: the YAML parses, ``key`` is in
     it, the fields make a valid config, the model is loadable (``loader.check_source``: no weights read),
     ``out`` holds no warm start, the device exists. Raises ValueError / OSError / yaml.YAMLError."""
-    from ..yamlio import load_yaml
+    from ..profiles import parse, resolve
     from .loader import check_source
 
     if not params_path.is_file():
         raise FileNotFoundError(f"--params {params_path}: no such file")
-    params = load_yaml(params_path.read_text())
+    params = resolve(params_path, parse(params_path.read_text()))  # a profile's extends chain merged
     where = f"{params_path}{'[' + key + ']' if key else ''}"
     if key is not None and (not isinstance(params, dict) or key not in params):
         raise ValueError(f"{params_path} has no key {key!r}" + (f"; keys: {sorted(params)}" if isinstance(params, dict) else ""))
