@@ -673,8 +673,20 @@ def registry_rows(root: Path = ROOT) -> list[dict]:
     return rows
 
 
+NOTES_HEADING = "## Notes"
+"""Where the hand-written part of ``reports/runs.md`` starts: what runs measured beyond their tables (timings,
+memory, tries that were not published), which ``write_registry`` keeps as it is."""
+
+
 def write_registry(root: Path = ROOT) -> Path:
-    """``reports/runs.md``: the registry of published runs, rebuilt from the archives."""
+    """``reports/runs.md``: the registry of published runs, rebuilt from the archives; the file's hand-written
+    notes (from the line ``NOTES_HEADING`` to the end) are kept."""
+    out = root / REGISTRY
+    notes = ""
+    if out.exists():
+        text = out.read_text()
+        at = text.find("\n" + NOTES_HEADING + "\n")
+        notes = text[at + 1:] if at >= 0 else ""
     rows = registry_rows(root)
     cols = ["archive", "notebook", "profile", "run_id", "seed", "commit", "dirty", "device", "start", "wall_s", "files"]
     lines = ["# Published runs", "",
@@ -682,12 +694,11 @@ def write_registry(root: Path = ROOT) -> Path:
              "archive in `reports/published/` (its own figures, reports, provenance and metrics; `.legacy` archives hold "
              "files published before archives existed, kept when a later run replaced them), then the runs published "
              "before archives existed, by their file in `reports/provenance/` (their reports were not kept apart). "
-             "Rebuilt by `ordebug_lib.run.write_registry`.", "",
+             f"Rebuilt by `ordebug_lib.run.write_registry`, which keeps the hand-written `{NOTES_HEADING}` at the end.", "",
              "| " + " | ".join(cols) + " |", "|" + "---|" * len(cols)]
     lines += ["| " + " | ".join(str(r[c]) for c in cols) + " |" for r in rows]
-    out = root / REGISTRY
     out.parent.mkdir(parents=True, exist_ok=True)
-    write_atomic(out, "\n".join(lines) + "\n")
+    write_atomic(out, "\n".join(lines) + "\n" + ("\n" + notes if notes else ""))
     return out
 
 

@@ -199,6 +199,20 @@ def test_a_second_published_run_keeps_the_first_runs_files(tmp_path):
         ["nb.gpu.r1", "nb.gpu.r2", "nb.gpu.r3", "nb.legacy"]
 
 
+def test_publishing_keeps_the_registrys_hand_written_notes(tmp_path):
+    """``reports/runs.md``'s ``## Notes`` (what runs measured beyond their tables) survive every rebuild."""
+    from ordebug_lib.run import REGISTRY, publish_run, write_registry
+
+    publish_run(_gpu_run(tmp_path, "r1", 0, "seed 0\n"), "nb", root=tmp_path)
+    registry = tmp_path / REGISTRY
+    notes = "## Notes\n\n### nb gpu\n\n- r1: 1.5 s, of which | nothing | a table would read.\n"
+    registry.write_text(registry.read_text() + "\n" + notes)
+    publish_run(_gpu_run(tmp_path, "r2", 1, "seed 1\n"), "nb", root=tmp_path)
+    text = registry.read_text()
+    assert "| nb.gpu.r2 | nb | gpu | r2 | 1 |" in text and text.endswith("\n\n" + notes)
+    assert write_registry(tmp_path).read_text() == text
+
+
 def test_the_committed_registry_lists_every_published_run():
     """``reports/runs.md`` is what ``write_registry`` rebuilds from the committed archives and provenance files,
     and every run's provenance file is in it once."""
