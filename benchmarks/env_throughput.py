@@ -19,8 +19,8 @@ import time
 from pathlib import Path
 
 from ordebug_lib.ordebug.env import EnvConfig, RepairEnv
-from ordebug_lib.ordebug.model import LinearModel, read_model
-from ordebug_lib.ordebug.solver import compute_iis, solve
+from ordebug_lib.ordebug.model import LinearModel
+from ordebug_lib.ordebug.solver import compute_iis, read_model, solve
 
 ROOT = Path(__file__).resolve().parents[1]
 NETLIB = ROOT.parent / "shared" / "data" / "netlib-infeasible"

@@ -44,7 +44,8 @@ if str(ROOT) not in sys.path:  # run as a script from anywhere
 from ordebug_lib.ordebug import actions as grammar  # noqa: E402
 from ordebug_lib.ordebug.env import EnvConfig, RepairEnv  # noqa: E402
 from ordebug_lib.ordebug.instance import DIFFICULTIES, ERROR_TYPES, Instance  # noqa: E402
-from ordebug_lib.ordebug.model import LinearModel, ModelError, read_model  # noqa: E402
+from ordebug_lib.ordebug.model import LinearModel, ModelError  # noqa: E402
+from ordebug_lib.ordebug.solver import read_model  # noqa: E402
 
 NETLIB_DEFAULT = ROOT.parent / "shared" / "data" / "netlib-infeasible"
 # observations the env gives instead of raising; counted to show the fuzz reaches those paths

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from ordebug_lib.ordebug.__main__ import CliError, debug_model, format_report, main
-from ordebug_lib.ordebug.model import write_model
+from ordebug_lib.ordebug.solver import write_model
 from ordebug_handmade import production_flip
 
 ROOT = Path(__file__).resolve().parents[1]

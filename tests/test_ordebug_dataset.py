@@ -8,7 +8,8 @@ import pytest
 from ordebug_lib.ordebug.dataset import (SPLITS, allocate_splits, base_model_of, build_benchmark,
                                          check_splits_apart, load_benchmark, read_index, split_of)
 from ordebug_lib.ordebug.instance import DIFFICULTIES, ERROR_TYPES
-from ordebug_lib.ordebug.model import ModelError, read_model, write_model
+from ordebug_lib.ordebug.model import ModelError
+from ordebug_lib.ordebug.solver import read_model, write_model
 from ordebug_lib.ordebug.saboteur import RANDOM_ROW, RANDOM_VAR, make_instance, validate
 
 FRACTIONS = (0.6, 0.2, 0.2)

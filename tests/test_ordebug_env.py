@@ -12,7 +12,8 @@ from ordebug_lib.ordebug import rewards as rewards_module
 from ordebug_lib.ordebug.env import (INFO_KEYS, EnvConfig, RepairEnv, progress_labels, run_episode, status_line,
                                      step_progress_label)
 from ordebug_lib.ordebug.instance import ERROR_TYPES
-from ordebug_lib.ordebug.model import LinearModel, fmt_constr, read_model
+from ordebug_lib.ordebug.model import LinearModel, fmt_constr
+from ordebug_lib.ordebug.solver import read_model
 from ordebug_handmade import blend_type, production_flip, production_two, staffing_bound
 
 NETLIB = Path(__file__).resolve().parents[2] / "shared" / "data" / "netlib-infeasible"

@@ -5,7 +5,8 @@ from pathlib import Path
 import pytest
 
 from ordebug_lib.ordebug import solver
-from ordebug_lib.ordebug.model import INF, LinearModel, ModelError, read_model, render_text, write_model
+from ordebug_lib.ordebug.model import INF, LinearModel, ModelError, render_text
+from ordebug_lib.ordebug.solver import read_model, write_model
 
 NETLIB = Path(__file__).resolve().parents[2] / "shared" / "data" / "netlib-infeasible"
 

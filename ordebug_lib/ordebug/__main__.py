@@ -5,7 +5,7 @@ Usage::
     python -m ordebug_lib.ordebug debug MODEL.mps|MODEL.lp --agent greedy|search|slack [--max-steps N]
                                          [--time-limit S] [--json]
 
-Loads any (MI)LP file Gurobi reads (``model.read_model``), checks it is infeasible, runs the agent in the
+Loads any (MI)LP file Gurobi reads (``solver.read_model``), checks it is infeasible, runs the agent in the
 OR-Debug environment and prints the trajectory and the outcome (JSON with ``--json``). A user model has no
 ground truth: the outcome is whether the model ends feasible-and-bounded (RR), not whether the repair
 is the intended one. Exit status: 0 the episode ran (whatever its outcome), 2 the model cannot be
@@ -22,8 +22,8 @@ from pathlib import Path
 
 from .baselines import POLICIES, PolicyError
 from .env import EnvConfig, RepairEnv, run_episode
-from .model import ModelError, read_model
-from .solver import SolverError, solve
+from .model import ModelError
+from .solver import SolverError, read_model, solve
 
 AGENTS = {name: POLICIES[name] for name in ("greedy", "search", "slack")}  # random needs no user model
 

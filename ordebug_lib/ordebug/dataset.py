@@ -31,8 +31,9 @@ from tqdm import tqdm
 from ..files import write_atomic
 from . import families as fam_lib
 from .instance import DIFFICULTIES, Instance
-from .model import ModelError, read_model, write_model
+from .model import ModelError
 from .saboteur import ALL_TYPES, DIFFICULTY, GenerationError, derive_seed, error_type_letters, make_instance
+from .solver import read_model, write_model
 
 SPLITS = ("train", "val", "test")
 FORMAT_VERSION = 2  # 2: rows and columns in a per-instance random order, root row kinds balanced per family

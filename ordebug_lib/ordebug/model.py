@@ -1,8 +1,8 @@
 """A plain-Python linear (MI)LP: the one representation generators, saboteur, env and agents share.
 
 Pure data, cheap to copy, deterministic to serialise. Gurobi is only touched in ``solver.py`` (build,
-solve, IIS) and here in ``read_model`` / ``write_model`` (MPS/LP files go through Gurobi's reader and
-writer so any file Gurobi accepts can be debugged).
+solve, IIS, and the MPS/LP files of ``read_model`` / ``write_model``, which go through Gurobi's reader
+and writer so any file Gurobi accepts can be debugged).
 
 Worked example::
 
@@ -24,7 +24,6 @@ import hashlib
 import json
 import math
 from dataclasses import dataclass, field
-from pathlib import Path
 
 SENSES = ("<=", ">=", "==")
 VTYPES = ("C", "I", "B")  # continuous, integer, binary (bounds clipped to [0, 1])
@@ -239,89 +238,3 @@ def render_text(model: LinearModel, rows: list[str] | None = None) -> str:
     lines.append("Bounds:")
     lines += [f"  {fmt_bounds(model.vars[v])}" for v in var_names]
     return "\n".join(lines)
-
-
-# -- files (through Gurobi's reader/writer) ------------------------------------------------------
-def read_model(path: str | Path) -> LinearModel:
-    """Load any .mps/.lp (optionally compressed) file Gurobi can read. Fails clearly beyond the license.
-
-    A missing file raises FileNotFoundError; every other file that cannot be loaded (a directory, an empty
-    or unreadable file, one Gurobi cannot parse) raises ModelError naming the file, with Gurobi's message
-    on one line (it may quote the offending line of the file, binary junk included).
-    """
-    from .solver import gurobi_env
-
-    import gurobipy as gp
-
-    path = Path(path)
-    if not path.exists():
-        raise FileNotFoundError(path)
-    if path.is_dir():
-        raise ModelError(f"{path.name} is a directory, not a model file")
-    try:  # Gurobi's own error for an unreadable file does not say why
-        with path.open("rb") as f:
-            empty = not f.read(1)
-    except OSError as e:
-        raise ModelError(f"cannot read {path.name}: {e.strerror or e}") from e
-    if empty:  # Gurobi reads an empty .lp as a model with nothing in it, and an empty .mps not at all
-        raise ModelError(f"{path.name} is empty")
-    env = gurobi_env()  # outside the try: a license or installation failure is not the file's fault
-    try:
-        gm = gp.read(str(path), env=env)
-    except gp.GurobiError as e:
-        said = "".join(ch if ch.isprintable() else "?" for ch in " ".join(str(e).split()))
-        said = said if len(said) <= 200 else said[:197] + "..."
-        raise ModelError(f"Gurobi cannot read {path.name}: {said}") from e
-    try:
-        if gm.NumVars > LICENSE_LIMIT or gm.NumConstrs > LICENSE_LIMIT:
-            raise ModelError(
-                f"{path.name} has {gm.NumVars} variables and {gm.NumConstrs} constraints; the pip Gurobi "
-                f"license allows at most {LICENSE_LIMIT} of each"
-            )
-        return from_gurobi(gm, name=path.name.split(".")[0])
-    finally:
-        gm.dispose()
-
-
-def from_gurobi(gm, name: str | None = None) -> LinearModel:
-    import gurobipy as gp
-    from gurobipy import GRB
-
-    gm.update()
-    if gm.NumQConstrs or gm.NumSOS or gm.NumGenConstrs or gm.IsQP:
-        raise ModelError("only linear (MI)LP models are supported (model has quadratic/SOS/general constraints)")
-    m = LinearModel(name or gm.ModelName or "model", "min" if gm.ModelSense == GRB.MINIMIZE else "max",
-                    obj_constant=gm.ObjCon + 0.0)
-    for v in gm.getVars():
-        if v.VType not in VTYPES:  # semi-continuous / semi-integer
-            raise ModelError(f"variable {v.VarName!r} has unsupported type {v.VType!r}")
-        m.vars[v.VarName] = Var(v.VarName, _from_grb(v.LB), _from_grb(v.UB), v.VType, v.Obj)
-    sense = {GRB.LESS_EQUAL: "<=", GRB.GREATER_EQUAL: ">=", GRB.EQUAL: "=="}
-    for c in gm.getConstrs():
-        row: gp.LinExpr = gm.getRow(c)
-        coeffs: dict[str, float] = {}
-        for i in range(row.size()):
-            vn = row.getVar(i).VarName
-            coeffs[vn] = coeffs.get(vn, 0.0) + row.getCoeff(i)
-        m.constrs[c.ConstrName] = Constr(c.ConstrName, {k: a for k, a in coeffs.items() if a != 0},
-                                         sense[c.Sense], c.RHS)
-    return m
-
-
-def _from_grb(x: float) -> float:
-    """Gurobi stores infinity as 1e100."""
-    return INF if x >= 1e100 else -INF if x <= -1e100 else x
-
-
-def write_model(model: LinearModel, path: str | Path) -> Path:
-    """Write .mps or .lp via Gurobi (the suffix chooses the format)."""
-    from .solver import build_gurobi
-
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    gm = build_gurobi(model)
-    try:
-        gm.write(str(path))
-    finally:
-        gm.dispose()
-    return path
