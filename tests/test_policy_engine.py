@@ -353,3 +353,21 @@ def test_an_fp32_model_generating_under_bf16_autocast_gets_a_bf16_cache(policy):
     assert engine.kv_dtype() == torch.float32 and model.dtype == torch.float32
     engine(prompts, 8)
     assert all(s.dtype == torch.float32 for s in engine._idle.values())  # the bf16 caches were dropped
+
+
+@pytest.mark.parametrize("buckets", [True, False])
+def test_single_turn_drops_stopped_rows_mid_decode_and_keeps_the_ids(policy, buckets):
+    """A long tail of few rows decodes in a smaller cache (single turn); the ids are model.generate's."""
+    model, tok = policy
+    prompts = prompts_of(tok, TEXTS * 3)  # rows that stop at different steps (the EOS hook) and some that never do
+    with eos_after(model, tok.eos_token_id, every=11, phase=5):
+        ref = reference(model, tok, prompts, 64)
+        engine = make_engine("static", model, tok, config=EngineConfig(shrink_below=0.75, batch_buckets=buckets, **SMALL))
+        out = engine(prompts, 64)
+    assert out == ref
+    assert engine.stats["shrinks"] >= 1  # the knob acted
+    lengths = sorted(len(ids) for ids, _ in ref)
+    assert lengths[0] < 16 and lengths[-1] > 32  # stopped early and late: there was a tail to shrink
+    off = make_engine("static", model, tok, config=EngineConfig(shrink_below=0.0, batch_buckets=buckets, **SMALL))
+    with eos_after(model, tok.eos_token_id, every=11, phase=5):
+        assert off(prompts, 64) == ref and off.stats["shrinks"] == 0

@@ -83,6 +83,7 @@ DECODE_MODES = ("auto", "eager", "compile", "cuda_graph")
 ATTENTIONS = ("auto", "model", "gqa")
 GQA_ATTENTION = "ordebug_gqa_decode"
 DRIFT_POLICIES = ("raise", "reprefill")
+SHRINK_EVERY = 16  # single-turn decode steps between checks for a smaller batch (each check is one host sync)
 
 
 class ContextDriftError(ValueError):
@@ -111,8 +112,9 @@ class EngineConfig:
     """Decode step: 'eager'; 'compile' (``torch.compile(mode='reduce-overhead')``); 'cuda_graph' (one graph
     captured per (batch, window)); 'auto': 'cuda_graph' on CUDA, 'eager' elsewhere."""
     shrink_below: float = 0.5
-    """Multi-turn: when the live rows fall below this fraction of the batch, the cache is re-packed to fewer
-    rows before the next turn (0: never)."""
+    """When the live rows fall below this fraction of the batch, the cache is re-packed to fewer rows: in
+    multi-turn before the next turn, in single turn during decoding (every ``SHRINK_EVERY`` steps, stopped rows
+    dropped) so that a few long completions do not keep the whole batch decoding (0: never)."""
     on_drift: str = "raise"
     """Multi-turn: a context that does not extend its row's tokens raises ``ContextDriftError`` ('raise') or
     makes the engine prefill every context of that call from scratch ('reprefill')."""
@@ -502,7 +504,7 @@ class StaticEngine:
             idx = order[start:start + size]
             session = Session(self, len(idx), slots=slots)
             session.start([contexts[i] for i in idx])
-            for i, res in zip(idx, session.decode(list(range(len(idx))), max_new_tokens)):
+            for i, res in zip(idx, session.decode(list(range(len(idx))), max_new_tokens, drop_stopped=True)):
                 out[i] = res
             session.close()
         return out
@@ -631,9 +633,14 @@ class Session:
         eng.stats["prefill_tokens"] += int(counts.sum())
 
     # -- decode --------------------------------------------------------------------------------------
-    def decode(self, rows: Sequence[int], max_new_tokens: int) -> list[tuple[list[int], bool]]:
+    def decode(self, rows: Sequence[int], max_new_tokens: int, drop_stopped: bool = False
+               ) -> list[tuple[list[int], bool]]:
         """Generate up to ``max_new_tokens`` for each of ``rows`` (all in lockstep; a row stops at its first
-        EOS, the loop when every row stopped); per row (ids, stopped with EOS)."""
+        EOS, the loop when every row stopped); per row (ids, stopped with EOS).
+
+        ``drop_stopped`` (single turn: a row that stopped is finished): every ``SHRINK_EVERY`` steps, when fewer
+        than ``shrink_below`` of the cache's rows still decode, the stopped rows are freed and the rest re-packed
+        into a smaller cache, so the long tail of a few long completions decodes at a small batch's cost."""
         import torch
 
         if max_new_tokens < 1:
@@ -653,6 +660,7 @@ class Session:
         n_gen = torch.zeros(B, dtype=torch.long, device=dev)  # (B,)
         logits = self.last_logits
         steps = 0
+        finished: dict[int, list[int]] = {}  # row -> ids, for rows dropped before the end (drop_stopped)
         for t in range(max_new_tokens):
             tok = torch.where(active, eng.sampler(logits), eng.pad_id)  # (B,)
             out[:, t] = tok
@@ -661,6 +669,23 @@ class Session:
             cont = active & ~torch.isin(tok, eng.eos_t)  # (B,) rows that go on
             if t == max_new_tokens - 1 or not bool(cont.any()):
                 break
+            if drop_stopped and (t + 1) % SHRINK_EVERY == 0 and self.cfg.shrink_below > 0:
+                going = cont.tolist()
+                live = [r for r in rows if self.phys[r] is not None and going[self.phys[r]]]
+                target = batch_bucket(len(live)) if self.cfg.batch_buckets else len(live)
+                if len(live) < self.cfg.shrink_below * B and target < B:
+                    done_rows = [r for r in rows if self.phys[r] is not None and not going[self.phys[r]]]
+                    got = out[:, :steps].tolist()
+                    n_now = n_gen.tolist()
+                    for r in done_rows:
+                        finished[r] = got[self.phys[r]][:n_now[self.phys[r]]]
+                    self.free(done_rows)
+                    self.last_logits = logits
+                    idx = self._repack(live, target)
+                    pad = torch.arange(target, device=dev) >= len(live)  # (B',) the dead padding rows
+                    logits, out, n_gen = self.last_logits, out.index_select(0, idx), n_gen.index_select(0, idx)
+                    cont, tok = cont.index_select(0, idx) & ~pad, tok.index_select(0, idx)
+                    slab, B = self.slab, target
             slab.ids[:, 0] = tok
             slab.pos[:, 0] = self.lengths
             slab.valid[:, self.p] = cont
@@ -674,8 +699,11 @@ class Session:
         out_l, n_l = out[:, :steps].tolist(), n_gen.tolist()
         results = []
         for r in rows:
-            b = self.phys[r]
-            ids = out_l[b][:n_l[b]]
+            if r in finished:
+                ids = finished[r]
+            else:
+                b = self.phys[r]
+                ids = out_l[b][:n_l[b]]
             results.append((ids, ids[-1] in eng.eos))
             self.history[r] += ids
             self.pending[r] = [ids[-1]]  # the last token is not in the cache yet
@@ -696,6 +724,11 @@ class Session:
         target = batch_bucket(len(live)) if self.cfg.batch_buckets else len(live)
         if len(live) >= self.cfg.shrink_below * self.slab.rows or target >= self.slab.rows:
             return
+        self._repack(live, target)
+
+    def _repack(self, live: list[int], target: int):
+        """Move the rows ``live`` into a new cache of ``target`` rows (their order kept; the rest are dead
+        padding rows, copies of a live row that are never decoded); returns the (target,) gather index."""
         import torch
 
         keep = [self.phys[r] for r in live]
@@ -715,6 +748,7 @@ class Session:
         self.engine.give_slab(old)
         self.slab = new
         self.engine.stats["shrinks"] += 1
+        return idx
 
     def _maybe_compact(self, incoming: int, reserve: int = 0) -> None:
         """Gather every row's valid slots to the right of [0, W) when that frees at least one ``kv_bucket``
