@@ -19,7 +19,7 @@ timestamps left out):
   renders from them;
 - ``seeds``: the seed and id functions (``saboteur.derive_seed`` / ``instance_id``,
   ``results.episode_seed``, ``data.chunk_seed``) on fixed arguments, and the first ids of
-  ``ordebug_episodes.corpus_instances`` (the tokenizer corpus).
+  ``tokenizer.corpus_instances`` (the tokenizer corpus).
 
 The published tables (``reports/``) are written from committed result files that these moves do not
 touch; the ladder table above is the code path that renders them from results rows.
@@ -134,7 +134,7 @@ def seeds_snapshot() -> dict:
     from ordebug_lib.ordebug.results import episode_seed
     from ordebug_lib.ordebug.saboteur import derive_seed, instance_id
     from ordebug_lib.policy.data import chunk_seed
-    from ordebug_lib.policy.ordebug_episodes import corpus_instances
+    from ordebug_lib.policy.tokenizer import corpus_instances
 
     corpus = corpus_instances(1, seed=0)
     return {

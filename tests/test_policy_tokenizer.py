@@ -89,8 +89,7 @@ def test_ordebug_corpus_is_drawn_from_the_train_split_only():
 
     from ordebug_lib.ordebug.dataset import build_benchmark, split_of
     from ordebug_lib.ordebug.saboteur import DIFFICULTY
-    from ordebug_lib.policy.ordebug_episodes import corpus_instances
-    from ordebug_lib.policy.tokenizer import DEFAULT_SPLIT_FRACTIONS, DEFAULT_SPLIT_SALT
+    from ordebug_lib.policy.tokenizer import DEFAULT_SPLIT_FRACTIONS, DEFAULT_SPLIT_SALT, corpus_instances
 
     defaults = inspect.signature(build_benchmark).parameters
     assert (DEFAULT_SPLIT_SALT, DEFAULT_SPLIT_FRACTIONS) == (defaults["seed"].default,

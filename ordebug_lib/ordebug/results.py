@@ -93,7 +93,8 @@ def episode_row(instance: Instance, outcome: EpisodeOutcome, policy_name: str, s
     return row
 
 
-def _insert(conn: sqlite3.Connection, rows: list[dict]) -> None:
+def insert_rows(conn: sqlite3.Connection, rows: list[dict]) -> None:
+    """Insert result rows (``episode_row``) into the results table, in one transaction."""
     names = list(COLUMNS)
     with conn:
         conn.executemany(
@@ -148,7 +149,7 @@ def evaluate(policy: Policy | PolicyFactory, instances: Iterable[Instance], db_p
                 inst = chunk[0]
                 agent = policy(inst) if is_factory else policy
                 outcomes = [run_episode(RepairEnv(inst, config), agent, seed=episode_seed(seed, inst.id))]
-            _insert(conn, [episode_row(i, o, policy_name, seed) for i, o in zip(chunk, outcomes)])
+            insert_rows(conn, [episode_row(i, o, policy_name, seed) for i, o in zip(chunk, outcomes)])
             if bar is not None:
                 bar.update(len(chunk))
         if bar is not None:

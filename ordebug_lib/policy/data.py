@@ -19,6 +19,7 @@ from concurrent.futures import ProcessPoolExecutor
 from typing import Sequence
 
 from ..tasks.countdown import CountdownInstance, check_disjoint, generate_instances
+from .ordebug_episodes import expert_transcript, kept_demos, recovery_transcripts
 
 CHUNK = 256  # instances per generator call (fixed: the output must not depend on the worker count)
 
@@ -66,8 +67,6 @@ def countdown_splits(n_train: int, n_test: int, seed: int = 0, workers: int = 1,
 
 
 def _transcript(args: tuple):
-    from .ordebug_episodes import expert_transcript
-
     instance, expert, env_config = args
     return expert_transcript(instance, expert, env_config)
 
@@ -76,24 +75,11 @@ def parallel_transcripts(instances: Sequence, experts: Sequence[str], env_config
     """Every expert on every instance, in worker processes: (the demonstrations, ``ordebug_episodes.keep_demo``,
     in expert then instance order; counts per expert ``{"search": {"episodes": n, "successful": k,
     "kept": j}, ...}``, successful: faithful with the exact root cause)."""
-    from .ordebug_episodes import keep_demo
-
     jobs = [(inst, e, env_config) for e in experts for inst in instances]
-    done = _map(_transcript, jobs, workers)
-    kept, counts = [], {e: {"episodes": 0, "successful": 0, "kept": 0} for e in experts}
-    for (_, e, _), t in zip(jobs, done):
-        c, keep = counts[e], keep_demo(t)
-        c["episodes"] += 1
-        c["successful"] += t.success
-        c["kept"] += keep
-        if keep:
-            kept.append(t)
-    return kept, counts
+    return kept_demos(_map(_transcript, jobs, workers), experts)
 
 
 def _recovery(args: tuple):
-    from .ordebug_episodes import recovery_transcripts
-
     instance, kinds, n_wrong, env_config, seed, observable_only = args
     return recovery_transcripts(instance, kinds, n_wrong, env_config, seed, observable_only)
 
@@ -145,7 +131,6 @@ def parallel_baselines(names: Sequence[str], instances: Sequence, db_path, seed:
     from ``train`` (the benchmark's train split; ``baselines.KindPrior.fit`` refuses any other)."""
     from ..ordebug import results
     from ..ordebug.baselines import KindPrior
-    from .ordebug_episodes import insert_rows
 
     bad = set(names) - set(BASELINES)
     if bad:
@@ -165,6 +150,6 @@ def parallel_baselines(names: Sequence[str], instances: Sequence, db_path, seed:
             n_chunks = max(1, min(4 * workers, len(todo)))  # several per worker: search episodes vary a lot
             jobs += [(name, todo[k::n_chunks], seed, max_steps, prior) for k in range(n_chunks) if todo[k::n_chunks]]
         for rows in _map(_baseline_rows, jobs, workers):
-            insert_rows(conn, rows)
+            results.insert_rows(conn, rows)
     finally:
         conn.close()

@@ -68,7 +68,6 @@ from ..ordebug.instance import Instance
 from ..ordebug.model import fmt_num
 from ..ordebug.solver import objectives_match
 from .generation import SamplingConfig, generate_chats, render_prompts
-from .tokenizer import DEFAULT_SPLIT_FRACTIONS, DEFAULT_SPLIT_SALT
 
 EXPERTS = ("oracle", "oracle_iis", "search", "slack")
 RECOVERING_EXPERTS = frozenset({"slack"})  # demos kept when they recover; the others' when they succeed
@@ -171,9 +170,22 @@ def expert_transcripts(instances: Sequence[Instance], experts: Sequence[str] = (
                        env_config: EnvConfig | None = None) -> tuple[list[Transcript], dict]:
     """``data.parallel_transcripts`` in this process: the demonstrations (``keep_demo``) of every expert on
     every instance, and counts per expert."""
-    from .data import parallel_transcripts
+    return kept_demos([expert_transcript(inst, e, env_config) for e in experts for inst in instances], experts)
 
-    return parallel_transcripts(instances, experts, env_config, workers=1)
+
+def kept_demos(transcripts: Sequence[Transcript], experts: Sequence[str]) -> tuple[list[Transcript], dict]:
+    """The demonstrations (``keep_demo``) among expert ``transcripts``, in their order, and counts per expert
+    ``{"search": {"episodes": n, "successful": k, "kept": j}, ...}`` (successful: faithful with the exact
+    root cause)."""
+    kept, counts = [], {e: {"episodes": 0, "successful": 0, "kept": 0} for e in experts}
+    for t in transcripts:
+        c, keep = counts[t.policy], keep_demo(t)
+        c["episodes"] += 1
+        c["successful"] += t.success
+        c["kept"] += keep
+        if keep:
+            kept.append(t)
+    return kept, counts
 
 
 def _stable_seed(*parts) -> int:
@@ -591,58 +603,6 @@ def without_recoveries(transcripts: Sequence[Transcript]) -> list[Transcript]:
     return [t for t in transcripts if not t.policy.startswith(RECOVERY_PREFIX)]
 
 
-def corpus_instances(n_per_cell: int, seed: int, salt: int = DEFAULT_SPLIT_SALT,
-                     fractions: Sequence[float] = DEFAULT_SPLIT_FRACTIONS, families: Sequence[str] | None = None,
-                     error_types: str | None = None, difficulties: Sequence[str] | None = None):
-    """Up to ``n_per_cell`` instances of every family x error type x difficulty (naming alternating; the
-    ``families``, ``error_types`` and ``difficulties`` given, else all),
-    made only from base models of the **train split** of the benchmark definition with this ``salt``
-    (the build seed) and ``fractions``: base seeds come from ``dataset.seeds_in_split(..., "train", ...)``
-    as the benchmark builder draws them, on streams of their own (``tokenizer<seed>/<type>/<difficulty>``),
-    so no val or test base model of such a build reaches the corpus. Cells the generator cannot fill
-    (``GenerationError``) are skipped: the corpus needs text, not a complete grid.
-
-    >>> inst = next(corpus_instances(1, seed=0))
-    >>> from ordebug_lib.ordebug.dataset import split_of
-    >>> split_of(inst.family, inst.meta["size"], inst.meta["base_seed"], DEFAULT_SPLIT_FRACTIONS, 0)
-    'train'
-    """
-    from itertools import chain
-
-    from ..ordebug.dataset import seeds_in_split
-    from ..ordebug.families import FAMILIES
-    from ..ordebug.instance import DIFFICULTIES, ERROR_TYPES
-    from ..ordebug.saboteur import DIFFICULTY, GenerationError, make_instance
-
-    fractions = tuple(float(f) for f in fractions)
-    if len(fractions) != 3 or min(fractions) < 0 or abs(sum(fractions) - 1) > 1e-9 or fractions[0] == 0:
-        raise ValueError(f"fractions must be (train, val, test), non-negative, summing to 1, with a train "
-                         f"split to draw from; got {fractions}")
-    k = 0
-    for family in families or FAMILIES:
-        for error_type in error_types or ERROR_TYPES:
-            for difficulty in difficulties or DIFFICULTIES:
-                size = DIFFICULTY[difficulty].size
-                stream = seeds_in_split(family, size, "train", fractions, salt,
-                                        f"tokenizer{seed}/{error_type}/{difficulty}")
-                for _ in range(n_per_cell):
-                    k += 1
-                    first = next(stream)
-                    try:  # chain, as dataset._Builder: the next instance goes on with the unused seeds
-                        yield make_instance(family, error_type, difficulty, first,
-                                            naming=("semantic", "random")[k % 2], base_seeds=chain([first], stream))
-                    except GenerationError:
-                        continue
-
-
-def corpus_transcripts(n_per_cell: int, seed: int, salt: int = DEFAULT_SPLIT_SALT,
-                       fractions: Sequence[float] = DEFAULT_SPLIT_FRACTIONS) -> list[Transcript]:
-    """Transcripts (successful or not) of the oracle_iis and search experts on the ``corpus_instances``
-    (train-split base models only), for tokenizer training."""
-    return [expert_transcript(inst, e) for inst in corpus_instances(n_per_cell, seed, salt, fractions)
-            for e in ("oracle_iis", "search")]
-
-
 # -- LM episodes --------------------------------------------------------------------------------------
 @dataclass
 class LMEpisode:
@@ -759,22 +719,12 @@ def evaluate_lm(model, tokenizer, instances: Sequence[Instance], db_path: str | 
             chunk = todo[start:start + batch_size]
             eps = run_lm_episodes(model, tokenizer, chunk, config, sampling, max_prompt_tokens,
                                   context_policy=context_policy)
-            insert_rows(conn, [results.episode_row(inst, ep.outcome, policy_name, seed) for inst, ep in zip(chunk, eps)])
+            results.insert_rows(conn, [results.episode_row(inst, ep.outcome, policy_name, seed) for inst, ep in zip(chunk, eps)])
             episodes += eps
     finally:
         conn.close()
     df = results.load_results(db_path, policy=policy_name, seed=seed)
     return df[df["instance_id"].isin(ids)].reset_index(drop=True), episodes
-
-
-def insert_rows(conn, rows: list[dict]) -> None:
-    """Insert result rows (``results.episode_row``) into the results table, in one transaction."""
-    from ..ordebug.results import COLUMNS, TABLE
-
-    names = list(COLUMNS)
-    with conn:
-        conn.executemany(f"INSERT INTO {TABLE} ({', '.join(names)}) VALUES ({', '.join('?' * len(names))})",
-                         [[int(v) if isinstance(v, bool) else v for v in (row.get(n) for n in names)] for row in rows])
 
 
 # -- failure analysis ----------------------------------------------------------------------------------

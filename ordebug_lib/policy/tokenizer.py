@@ -30,8 +30,15 @@ from __future__ import annotations
 
 import argparse
 from dataclasses import dataclass
+from itertools import chain
 from pathlib import Path
 from typing import Iterable, Sequence
+
+from ..ordebug.dataset import seeds_in_split
+from ..ordebug.families import FAMILIES
+from ..ordebug.instance import DIFFICULTIES, ERROR_TYPES
+from ..ordebug.saboteur import DIFFICULTY, GenerationError, make_instance
+from .ordebug_episodes import Transcript, expert_transcript
 
 PAD_TOKEN = "<|pad|>"
 EOS_TOKEN = "<|im_end|>"  # ends every turn; generation stops at it
@@ -173,14 +180,57 @@ def countdown_corpus(n: int, seed: int) -> list[str]:
     return texts
 
 
+def corpus_instances(n_per_cell: int, seed: int, salt: int = DEFAULT_SPLIT_SALT,
+                     fractions: Sequence[float] = DEFAULT_SPLIT_FRACTIONS, families: Sequence[str] | None = None,
+                     error_types: str | None = None, difficulties: Sequence[str] | None = None):
+    """Up to ``n_per_cell`` instances of every family x error type x difficulty (naming alternating; the
+    ``families``, ``error_types`` and ``difficulties`` given, else all),
+    made only from base models of the **train split** of the benchmark definition with this ``salt``
+    (the build seed) and ``fractions``: base seeds come from ``dataset.seeds_in_split(..., "train", ...)``
+    as the benchmark builder draws them, on streams of their own (``tokenizer<seed>/<type>/<difficulty>``),
+    so no val or test base model of such a build reaches the corpus. Cells the generator cannot fill
+    (``GenerationError``) are skipped: the corpus needs text, not a complete grid.
+
+    >>> inst = next(corpus_instances(1, seed=0))
+    >>> from ordebug_lib.ordebug.dataset import split_of
+    >>> split_of(inst.family, inst.meta["size"], inst.meta["base_seed"], DEFAULT_SPLIT_FRACTIONS, 0)
+    'train'
+    """
+    fractions = tuple(float(f) for f in fractions)
+    if len(fractions) != 3 or min(fractions) < 0 or abs(sum(fractions) - 1) > 1e-9 or fractions[0] == 0:
+        raise ValueError(f"fractions must be (train, val, test), non-negative, summing to 1, with a train "
+                         f"split to draw from; got {fractions}")
+    k = 0
+    for family in families or FAMILIES:
+        for error_type in error_types or ERROR_TYPES:
+            for difficulty in difficulties or DIFFICULTIES:
+                size = DIFFICULTY[difficulty].size
+                stream = seeds_in_split(family, size, "train", fractions, salt,
+                                        f"tokenizer{seed}/{error_type}/{difficulty}")
+                for _ in range(n_per_cell):
+                    k += 1
+                    first = next(stream)
+                    try:  # chain, as dataset._Builder: the next instance goes on with the unused seeds
+                        yield make_instance(family, error_type, difficulty, first,
+                                            naming=("semantic", "random")[k % 2], base_seeds=chain([first], stream))
+                    except GenerationError:
+                        continue
+
+
+def corpus_transcripts(n_per_cell: int, seed: int, salt: int = DEFAULT_SPLIT_SALT,
+                       fractions: Sequence[float] = DEFAULT_SPLIT_FRACTIONS) -> list[Transcript]:
+    """Transcripts (successful or not) of the oracle_iis and search experts on the ``corpus_instances``
+    (train-split base models only), for tokenizer training."""
+    return [expert_transcript(inst, e) for inst in corpus_instances(n_per_cell, seed, salt, fractions)
+            for e in ("oracle_iis", "search")]
+
+
 def ordebug_corpus(n_per_cell: int, seed: int, split_salt: int = DEFAULT_SPLIT_SALT,
                    split_fractions: Sequence[float] = DEFAULT_SPLIT_FRACTIONS) -> list[str]:
     """OR-Debug text: expert transcripts (oracle and search baselines) of instances of every family x
     error type x difficulty x naming, rendered as chats. Their base models are all of the train split of
     the benchmark definition ``split_salt`` (the build seed) and ``split_fractions``
-    (``ordebug_episodes.corpus_instances``): the default build's val and test models are never in it."""
-    from .ordebug_episodes import corpus_transcripts
-
+    (``corpus_instances``): the default build's val and test models are never in it."""
     return [chat_text(t.messages) for t in corpus_transcripts(n_per_cell, seed, split_salt, split_fractions)]
 
 
