@@ -71,8 +71,12 @@ def test_the_checks_fire_on_a_position_leak(built, bench, tmp_path):
 
 def test_the_kind_prior_fires_where_roots_fall_on_predictable_kinds(tmp_path):
     """Type A flips a row that never binds (a plentiful material, the fleet contract): its kind rarely
-    appears in an IIS otherwise, so a prior learned on A instances picks it out."""
-    d = build_benchmark(tmp_path / "a", 20, error_types="A", seed=3, split_fractions=HALVES, progress=False)
+    appears in an IIS otherwise, so a prior learned on A instances picks it out. Easy instances only: 100 of
+    them build in half the time of 20 per difficulty (medium and hard ones are slow to find within the kind
+    quota) and show the leak more clearly (measured: DA +0.24, 3.1 SE, against +0.23, 2.2 SE on 30 test
+    instances of all three difficulties)."""
+    d = build_benchmark(tmp_path / "a", 100, error_types="A", difficulties=("easy",), seed=3, split_fractions=HALVES,
+                        progress=False)
     train, test = load_benchmark(d, "train"), load_benchmark(d, "test")
     table = detector_table(ladder(train, test, tmp_path / "r.sqlite")).set_index(["detector", "metric"])
     assert table.loc[("kind_prior", "DA"), "beats"], table.to_string()
