@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from ordebug_lib.ordebug import instance, saboteur
+from ordebug_lib.ordebug import error_search, instance, saboteur
 from ordebug_lib.ordebug.dataset import build_benchmark, load_benchmark, read_index
 from ordebug_lib.ordebug.saboteur import ALL_TYPES, ERROR_TYPES, ErrorType, error_type_letters
 
@@ -51,10 +51,10 @@ def build(out: Path, i: int, **kw) -> Path:
 
 # (a) the registry is the set of types the saboteur injects, and each one injects
 def test_registry_is_exactly_what_the_saboteur_injects():
-    searchers = {n.removeprefix("search_") for n in vars(saboteur) if n.startswith("search_")}
+    searchers = {n.removeprefix("search_") for n in vars(error_search) if n.startswith("search_")}
     assert searchers == set(ERROR_TYPES)  # no search function outside the registry, no entry without one
     for t, e in ERROR_TYPES.items():
-        assert e.search is getattr(saboteur, f"search_{t}") and e.kinds and e.name and e.description
+        assert e.search is getattr(error_search, f"search_{t}") and e.kinds and e.name and e.description
     assert list(instance.ERROR_TYPES) == list(ERROR_TYPES)  # the description view reads the registry
     assert dict(instance.ERROR_TYPES) == {t: e.description for t, e in ERROR_TYPES.items()}
     with pytest.raises(ValueError, match="unknown error type"):
@@ -129,7 +129,7 @@ def test_no_letter_string_outside_the_registry():
 # (d) a new type is one registry entry plus its function
 def search_rhs_typo(s: saboteur.Search) -> list[saboteur.Error]:
     """A throwaway type: one right-hand-side typo (x10 or /10) in a row binding at x*."""
-    return saboteur._first_single(s, saboteur.rhs_errors(s.base))
+    return error_search._first_single(s, saboteur.rhs_errors(s.base))
 
 
 def test_a_new_type_needs_one_entry_and_its_function(tmp_path, monkeypatch):

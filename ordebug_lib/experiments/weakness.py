@@ -74,12 +74,14 @@ import pandas as pd
 
 from ..ordebug import families as fam_lib
 from ..ordebug.dataset import ATTEMPTS_PER_SLOT, check_format, read_index, seeds_in_split
+from ..ordebug.difficulty import DIFFICULTY
 from ..ordebug.env import EpisodeOutcome
 from ..ordebug.instance import DIFFICULTIES, ERROR_TYPES, Instance
 from ..ordebug.metrics import FAILURE_CLASSES as _METRIC_CLASSES
 from ..ordebug.metrics import classify_failure, episode_metrics
 from ..ordebug.results import load_results
-from ..ordebug.saboteur import DIFFICULTY, GenerationError, derive_seed, make_instance, validate
+from ..ordebug.saboteur import GenerationError, derive_seed, make_instance
+from ..ordebug.validation import validate
 
 FAILURE_CLASSES = tuple(c for c in _METRIC_CLASSES if c != "success")
 CELL = ("error_type", "difficulty", "family")

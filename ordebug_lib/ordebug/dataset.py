@@ -30,9 +30,11 @@ from tqdm import tqdm
 
 from ..files import write_atomic
 from . import families as fam_lib
+from .difficulty import DIFFICULTY
+from .error_types import ALL_TYPES, error_type_letters
 from .instance import DIFFICULTIES, Instance
 from .model import ModelError
-from .saboteur import ALL_TYPES, DIFFICULTY, GenerationError, derive_seed, error_type_letters, make_instance
+from .saboteur import GenerationError, derive_seed, make_instance
 from .solver import read_model, write_model
 
 SPLITS = ("train", "val", "test")

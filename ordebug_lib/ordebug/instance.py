@@ -4,18 +4,17 @@ from __future__ import annotations
 from collections.abc import Iterator, Mapping
 from dataclasses import asdict, dataclass, field
 
+from .error_types import ERROR_TYPES as _REGISTRY
 from .model import LinearModel
 
 
 class _Descriptions(Mapping):
-    """Letter -> description of every error type, read live from the registry ``saboteur.ERROR_TYPES``
-    (imported on use: the saboteur imports this module)."""
+    """Letter -> description of every error type, read live from the registry ``error_types.ERROR_TYPES``
+    (also ``saboteur.ERROR_TYPES``)."""
 
     @staticmethod
     def _registry():
-        from .saboteur import ERROR_TYPES as registry
-
-        return registry
+        return _REGISTRY
 
     def __getitem__(self, letter: str) -> str:
         return self._registry()[letter].description
@@ -32,7 +31,7 @@ class _Descriptions(Mapping):
 
 ERROR_TYPES: Mapping[str, str] = _Descriptions()
 """Letter -> one-line description of each error type, in the benchmark's order: a read-only view of the
-registry ``saboteur.ERROR_TYPES``, which also holds each type's search and checks."""
+registry ``error_types.ERROR_TYPES``, which also holds each type's search and checks."""
 DIFFICULTIES = ("easy", "medium", "hard")
 
 
@@ -47,7 +46,7 @@ class Instance:
 
     id: str
     family: str
-    error_type: str  # a letter of saboteur.ERROR_TYPES
+    error_type: str  # a letter of error_types.ERROR_TYPES
     difficulty: str  # easy / medium / hard
     naming: str  # semantic / random
     seed: int

@@ -38,7 +38,7 @@ import time
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
-from ..ordebug.saboteur import ALL_TYPES, error_type_letters
+from ..ordebug.error_types import ALL_TYPES, error_type_letters
 from ..selection import check_instances_for_choice
 from .ordebug_episodes import RECOVERY_KINDS, without_recoveries
 from .sft import SFTResult, SFTRunConfig

@@ -35,9 +35,10 @@ from pathlib import Path
 from typing import Iterable, Sequence
 
 from ..ordebug.dataset import seeds_in_split
+from ..ordebug.difficulty import DIFFICULTY
 from ..ordebug.families import FAMILIES
 from ..ordebug.instance import DIFFICULTIES, ERROR_TYPES
-from ..ordebug.saboteur import DIFFICULTY, GenerationError, make_instance
+from ..ordebug.saboteur import GenerationError, make_instance
 from .ordebug_episodes import Transcript, expert_transcript
 
 PAD_TOKEN = "<|pad|>"
