@@ -122,6 +122,19 @@ def _check_run(run, kinds, advantage, rep, figs):
     for name in figs:
         assert (run / "figures" / f"{name}.png").stat().st_size > 0 and (run / "figures" / f"{name}.pdf").exists()
     assert json.loads((run / "provenance.json").read_text())["status"] == "ok"
+    # every policy paired against the warm start, recomputable from the per-episode rows the report commits
+    import pandas as pd
+
+    from ordebug_lib.experiments.ordebug_rl import paired_to_reference, results_table
+
+    episodes = pd.read_csv(run / "reports" / f"{rep}_episodes.csv")
+    assert len(episodes) == len(policies) * len(test) and "trajectory_json" not in episodes
+    pd.testing.assert_frame_equal(results_table(episodes), pd.DataFrame(m["table"]), check_dtype=False, check_like=True)
+    again = paired_to_reference(episodes)
+    assert set(again["policy"]) == set(policies) - {"SFT (no RL)"} and set(again["metric"]) == {"faithful_recovery", "DA", "RR@5"}
+    assert again[["policy", "metric", "diff", "mde"]].to_dict("records") == \
+        pd.DataFrame(m["paired"])[["policy", "metric", "diff", "mde"]].to_dict("records")
+    assert "## Paired against the SFT warm start (test split)" in report
 
 
 @pytest.mark.slow

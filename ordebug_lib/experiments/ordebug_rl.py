@@ -710,6 +710,65 @@ def results_table(rows):
     return pd.DataFrame(out)
 
 
+PAIRED = {"faithful_recovery": "faithful", "DA": "diagnosis_recall", "RR@5": "rr_at_5"}
+EPISODE_COLUMNS = ("arm", "kind", "label", "rl_seed", "instance_id", "family", "error_type", "difficulty", "steps",
+                   "submitted", "truncated", "feasible_end", "faithful", "exact_repair", "diagnosis_recall",
+                   "diagnosis_precision", *(f"rr_at_{k}" for k in (5, 10, 15, 20)), "failure_class")
+
+
+def episode_table(rows):
+    """The per-episode rows a report commits (no trajectories): enough to recompute every table and test."""
+    missing = [c for c in EPISODE_COLUMNS if c not in rows.columns]
+    if missing:
+        raise ValueError(f"episode rows lack {missing}")
+    return rows[list(EPISODE_COLUMNS)].reset_index(drop=True)
+
+
+def paired_to_reference(rows, reference: str = "sft", metrics: dict[str, str] = PAIRED):
+    """Every other policy (arm kinds pooled over their RL seeds, baselines) against ``reference`` (a kind), per
+    metric: the paired per-instance test (``stats.paired_test`` on each instance's value averaged over the seeds,
+    so seeds on the same instances do not count as more instances), its 95% CI, the minimum detectable effect,
+    the between-seed spread of the policy's mean, and "beyond the CI" or "not detected".
+
+    >>> import pandas as pd
+    >>> r = pd.DataFrame({"kind": ["sft"] * 4 + ["grpo"] * 8, "label": ["SFT (no RL)"] * 4 + ["GRPO"] * 8,
+    ...                   "rl_seed": [0] * 4 + [0] * 4 + [1] * 4, "instance_id": list("abcd") * 3,
+    ...                   "faithful": [0, 0, 1, 0] + [1, 0, 1, 0] + [1, 1, 1, 0]})
+    >>> t = paired_to_reference(r, metrics={"faithful_recovery": "faithful"}).iloc[0]
+    >>> t["policy"], int(t["instances"]), int(t["seeds"]), float(t["policy mean"]), float(t["reference mean"])
+    ('GRPO', 4, 2, 0.625, 0.25)
+    >>> round(float(t["diff"]), 3), round(float(t["se"]), 3), t["verdict"]   # per instance 1, .5, 0, 0
+    (0.375, 0.239, 'not detected')
+    """
+    import pandas as pd
+
+    from .stats import paired_test
+
+    ref = rows[rows["kind"] == reference]
+    if ref.empty:
+        raise ValueError(f"no episodes of the reference {reference!r}")
+    if ref["rl_seed"].nunique() != 1:
+        raise ValueError(f"the reference {reference!r} must be one evaluation, got seeds {sorted(ref['rl_seed'].unique())}")
+    ref = ref.set_index("instance_id")
+    out = []
+    for label in [x for x in _ordered_labels(rows) if x not in set(ref["label"])]:
+        g = rows[rows["label"] == label]
+        for name, col in metrics.items():
+            wide = g.pivot_table(index="instance_id", columns="rl_seed", values=col, aggfunc="mean")  # (instances, seeds)
+            wide = wide.astype(float)
+            if set(wide.index) != set(ref.index) or wide.isna().any().any():
+                raise ValueError(f"{label}: not every seed evaluated the reference's instances ({name})")
+            per_seed = wide.mean(axis=0)
+            t = paired_test(wide.mean(axis=1).to_numpy(), ref.loc[wide.index, col].astype(float).to_numpy())
+            lo, hi = t["diff"] - 1.96 * t["se"], t["diff"] + 1.96 * t["se"]
+            out.append({"policy": label, "metric": name, "instances": t["n"], "seeds": wide.shape[1],
+                        "policy mean": t["a"], "reference mean": t["b"], "diff": t["diff"], "se": t["se"],
+                        "ci low": lo, "ci high": hi, "p": t["p"], "mde": t["mde"],
+                        "seed sd": float(per_seed.std(ddof=1)) if len(per_seed) > 1 else float("nan"),
+                        "verdict": "beyond the CI" if lo > 0 or hi < 0 else "not detected"})
+    return pd.DataFrame(out)
+
+
 def breakdown_table(rows, key: str, metrics: Sequence[str] = ("RR@5", "faithful_recovery", "DA", "avg_steps")):
     """One row per (policy, ``key`` value), e.g. key 'error_type' or 'difficulty': episodes and metrics."""
     from ..ordebug.metrics import aggregate
