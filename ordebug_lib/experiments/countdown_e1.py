@@ -544,6 +544,32 @@ def e1_findings(table, paired, trends, seeds: Sequence[int], sweep=None, chosen:
     return out
 
 
+def accuracy_figure(summaries, n_eval: int, hybrid_alpha: float | None = None):
+    """Held-out accuracy against the budget: the warm start, and each loss's mean over seeds (line) with every
+    seed (dots); from the per-arm summaries (``load_arm_results`` or the committed ``_arms.csv``)."""
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(7, 4.2))
+    zs = summaries[summaries["kind"] == "warm_start"].sort_values("max_completion_length")
+    ax.plot(zs["max_completion_length"], zs["accuracy"], "k--o", label=LOSS_LABEL["warm_start"])
+    styles = {"grpo": "C0-o", "dr_grpo": "C3-s", "graduated": "C2^", "hybrid": "C4D"}
+    for kind, style in styles.items():
+        s = summaries[summaries["kind"] == kind]
+        g = s.groupby("max_completion_length")["accuracy"].mean()
+        if len(g):
+            ax.plot(g.index, g.values, style, ms=8, label=LOSS_LABEL[kind] + (f" (α={hybrid_alpha})" if kind == "hybrid" else ""))
+            ax.plot(s["max_completion_length"], s["accuracy"], style[:2] + ".", alpha=0.4, ms=5)  # each seed
+    budgets = sorted(int(b) for b in summaries["max_completion_length"].unique())
+    seeds = summaries.loc[summaries["kind"] != "warm_start", "seed"].nunique()
+    ax.set_xscale("log", base=2)
+    ax.set_xticks(budgets, [str(b) for b in budgets])
+    ax.set(xlabel="max completion tokens (training and evaluation)", ylabel=f"held-out accuracy ({n_eval} problems)",
+           title=f"Countdown: test accuracy after RL by budget and loss (dots: the {seeds} seed(s))")
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=8)
+    return fig
+
+
 def write_e1_report(path: str | Path, table, findings: Sequence[str], setup: dict, sections: dict | None = None) -> Path:
     """The markdown report: setup, the seeds/004 table, further tables (``sections``: title -> DataFrame, e.g.
     the paired tests, the sweep, the stage timings), the computed findings."""
