@@ -614,9 +614,12 @@ POLICIES = {"random": RandomPolicy, "greedy": GreedyIISDropPolicy, "last_iis_row
             "search": SearchRepairPolicy, "slack": SlackRelaxPolicy}
 LEAK_DETECTORS = ("last_iis_row", "kind_prior")
 """Agents that read no number: on a leak-free benchmark neither beats greedy (checked by the tests)."""
+BASELINES = ("random", "greedy", "last_iis_row", "kind_prior", "search", "slack", "oracle")
+"""The baseline ladder (``results.parallel_baselines``): ``POLICIES``, the kind_prior leak detector (it needs a
+prior from the train split), the oracle."""
 
 __all__ = [
-    "BasePolicy", "Candidate", "GreedyIISDropPolicy", "KindPrior", "KindPriorPolicy", "LEAK_DETECTORS",
+    "BASELINES", "BasePolicy", "Candidate", "GreedyIISDropPolicy", "KindPrior", "KindPriorPolicy", "LEAK_DETECTORS",
     "LastIISRowPolicy", "OraclePolicy", "POLICIES", "PolicyError", "row_signature",
     "RandomPolicy", "SearchConfig", "SearchRepairPolicy", "SlackRelaxPolicy", "blamed_tokens", "read_slack_answer",
     "reference_objective",

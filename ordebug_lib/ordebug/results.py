@@ -9,6 +9,7 @@ Usage::
 
     df = evaluate(GreedyIISDropPolicy(), instances, "runs/eval.sqlite", policy_name="greedy", seed=0)
     df = evaluate(OraclePolicy, instances, db, "oracle")        # a factory: one policy per instance
+    parallel_baselines(BASELINES, test, db, workers=4, train=train)  # the baseline ladder, in worker processes
     failures = load_failures(db, policy="greedy")
 """
 from __future__ import annotations
@@ -18,11 +19,13 @@ import datetime as dt
 import hashlib
 import json
 import sqlite3
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 
 import pandas as pd
 
+from ..processes import process_map
+from .baselines import BASELINES, POLICIES, KindPrior, KindPriorPolicy, OraclePolicy, RandomPolicy
 from .env import EnvConfig, EpisodeOutcome, Policy, RepairEnv, run_episode, run_lockstep
 from .instance import Instance
 from .metrics import FAILURE_CLASSES, RR_KS, episode_metrics
@@ -158,6 +161,49 @@ def evaluate(policy: Policy | PolicyFactory, instances: Iterable[Instance], db_p
         conn.close()
     df = load_results(db_path, policy=policy_name, seed=seed)
     return df[df["instance_id"].isin(ids)].reset_index(drop=True)
+
+
+def _baseline_rows(args: tuple) -> list[dict]:
+    """Result rows of one baseline on some instances, exactly as ``evaluate`` makes them."""
+    name, instances, seed, max_steps, prior = args
+    config = dataclasses.replace(EnvConfig(), max_steps=max_steps)
+    rows = []
+    for inst in instances:
+        agent = (RandomPolicy(seed=seed) if name == "random" else OraclePolicy(inst) if name == "oracle"
+                 else KindPriorPolicy(prior) if name == "kind_prior" else POLICIES[name]())
+        outcome = run_episode(RepairEnv(inst, config), agent, seed=episode_seed(seed, inst.id))
+        rows.append(episode_row(inst, outcome, name, seed))
+    return rows
+
+
+def parallel_baselines(names: Sequence[str], instances: Sequence, db_path, seed: int = 0, max_steps: int = 20,
+                       workers: int = 1, train: Sequence = ()) -> None:
+    """``evaluate`` of the named baselines (``baselines.BASELINES``) on ``instances``, with the episodes
+    spread over worker processes; the rows (the same as a sequential ``evaluate`` writes: per-episode
+    seeds, default ``EnvConfig``) go into ``db_path``. Instances already stored for a baseline and seed
+    are skipped; stored rows with another ``max_steps`` are refused. ``kind_prior`` learns its prior
+    from ``train`` (the benchmark's train split; ``baselines.KindPrior.fit`` refuses any other)."""
+    bad = set(names) - set(BASELINES)
+    if bad:
+        raise ValueError(f"unknown baselines {sorted(bad)}; baselines: {', '.join(BASELINES)}")
+    if "kind_prior" in names and not train:
+        raise ValueError("the kind_prior baseline learns from the train split: pass train=<its instances>")
+    prior = KindPrior.fit(train) if "kind_prior" in names else None
+    conn = connect(db_path)
+    try:
+        jobs = []
+        for name in names:
+            stored = done_ids(conn, name, seed)
+            clash = sorted(i.id for i in instances if i.id in stored and stored[i.id] != max_steps)
+            if clash:
+                raise ValueError(f"{len(clash)} stored rows of {name!r} seed {seed} used another max_steps")
+            todo = [i for i in instances if i.id not in stored]
+            n_chunks = max(1, min(4 * workers, len(todo)))  # several per worker: search episodes vary a lot
+            jobs += [(name, todo[k::n_chunks], seed, max_steps, prior) for k in range(n_chunks) if todo[k::n_chunks]]
+        for rows in process_map(_baseline_rows, jobs, workers):
+            insert_rows(conn, rows)
+    finally:
+        conn.close()
 
 
 def _progress(total: int, desc: str, enabled: bool):

@@ -52,6 +52,7 @@ from ..ordebug.actions import apply_action, parse_action
 from ..ordebug.baselines import SlackRelaxPolicy, submit_line
 from ..ordebug.env import EnvConfig, RepairEnv
 from ..ordebug.instance import Instance
+from ..processes import process_map
 from .ordebug_episodes import Transcript, _is_faithful_now, action_message, episode_env_config
 
 DAGGER_EXPERTS = ("oracle", "slack")
@@ -169,12 +170,10 @@ def dagger_transcripts(instances: Sequence[Instance], episodes: Sequence, env_co
                        max_turn: int = 8, workers: int = 1, expert: str = "oracle") -> tuple[list[Transcript], dict]:
     """``relabel_episode`` of every LM episode (``ordebug_episodes.LMEpisode``, one per instance, in the
     same order) in worker processes: (kept transcripts, counts summed over the episodes)."""
-    from .data import _map
-
     if [i.id for i in instances] != [e.instance_id for e in episodes]:
         raise ValueError("episodes must be those of the instances, in the same order")
-    done = _map(_relabel, [(inst, ep.messages, env_config, max_turn, expert) for inst, ep in zip(instances, episodes)],
-                workers)
+    done = process_map(_relabel, [(inst, ep.messages, env_config, max_turn, expert)
+                                  for inst, ep in zip(instances, episodes)], workers)
     kept, counts = [], Counter()
     for transcripts, c in done:
         kept += transcripts
