@@ -23,12 +23,13 @@ if "torch" in sys.modules:  # imported before this file (e.g. by a plugin): set 
 # Test modules whose module-scoped fixtures are expensive and shared by several of their tests (a benchmark build,
 # a notebook run, a trained checkpoint). Under xdist's default `load` distribution (`make test`: -n auto) their
 # tests went to both workers and each built the fixture (measured with -n 2: test_ordebug_leaks' 108-instance
-# benchmark 43 s on each worker, test_kill9's reference notebook run 22-41 s on each). The scheduler below sends
+# benchmark 43 s on each worker, test_kill9's reference notebook run 22-41 s on each, test_ordebug_dataset's
+# benchmark 13 s, test_policy_demos_no_answer's demonstrations 7 s). The scheduler below sends
 # each of these modules to one worker as a whole, first, and every other test one at a time to whichever worker is
 # free, as `load` does. (xdist's own `--dist loadgroup` cannot be used here: it renames node ids, which pytest 9
 # no longer lets it do, so its groups are silently ignored.)
 ONE_WORKER_MODULES = ("test_kill9.py", "test_ordebug_leaks.py", "test_experiments_weakness.py", "test_policy_prm.py",
-                      "test_training_from_sft.py")
+                      "test_training_from_sft.py", "test_ordebug_dataset.py", "test_policy_demos_no_answer.py")
 
 
 @pytest.hookimpl(tryfirst=True, optionalhook=True)  # optional: xdist may be absent (-p no:xdist)
