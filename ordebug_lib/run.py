@@ -46,8 +46,15 @@ import tokenize
 from pathlib import Path
 from typing import Any, Callable
 
-import nbformat
 import yaml
+
+# nbformat imports jsonschema, which at import builds an Earley parser (rfc3987_syntax, via lark) for its optional
+# "iri" format checks: ~2 s of CPU on every runner start. nbformat's notebook schemas use no "format" keyword and
+# this process checks no other schema, so the runner declines that optional import (jsonschema skips it on
+# ImportError); validation and every result are the same, each `python -m ordebug_lib.run` starts 2 s sooner.
+if "jsonschema" not in sys.modules:
+    sys.modules.setdefault("rfc3987_syntax", None)
+import nbformat  # noqa: E402
 
 from . import provenance
 from .files import pid_alive, write_atomic
