@@ -17,7 +17,7 @@ def test_notebook_02_smoke_builds_the_benchmark_and_the_ladder():
     assert r.returncode == 0, r.stderr[-3000:]
     run_dir = Path(r.stdout.strip().split("-> ")[-1])
     m = json.loads((run_dir / "metrics.json").read_text())
-    # smoke: types A, D, H x easy, medium x 2 instances, half of them in the test split
+    # smoke: types C, D, H x easy, medium x 2 instances, half of them in the test split
     assert m["n_instances"] == 12 and m["n_evaluated"] == 6 and m["eval_split"] == "test"
     assert m["format_version"] == 2
     policies = {"greedy", "last_iis_row", "kind_prior", "search", "oracle"}
