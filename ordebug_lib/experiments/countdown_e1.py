@@ -32,6 +32,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import math
 import sys
 import time
 from dataclasses import dataclass
@@ -431,7 +432,8 @@ if __name__ == "__main__":
 # -- findings and report ---------------------------------------------------------------------------------------
 def curve_trends(curves) -> "object":
     """Per trained arm: mean completion length, truncation ratio, reward std and zero-std group fraction
-    over the first and the last quarter of training (a DataFrame)."""
+    over the first and the last quarter of training, and the updates skipped for a non-finite gradient
+    (``training/nonfinite.py``; NaN for a run logged before that count existed) (a DataFrame)."""
     import pandas as pd
 
     cols = {"completions/mean_length": "length", "completions/clipped_ratio": "truncated",
@@ -442,6 +444,8 @@ def curve_trends(curves) -> "object":
         for col, short in cols.items():
             first, last = first_last_means(g[col].astype(float))
             row[f"{short}_first"], row[f"{short}_last"] = first, last
+        skipped = "ordebug/nonfinite_skipped"
+        row["skipped_updates"] = float(g[skipped].max()) if skipped in g and g[skipped].notna().any() else math.nan
         rows.append(row)
     return pd.DataFrame(rows)
 
@@ -538,7 +542,8 @@ def e1_findings(table, paired, trends, seeds: Sequence[int], sweep=None, chosen:
                    f"(truncated {t['truncated_first']:.0%} → {t['truncated_last']:.0%}), reward std "
                    f"{t['reward_std_first']:.3f} → {t['reward_std_last']:.3f}, zero-std groups "
                    f"{t['zero_std_frac_first']:.0%} → {t['zero_std_frac_last']:.0%} (first vs last quarter of "
-                   f"{t['steps']} steps).")
+                   f"{t['steps']} steps)" + (f"; {t['skipped_updates']:.0f} update(s) skipped for a non-finite "
+                   "gradient (nonfinite_updates.jsonl of the arm)" if t.get("skipped_updates", 0) > 0 else "") + ".")
     out.append(f"Evaluation: {n} held-out test problems, greedy decoding, seed reward; {len(seeds)} seed(s) "
                f"{list(seeds)}; paired per-problem tests with each problem's correctness averaged over the seeds.")
     return out

@@ -210,6 +210,10 @@ class GRPORunConfig:
     """bfloat16 mixed precision (GPU)."""
     gradient_checkpointing: bool = False
     """Trade compute for memory (TRL turns it on by default; the small presets do not need it)."""
+    max_nonfinite_updates: int = 0
+    """Optimizer steps whose gradient holds a NaN/inf that the run may skip (never apply: ``nonfinite.py``, each
+    one recorded in ``nonfinite_updates.jsonl``) before it fails; 0 fails at the first. Mixed precision's
+    convention (``torch.amp.GradScaler`` skips overflowed steps); a run that skipped any reports the count."""
 
     # -- reward -------------------------------------------------------------------------------------
     reward: str = "countdown"
@@ -279,6 +283,8 @@ class GRPORunConfig:
                 raise ValueError(f"engine={self.engine!r} generates itself; extra_grpo_args {ignored} would be ignored")
         if type(self.env_workers) is not int or self.env_workers < 0:
             raise ValueError(f"env_workers must be an int >= 0 (0: one per CPU core), got {self.env_workers!r}")
+        if self.max_nonfinite_updates < 0:
+            raise ValueError(f"max_nonfinite_updates must be >= 0 (0: fail at the first), got {self.max_nonfinite_updates}")
         if self.dynamic_sampling_max_rounds < 1:
             raise ValueError(f"dynamic_sampling_max_rounds must be ≥ 1, got {self.dynamic_sampling_max_rounds}")
         if self.soft_overlong_cache < 0 or self.soft_overlong_cache > self.max_completion_length:

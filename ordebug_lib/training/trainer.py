@@ -31,6 +31,9 @@ prompt ids, returning the completion ids cut after the first EOS as TRL's path d
 ``tests/test_training_engine.py``). Multi-turn OR-Debug generates in its ``rollout_func`` (``rollouts.py``),
 which picks the engine itself.
 
+A gradient with a NaN or inf is never applied (``nonfinite.py``): the update is skipped and recorded, and the run
+fails past ``GRPORunConfig.max_nonfinite_updates`` (default 0: at the first), pinned by ``tests/test_nonfinite.py``.
+
 Rewards are used as the reward functions return them (weighted sum, TRL's ``reward_weights``); a
 reward function returning None for a completion raises here (TRL would zero its advantage silently).
 
@@ -57,6 +60,7 @@ from .. import step_credit as sc
 from ..advantages import compute_advantages, dgro_floor_binding, dynamic_sampling_mask, informative_groups
 from ..losses import aggregate_loss, dgro_loss_terms, hybrid_alpha, per_token_loss
 from .config import GRPORunConfig
+from .nonfinite import NonfiniteGuardCallback, micro_batch_summary
 from .sampling import RefillSampler, concat_batches, select_rows
 from .timing import StageClock, StageTimingCallback, cuda_sync
 
@@ -75,6 +79,8 @@ class OrdebugGRPOTrainer(GRPOTrainer):
         self.stage_clock = StageClock()
         self.stage_rows: list[dict] = []  # one timing row per optimizer step (timing.py)
         self.add_callback(StageTimingCallback(self))
+        self.nonfinite_guard = NonfiniteGuardCallback(self, run_config.max_nonfinite_updates)
+        self.add_callback(self.nonfinite_guard)
         self._engine = None  # the 'static' engine of single-turn generation, built on first use
         self.prm = None  # the PRM of step credit and the hacking detector (run.build_ordebug_trainer sets it)
         self.hacking_monitor = sc.HackingMonitor(run_config.hacking_window, run_config.hacking_z,
@@ -386,10 +392,13 @@ class OrdebugGRPOTrainer(GRPOTrainer):
 
     def _compute_loss(self, model, inputs):
         if self.run_config.loss_type == "hybrid":
-            return self._compute_hybrid_loss(model, inputs)
-        if self.run_config.loss_type == "dgro":
-            return self._compute_dgro_loss(model, inputs)
-        return super()._compute_loss(model, inputs)
+            loss = self._compute_hybrid_loss(model, inputs)
+        elif self.run_config.loss_type == "dgro":
+            loss = self._compute_dgro_loss(model, inputs)
+        else:
+            loss = super()._compute_loss(model, inputs)
+        self.nonfinite_guard.micro_batches.append(micro_batch_summary(loss, inputs))
+        return loss
 
     def _policy_logps(self, model, inputs):
         """(per-token log-probs, entropies, loss mask), each (B, T), of the completion tokens under ``model``;
