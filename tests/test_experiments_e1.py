@@ -281,3 +281,24 @@ def test_the_committed_partial_e1v2_sweep_recomputes_from_its_episode_rows():
     s = sweep_finding(val, 0)
     assert "the collapse follows the step size, not the loss" in s and "lr 0.0005: GRPO 0.0%, DR-GRPO 0.0%" in s
     assert sweep_finding(val, 0) in (d / "README.md").read_text()
+
+
+def test_the_committed_1024_token_training_record_recomputes_from_its_curves():
+    """reports/partial/...gpu_1024.e1v2bc: stage timings, trends and the first non-finite step follow from the committed
+    per-step curves (scripts/e1_training_record.py); the NaN arm is the one its README names."""
+    import importlib.util
+
+    import pandas as pd
+
+    d = ROOT / "reports" / "partial" / "10_countdown_grpo_vs_drgrpo.gpu_1024.e1v2bc"
+    spec = importlib.util.spec_from_file_location("e1_training_record", ROOT / "scripts" / "e1_training_record.py")
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    tables = mod.tables_from(pd.read_csv(d / "curves.csv"))
+    for name, again in tables.items():
+        pd.testing.assert_frame_equal(again.reset_index(drop=True), pd.read_csv(d / f"{name}.csv"), check_dtype=False)
+    bad = tables["nonfinite"]
+    assert bad.to_dict("records") == [{"run": "e1v2b", "arm": "grpo@1024-s1", "first non-finite step": 41}]
+    trends = tables["trends"]
+    assert (trends.loc[trends["run"] == "e1v2c", "skipped_updates"] == 0).all() and len(trends) == 6
+    assert (trends["truncated_first"] < 0.004).all()
