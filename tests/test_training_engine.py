@@ -180,6 +180,25 @@ def test_rl_steps_benchmark_runs_on_cpu(tmp_path):
         res["results"][1]["episodes_per_s"] / res["results"][0]["episodes_per_s"])
 
 
+def test_repack_benchmark_runs_on_cpu(tmp_path):
+    """``benchmarks/countdown_repack.py`` end to end on a tiny CPU warm start: both settings timed, the same
+    completions (fp32 on CPU), the ratio from the two wall times."""
+    import json
+    import subprocess
+
+    root = Path(__file__).resolve().parents[1]
+    out = tmp_path / "repack.json"
+    subprocess.run([sys.executable, str(root / "benchmarks" / "countdown_repack.py"), "--tiny", "--device", "cpu",
+                    "--problems", "6", "--budget", "12", "--batch-size", "4", "--repeats", "1",
+                    "--work", str(tmp_path / "ws"), "--out", str(out)], check=True, capture_output=True, text=True,
+                   timeout=600)
+    res = json.loads(out.read_text())
+    on, off = res["settings"]["repack (shrink_below 0.5)"], res["settings"]["no repack (shrink_below 0)"]
+    assert res["problems"] == 6 and res["same_completions"] is True and on["tokens"] == off["tokens"] > 0
+    assert len(on["runs_s"]) == len(off["runs_s"]) == 1
+    assert res["ratio_no_repack_over_repack"] == pytest.approx(off["wall_s"] / on["wall_s"])
+
+
 def test_env_workers_give_the_same_episodes(tmp_path, instances):
     """``run_token_episodes`` with the envs in 2 worker processes equals in-process stepping (a scripted,
     context-dependent policy: GET_IIS, then a guess that depends on the observation, then SUBMIT)."""
