@@ -56,7 +56,7 @@ def test_arm_jobs_refuse_shared_settings_that_define_an_arm(tmp_path):
     with pytest.raises(ValueError, match="set per arm"):
         arm_jobs(arms, tmp_path, tmp_path, tmp_path / "a", tmp_path / "b", {"loss_type": "dapo"})
     jobs = arm_jobs(arms, tmp_path, tmp_path, tmp_path / "a", tmp_path / "b", {"max_steps": 3})
-    assert [j.name for j in jobs] == ["grpo@16-s0", "dr_grpo@16-s0", "warm_start@16-s0"]
+    assert [j.name for j in jobs] == ["warm_start@16-s0", "grpo@16-s0", "dr_grpo@16-s0"]  # baselines first
     assert all(j.spec["grpo"] == {"max_steps": 3} and j.dir == tmp_path / j.name for j in jobs)
 
 

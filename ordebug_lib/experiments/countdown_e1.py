@@ -99,14 +99,16 @@ LR_OF = {"grpo": "grpo", "dr_grpo": "dr_grpo", "graduated": "dr_grpo", "hybrid":
 
 def e1_arms(budgets: Sequence[int], extras: Sequence[str] = ("graduated", "hybrid"), seeds: Sequence[int] = (0,),
             hybrid_alpha: float | None = None, learning_rates: dict[str, float] | None = None) -> list[E1Arm]:
-    """Every arm, longest budgets first (they take longest), evaluation-only arms last. ``learning_rates``
-    ({'grpo': lr, 'dr_grpo': lr}, e.g. from ``choose_learning_rates``) gives each arm its loss's rate.
+    """Every arm: the evaluation-only warm-start arms first (seconds each, and a run stopped early still has the
+    baseline of every arm that finished), then the trained arms, longest budgets first (they take longest).
+    ``learning_rates`` ({'grpo': lr, 'dr_grpo': lr}, e.g. from ``choose_learning_rates``) gives each arm its
+    loss's rate.
 
     >>> [a.name for a in e1_arms([128, 256], extras=["hybrid"])]  # doctest: +NORMALIZE_WHITESPACE
-    ['grpo@256-s0', 'dr_grpo@256-s0', 'hybrid@256-s0', 'grpo@128-s0', 'dr_grpo@128-s0',
-     'warm_start@256-s0', 'warm_start@128-s0']
+    ['warm_start@256-s0', 'warm_start@128-s0', 'grpo@256-s0', 'dr_grpo@256-s0', 'hybrid@256-s0', 'grpo@128-s0',
+     'dr_grpo@128-s0']
     >>> [a.name for a in e1_arms([64], extras=[], learning_rates={"grpo": 5e-5, "dr_grpo": 2e-4})]
-    ['grpo@64-s0-lr5e-05', 'dr_grpo@64-s0-lr0.0002', 'warm_start@64-s0']
+    ['warm_start@64-s0', 'grpo@64-s0-lr5e-05', 'dr_grpo@64-s0-lr0.0002']
     """
     budgets = sorted({int(b) for b in budgets}, reverse=True)
     if not budgets or budgets[-1] < 1:
@@ -126,7 +128,7 @@ def e1_arms(budgets: Sequence[int], extras: Sequence[str] = ("graduated", "hybri
             arms += [E1Arm("grpo", L, s, learning_rate=lr("grpo")), E1Arm("dr_grpo", L, s, learning_rate=lr("dr_grpo"))]
             if L == budgets[0]:
                 arms += [E1Arm(e, L, s, hybrid_alpha if e == "hybrid" else None, learning_rate=lr(e)) for e in extras]
-    return arms + [E1Arm("warm_start", L, 0) for L in budgets]
+    return [E1Arm("warm_start", L, 0) for L in budgets] + arms
 
 
 def sweep_arms(budget: int, learning_rates: Sequence[float], seed: int = 0,
