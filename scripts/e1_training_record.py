@@ -16,8 +16,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from ordebug_lib.experiments.countdown_e1 import E1Arm, curve_trends, stage_timings  # noqa: E402
-from ordebug_lib.training.logging import read_metrics  # noqa: E402
+from ordebug_lib.experiments.countdown_e1 import E1Arm, arm_curve_rows, curve_trends, stage_timings  # noqa: E402
 
 
 def arm_curves(run: Path, tag: str):
@@ -28,9 +27,7 @@ def arm_curves(run: Path, tag: str):
         arm = E1Arm(**json.loads((d / "spec.json").read_text())["arm"])
         if not arm.trains or not (d / "metrics.jsonl").exists():
             continue
-        for r in read_metrics(d / "metrics.jsonl"):
-            rows.append({"run": tag, "arm": arm.name, "kind": arm.kind, "budget": arm.max_completion_length,
-                         "seed": arm.seed, **r})
+        rows += [{"run": tag, **r} for r in arm_curve_rows(d, arm)]
         if (d / "eval.json").exists():
             e = json.loads((d / "eval.json").read_text())
             evals.append({"run": tag, "arm": arm.name, **{k: e[k] for k in ("n", "accuracy", "val_n", "val_accuracy",

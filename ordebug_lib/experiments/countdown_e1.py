@@ -251,11 +251,18 @@ LOSS_LABEL = {"grpo": "GRPO", "dr_grpo": "DR-GRPO", "graduated": "DR-GRPO + grad
               "hybrid": "hybrid", "warm_start": "warm start (no RL)"}
 
 
+def arm_curve_rows(arm_dir: str | Path, arm: E1Arm) -> list[dict]:
+    """One row per logged training step of ``arm`` (its ``metrics.jsonl``), with the arm's name, kind, budget and
+    seed."""
+    from ..training.logging import read_metrics
+
+    return [{"arm": arm.name, "kind": arm.kind, "budget": arm.max_completion_length, "seed": arm.seed, **row}
+            for row in read_metrics(Path(arm_dir) / "metrics.jsonl")]
+
+
 def load_arm_results(root: str | Path, arms: Sequence[E1Arm]):
     """(summaries: one row per arm, curves: one row per arm and logged step) as DataFrames."""
     import pandas as pd
-
-    from ..training.logging import read_metrics
 
     root = Path(root)
     summaries, curves = [], []
@@ -264,8 +271,7 @@ def load_arm_results(root: str | Path, arms: Sequence[E1Arm]):
         done = json.loads((d / "done.json").read_text())
         summaries.append({**json.loads((d / "eval.json").read_text()), **{f"{k}": v for k, v in done["timings_s"].items()}})
         if a.trains:
-            for row in read_metrics(d / "metrics.jsonl"):
-                curves.append({"arm": a.name, "kind": a.kind, "budget": a.max_completion_length, "seed": a.seed, **row})
+            curves += arm_curve_rows(d, a)
     return pd.DataFrame(summaries), pd.DataFrame(curves)
 
 
