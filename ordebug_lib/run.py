@@ -581,13 +581,15 @@ PUBLISHED = Path("reports") / "published"
 REGISTRY = Path("reports") / "runs.md"
 
 
-def publish_run(run_dir: Path, stem: str, root: Path = ROOT) -> Path:
+def publish_run(run_dir: Path, stem: str, root: Path = ROOT, replaces: str | None = None) -> Path:
     """Publish a gpu run: its figures, reports, provenance and metrics go into its own archive folder
     ``reports/published/<stem>.<profile>.<run id>/`` (refused if it exists: runs are never overwritten), and
     copies into the committed ``figures/`` and ``reports/`` (the latest published run of each file) and
     ``reports/provenance/<stem>[.<profile>].json``. A committed file about to be replaced that no archive holds
-    (published before archives existed) is first archived under ``<stem>[.<profile>].legacy`` (with the provenance
-    it had), so a second run never loses the first one's files. ``reports/runs.md`` lists every archive."""
+    (published before archives existed) is first archived under ``<replaces>.legacy`` with the provenance of
+    ``replaces``, the tag of the publication that wrote those files (default: this run's own tag, e.g.
+    ``<stem>.gpu_1024``; give ``replaces=stem`` when a variant profile replaces the ``gpu`` profile's files), so a
+    second run never loses the first one's files nor their provenance. ``reports/runs.md`` lists every archive."""
     profile = run_dir.parent.name
     tag = stem if profile == PUBLISH_PROFILE else f"{stem}.{profile}"
     archive = root / PUBLISHED / f"{stem}.{profile}.{run_dir.name}"
@@ -595,8 +597,12 @@ def publish_run(run_dir: Path, stem: str, root: Path = ROOT) -> Path:
         raise RunError(f"{archive} exists: this run was published already (published runs are never overwritten)")
     files = [(sub, f) for sub in ("figures", "reports") for f in sorted((run_dir / sub).glob("*")) if f.is_file()]
     prov_dir = root / "reports" / "provenance"
-    _archive_legacy(root, tag, [root / sub / f.name for sub, f in files]
-                    + [prov_dir / f"{tag}.json", prov_dir / f"{tag}.metrics.json"])
+    owner = replaces or tag
+    if replaces is not None and not (prov_dir / f"{replaces}.json").exists():
+        raise RunError(f"replaces={replaces!r}: no {prov_dir / (replaces + '.json')} (the provenance of the "
+                       f"publication whose files this run replaces)")
+    _archive_legacy(root, owner, [root / sub / f.name for sub, f in files]
+                    + [prov_dir / f"{owner}.json", prov_dir / f"{owner}.metrics.json"])
     tmp = archive.with_name(f".{archive.name}.tmp")
     shutil.rmtree(tmp, ignore_errors=True)
     for sub, f in files:

@@ -199,6 +199,30 @@ def test_a_second_published_run_keeps_the_first_runs_files(tmp_path):
         ["nb.gpu.r1", "nb.gpu.r2", "nb.gpu.r3", "nb.legacy"]
 
 
+def test_a_variant_profile_replacing_the_gpu_profiles_files_archives_them_with_their_provenance(tmp_path):
+    """E1 v2 (profile gpu_1024) replaces the files E1 v1 (profile gpu) published before archives existed:
+    ``replaces`` names v1's tag, so v1's files go to ``nb.legacy`` beside v1's provenance, not v2's."""
+    from ordebug_lib.run import RunError, publish_run
+
+    prov_dir = tmp_path / "reports" / "provenance"
+    prov_dir.mkdir(parents=True)
+    (tmp_path / "reports" / "t.md").write_text("v1\n")
+    (prov_dir / "nb.json").write_text('{"run": "v1"}')
+    (prov_dir / "nb.metrics.json").write_text('{"m": "v1"}')
+    run = _gpu_run(tmp_path, "r1", 0, "v2\n", profile="gpu_1024")
+    with pytest.raises(RunError, match="no .*nb.gpu_512.json"):
+        publish_run(run, "nb", root=tmp_path, replaces="nb.gpu_512")
+    assert not (tmp_path / "reports" / "published").exists()  # refused before anything moved
+    archive = publish_run(run, "nb", root=tmp_path, replaces="nb")
+    legacy = tmp_path / "reports" / "published" / "nb.legacy"
+    assert (legacy / "reports" / "t.md").read_text() == "v1\n"
+    assert (legacy / "provenance.json").read_text() == '{"run": "v1"}'
+    assert (legacy / "metrics.json").read_text() == '{"m": "v1"}'
+    assert (tmp_path / "reports" / "t.md").read_text() == "v2\n" == (archive / "reports" / "t.md").read_text()
+    assert (prov_dir / "nb.json").read_text() == '{"run": "v1"}'  # v1's provenance stays; v2 has its own
+    assert json.loads((prov_dir / "nb.gpu_1024.json").read_text())["profile"] == "gpu_1024"
+
+
 def test_publishing_keeps_the_registrys_hand_written_notes(tmp_path):
     """``reports/runs.md``'s ``## Notes`` (what runs measured beyond their tables) survive every rebuild."""
     from ordebug_lib.run import REGISTRY, publish_run, write_registry
