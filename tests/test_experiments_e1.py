@@ -257,6 +257,7 @@ def test_paired_tests_average_seeds_per_problem_before_testing():
     assert row["mde"] == pytest.approx(2.8 * ref["se"]) and row["seed sd a"] == pytest.approx(0.0)  # 5/8 both seeds
     assert row["ci low"] == pytest.approx(ref["diff"] - 1.96 * ref["se"])
     assert row["verdict"] == ("beyond the CI" if row["ci low"] > 0 else "not detected")
+    assert row["seed se"] == pytest.approx(0.0)  # GRPO's two seeds agree (5/8); the warm start counts as fixed
     dg = t.loc["DR-GRPO − GRPO"]
     assert dg["diff"] == pytest.approx((sum(d0) + sum(d1) - sum(g0) - sum(g1)) / 16)
     with pytest.raises(ValueError, match="several arms per seed"):
@@ -302,3 +303,35 @@ def test_the_committed_1024_token_training_record_recomputes_from_its_curves():
     trends = tables["trends"]
     assert (trends.loc[trends["run"] == "e1v2c", "skipped_updates"] == 0).all() and len(trends) == 6
     assert (trends["truncated_first"] < 0.004).all()
+
+
+def test_a_difference_beyond_the_problem_ci_but_within_the_seed_spread_is_not_called_beyond_the_ci():
+    """E1 v2 at 1024 tokens: DR-GRPO − GRPO +1.3% with a paired problem SE of 0.6% (CI excludes 0), but the
+    three seeds of each loss scatter by a seed SE of 0.8%: the verdict says so, and so does the finding."""
+    import numpy as np
+    import pandas as pd
+
+    from ordebug_lib.experiments.countdown_e1 import _ci, paired_tests
+    from ordebug_lib.experiments.stats import SEED_SPREAD, seed_se
+
+    rng = np.random.default_rng(0)
+    n = 400
+    base = rng.random(n) < 0.3
+    rows = []
+    # every seed's correctness = base with a few flips; GRPO seeds close together, DR-GRPO seeds far apart
+    for kind, seeds in (("warm_start", {0: 0}), ("grpo", {0: 4, 1: 6, 2: 8}), ("dr_grpo", {0: 0, 1: 40, 2: 20})):
+        for s, extra in seeds.items():
+            c = base.copy()
+            c[np.flatnonzero(~c)[:extra]] = True  # `extra` more problems right
+            rows += [{"arm": f"{kind}@64-s{s}", "kind": kind, "budget": 64, "seed": s, "split": "test", "problem": i,
+                      "outcome": "correct" if x else "partial"} for i, x in enumerate(c)]
+    t = paired_tests(pd.DataFrame(rows)).set_index("comparison")
+    dg = t.loc["DR-GRPO − GRPO"]
+    assert dg["ci low"] > 0  # the problem CI alone would call it
+    acc = {k: [(base.sum() + e) / n for e in v.values()] for k, v in (("grpo", {0: 4, 1: 6, 2: 8}),
+                                                                      ("dr_grpo", {0: 0, 1: 40, 2: 20}))}
+    assert dg["seed se"] == pytest.approx(seed_se(acc["dr_grpo"], acc["grpo"]))
+    assert abs(dg["diff"]) < 1.96 * dg["seed se"] and dg["verdict"] == SEED_SPREAD
+    assert "within the seed spread" in _ci(dg)
+    g = t.loc["GRPO − warm start (no RL)"]  # 6/400 more right on average, seeds 4/6/8: beyond both
+    assert g["verdict"] == "beyond the CI" and g["seed se"] == pytest.approx(seed_se(acc["grpo"]))

@@ -40,6 +40,7 @@ from pathlib import Path
 from typing import Sequence
 
 from .jobs import Job, mark_done
+from .stats import SEED_SPREAD
 from .stats import first_last_means
 
 MODULE = "ordebug_lib.experiments.countdown_e1"
@@ -320,13 +321,15 @@ COMPARISONS = (("dr_grpo", "grpo"), ("grpo", "warm_start"), ("dr_grpo", "warm_st
 def paired_tests(episodes, split: str = "test", comparisons: Sequence[tuple[str, str]] = COMPARISONS):
     """Per budget and comparison a − b: the paired per-problem test (``stats.paired_test`` on each problem's
     correctness averaged over the seeds, so seeds on the same problems are not counted as more problems),
-    its 95% CI, the minimum detectable effect, and the between-seed spread of each side's accuracy.
+    its 95% CI, the minimum detectable effect, the between-seed spread of each side's accuracy and the SE of the
+    difference across seeds (``stats.seed_se``; the warm start, one evaluation, counts as fixed).
 
-    A difference is "beyond the CI" when the 95% CI excludes 0; otherwise it is "not detected" (with its MDE).
+    The verdict is ``stats.verdict``: "beyond the CI" when the 95% CI excludes 0 and the seeds do not scatter
+    by as much, "within the seed spread" when only the problem CI excludes 0, else "not detected" (with its MDE).
     """
     import pandas as pd
 
-    from .stats import paired_test
+    from .stats import paired_test, seed_se, verdict
 
     rows = []
     for L in sorted(episodes["budget"].unique()):
@@ -342,7 +345,7 @@ def paired_tests(episodes, split: str = "test", comparisons: Sequence[tuple[str,
                          "p": t["p"], "mde": t["mde"],
                          "seed sd a": float(sa.std(ddof=1)) if len(sa) > 1 else float("nan"),
                          "seed sd b": float(sb.std(ddof=1)) if len(sb) > 1 else float("nan"),
-                         "verdict": "beyond the CI" if lo > 0 or hi < 0 else "not detected"})
+                         "seed se": seed_se(sa, sb), "verdict": verdict(t["diff"], t["se"], seed_se(sa, sb))})
     return pd.DataFrame(rows)
 
 
@@ -479,8 +482,10 @@ def plateau_steps(curves, frac: float = 0.9, window: int | None = None):
 
 
 def _ci(t) -> str:
+    said = {"beyond the CI": "beyond the CI",
+            SEED_SPREAD: f"beyond the problem CI but within the seed spread (|diff| < 1.96 × seed SE {t['seed se']:.1%})"}
     return (f"{t['diff']:+.1%} [95% CI {t['ci low']:+.1%}, {t['ci high']:+.1%}], "
-            + ("beyond the CI" if t["verdict"] == "beyond the CI" else f"not detected (MDE {t['mde']:.1%})"))
+            + said.get(t["verdict"], f"not detected (MDE {t['mde']:.1%})"))
 
 
 def sweep_finding(sweep, seed: int, chosen: dict | None = None) -> str:
@@ -531,7 +536,8 @@ def e1_findings(table, paired, trends, seeds: Sequence[int], sweep=None, chosen:
     L = budgets[-1]
     d = test(L, "dr_grpo", "warm_start")
     row = main[(main["max tokens"] == L) & (main["loss / arm"] == LOSS_LABEL["dr_grpo"])].iloc[0]
-    answer = ("Yes: below the warm start beyond the 95% CI" if d["ci high"] < 0 else
+    answer = (f"Not established: {_ci(d)}" if d["verdict"] == SEED_SPREAD else
+              "Yes: below the warm start beyond the 95% CI" if d["ci high"] < 0 else
               "No: above the warm start beyond the 95% CI" if d["ci low"] > 0 else
               f"Not detected: within the CI of the warm start (MDE {d['mde']:.1%})")
     out.append(f"Does DR-GRPO degrade at the longest budget ({L} tokens)? {answer}: {d['accuracy b']:.1%} → "

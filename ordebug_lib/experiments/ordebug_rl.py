@@ -728,7 +728,8 @@ def paired_to_reference(rows, reference: str = "sft", metrics: dict[str, str] = 
     """Every other policy (arm kinds pooled over their RL seeds, baselines) against ``reference`` (a kind), per
     metric: the paired per-instance test (``stats.paired_test`` on each instance's value averaged over the seeds,
     so seeds on the same instances do not count as more instances), its 95% CI, the minimum detectable effect,
-    the between-seed spread of the policy's mean, and "beyond the CI" or "not detected".
+    the between-seed spread of the policy's mean and its SE (the reference, one evaluation, counts as fixed), and
+    ``stats.verdict``: "beyond the CI", "within the seed spread" (only the problem CI excludes 0) or "not detected".
 
     >>> import pandas as pd
     >>> r = pd.DataFrame({"kind": ["sft"] * 4 + ["grpo"] * 8, "label": ["SFT (no RL)"] * 4 + ["GRPO"] * 8,
@@ -739,10 +740,12 @@ def paired_to_reference(rows, reference: str = "sft", metrics: dict[str, str] = 
     ('GRPO', 4, 2, 0.625, 0.25)
     >>> round(float(t["diff"]), 3), round(float(t["se"]), 3), t["verdict"]   # per instance 1, .5, 0, 0
     (0.375, 0.239, 'not detected')
+    >>> round(float(t["seed se"]), 3)   # seed means 0.5 and 0.75
+    0.125
     """
     import pandas as pd
 
-    from .stats import paired_test
+    from .stats import paired_test, seed_se, verdict
 
     ref = rows[rows["kind"] == reference]
     if ref.empty:
@@ -765,7 +768,7 @@ def paired_to_reference(rows, reference: str = "sft", metrics: dict[str, str] = 
                         "policy mean": t["a"], "reference mean": t["b"], "diff": t["diff"], "se": t["se"],
                         "ci low": lo, "ci high": hi, "p": t["p"], "mde": t["mde"],
                         "seed sd": float(per_seed.std(ddof=1)) if len(per_seed) > 1 else float("nan"),
-                        "verdict": "beyond the CI" if lo > 0 or hi < 0 else "not detected"})
+                        "seed se": seed_se(per_seed), "verdict": verdict(t["diff"], t["se"], seed_se(per_seed))})
     return pd.DataFrame(out)
 
 

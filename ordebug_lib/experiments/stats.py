@@ -102,6 +102,43 @@ def paired_test(a, b) -> dict:
             "mde": Z_POWER * se}
 
 
+def seed_se(*seed_means) -> float:
+    """Standard error of a difference of means across training seeds: ``sqrt(Σ sd²/n)`` over the sides with
+    at least 2 seeds (Welch). A side with one seed counts as fixed (the warm start or SFT checkpoint that every
+    arm starts from, evaluated once and greedily); NaN when no side has 2 seeds. A paired per-problem test
+    averages each problem over the seeds, so its SE holds the problems' noise, not the seeds': with 3 seeds, a
+    difference beyond the problem CI can still be one the training seeds scatter by.
+
+    >>> round(seed_se([0.1611, 0.1855, 0.1768], [0.1553, 0.1592, 0.1689]), 4)   # E1 v2, DR-GRPO vs GRPO at 1024
+    0.0082
+    >>> round(seed_se([0.155, 0.159, 0.169], [0.166]), 4), seed_se([0.2], [0.1]) != seed_se([0.2], [0.1])
+    (0.0042, True)
+    """
+    import numpy as np
+
+    parts = [np.var(np.asarray(s, dtype=float), ddof=1) / len(s) for s in seed_means if len(s) >= 2]
+    return float(math.sqrt(sum(parts))) if parts else float("nan")
+
+
+SEED_SPREAD = "within the seed spread"
+"""The verdict of a difference beyond the paired problem CI but smaller than 1.96 between-seed SEs."""
+
+
+def verdict(diff: float, se: float, seed_se_: float = float("nan")) -> str:
+    """"beyond the CI" when the 95% paired CI (diff ± 1.96 se) excludes 0 and, where seeds tell (``seed_se``
+    not NaN), |diff| ≥ 1.96 seed SE too; ``SEED_SPREAD`` when only the problem CI excludes 0; else "not
+    detected" (never "no": below the MDE an effect can hide).
+
+    >>> verdict(0.0133, 0.0060), verdict(0.0133, 0.0060, 0.0082), verdict(0.0133, 0.0060, 0.005), verdict(0.01, 0.01)
+    ('beyond the CI', 'within the seed spread', 'beyond the CI', 'not detected')
+    """
+    if not abs(diff) > 1.96 * se:
+        return "not detected"
+    if seed_se_ == seed_se_ and abs(diff) < 1.96 * seed_se_:
+        return SEED_SPREAD
+    return "beyond the CI"
+
+
 def instances_for_mde(mde: float, sd: float = 0.4) -> int:
     """Instances a paired comparison needs to detect ``mde`` (5%, 80% power) when the per-instance
     differences have standard deviation ``sd`` (0.4: two binary metrics that disagree on ~16-20% of the
