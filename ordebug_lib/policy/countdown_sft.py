@@ -66,6 +66,18 @@ class CountdownSFTConfig:
     """Seed of the problems, streams, initialisation and data order."""
     workers: int = 1
     """Processes generating problems (each is proven solvable by an exhaustive solver)."""
+    lora: dict | None = None
+    """LoRA settings (e.g. ``{"r": 16, "lora_alpha": 32}``) to train adapters only (real checkpoints); None: all weights."""
+    dtype: str | None = None
+    """Weights dtype: None (float32) or "bfloat16"."""
+    gradient_accumulation_steps: int = 1
+    """Micro-batches of ``batch_size`` streams per optimizer step."""
+    eval_batch_size: int = 16
+    """Streams per batch of the held-out loss."""
+    dataset_num_proc: int | None = None
+    """Processes TRL tokenises the streams with (None: this process)."""
+    keep_best: bool = False
+    """End with the weights of the step whose held-out loss was lowest (needs ``eval_steps``)."""
 
     def __post_init__(self):
         for name in ("n_demos", "n_val", "steps", "batch_size", "max_length", "logging_steps"):
@@ -75,6 +87,16 @@ class CountdownSFTConfig:
             raise ValueError(f"learning_rate must be a number, got {self.learning_rate!r}")
         if len(self.stream_max_nodes) != 2 or self.stream_max_nodes[0] > self.stream_max_nodes[1]:
             raise ValueError(f"stream_max_nodes must be [lo, hi] with lo <= hi, got {self.stream_max_nodes}")
+
+    def run_config(self):
+        """The ``sft.SFTRunConfig`` of these settings (the optimisation part)."""
+        from .sft import SFTRunConfig
+
+        return SFTRunConfig(max_steps=self.steps, learning_rate=self.learning_rate, warmup_steps=self.warmup_steps,
+                            batch_size=self.batch_size, gradient_accumulation_steps=self.gradient_accumulation_steps,
+                            max_length=self.max_length, logging_steps=self.logging_steps,
+                            eval_steps=self.eval_steps or None, eval_batch_size=self.eval_batch_size, bf16=self.bf16,
+                            seed=self.seed, dataset_num_proc=self.dataset_num_proc, keep_best=self.keep_best)
 
     @classmethod
     def from_dict(cls, d: dict) -> "CountdownSFTConfig":
@@ -129,7 +151,7 @@ def countdown_warm_start(config: CountdownSFTConfig, out_dir: str | Path, device
     from .. import provenance
     from .data import countdown_splits
     from .loader import load_policy, resolve_device
-    from .sft import SFTRunConfig, countdown_records, fit_records, run_sft
+    from .sft import countdown_records, fit_records, run_sft
 
     out = Path(out_dir)
     if (out / "warm_start.json").exists():
@@ -143,7 +165,7 @@ def countdown_warm_start(config: CountdownSFTConfig, out_dir: str | Path, device
     budget = tuple(config.stream_max_nodes)
     train_all, traces = countdown_records(train, seed=config.seed, max_nodes=budget, template=config.template)
     val_all, _ = countdown_records(val, seed=config.seed + 1, max_nodes=budget, template=config.template)
-    policy = load_policy(config.model, device=device, seed=config.seed)
+    policy = load_policy(config.model, lora=config.lora, device=device, dtype=config.dtype, seed=config.seed)
     tok = policy.tokenizer
     train_records, lengths = fit_records(tok, train_all, config.max_length)
     val_records, _ = fit_records(tok, val_all, config.max_length)
@@ -155,10 +177,7 @@ def countdown_warm_start(config: CountdownSFTConfig, out_dir: str | Path, device
             "demo_tokens_mean": sum(lengths) / len(lengths), "demo_tokens_max": max(lengths)}
     data_s = time.perf_counter() - t0
 
-    run_cfg = SFTRunConfig(max_steps=config.steps, learning_rate=config.learning_rate, warmup_steps=config.warmup_steps,
-                           batch_size=config.batch_size, max_length=config.max_length, logging_steps=config.logging_steps,
-                           eval_steps=config.eval_steps or None, bf16=config.bf16, seed=config.seed)
-    result = run_sft(policy.model, tok, train_records, run_cfg, eval_records=val_records,
+    result = run_sft(policy.model, tok, train_records, config.run_config(), eval_records=val_records,
                      output_dir=out / "sft_trainer")
     policy.model = result.trainer.model
     policy.save(out / "model")

@@ -174,6 +174,13 @@ def check_config(config: OrdebugSFTConfig) -> None:
         raise ValueError("DAgger needs per_turn=True: its records must not train on the policy's own actions")
 
 
+def run_sft_config(config: OrdebugSFTConfig) -> SFTRunConfig:
+    """The settings SFT runs with: ``config.sft``, tokenising in ``workers`` processes when it names none."""
+    if config.workers > 1 and config.sft.dataset_num_proc is None:
+        return replace(config.sft, dataset_num_proc=config.workers)
+    return config.sft
+
+
 def benchmark_path(config: OrdebugSFTConfig, run_dir: str | Path) -> Path:
     """``config.benchmark_dir``, or a benchmark built into ``run_dir/benchmark`` (reused if one is there
     already with the same settings)."""
@@ -296,9 +303,7 @@ def ordebug_warm_start(config: OrdebugSFTConfig, run_dir: str | Path, device: st
         "record_tokens_mean": sum(lengths) / len(lengths), "record_tokens_max": max(lengths),
         "benchmark_s": t_bench, "demos_s": t_demos, "records_s": time.perf_counter() - t1 - t_demos,
     }
-    sft_config = config.sft
-    if config.workers > 1 and sft_config.dataset_num_proc is None:
-        sft_config = replace(sft_config, dataset_num_proc=config.workers)
+    sft_config = run_sft_config(config)
     data["pretrain"] = pretrain(config, policy, train_t, val_t, sft_config) if config.pretrain_steps else None
     result = run_sft(policy.model, tok, train_records, sft_config, eval_records=val_all)
     policy.model = result.trainer.model

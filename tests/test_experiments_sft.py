@@ -1,0 +1,152 @@
+"""The SFT notebooks' runner (experiments/sft_experiment.py): the nested warm_start_config shape and its checks, the
+settings a run hands its code, and that each profile of notebook 03_sft (and its parameters cell, with either task)
+runs with the settings recorded in tests/data/sft_profiles_before.json: ``settings(from_03_sft(...))`` of its
+parameters cell merged with each params/03_sft profile, which is what 03_sft's cells run, before the notebook is
+split in two. Each entry also names the profile of the new notebooks that must run with the same settings."""
+import dataclasses
+import json
+from pathlib import Path
+
+import pytest
+
+from ordebug_lib.experiments.sft_experiment import (CountdownSFTRun, OrdebugSFTRun, countdown_run, from_03_sft,
+                                                    ordebug_run, settings)
+from ordebug_lib.ordebug.error_types import error_type_letters
+from ordebug_lib.policy.countdown_sft import CountdownSFTConfig
+from ordebug_lib.policy.ordebug_sft import OrdebugSFTConfig, run_sft_config
+from ordebug_lib.policy.sft import SFTRunConfig
+from ordebug_lib.run import ROOT, load_params, notebook_path, parameter_cell
+
+BEFORE = json.loads((Path(__file__).parent / "data" / "sft_profiles_before.json").read_text())
+
+
+def cell_defaults(stem: str) -> dict:
+    return {k: v for k, (v, _) in parameter_cell(notebook_path(stem)).items()}
+
+
+def normalised(s: dict) -> dict:
+    """``settings`` with the benchmark's error types as "all" when they are every registered type (the fixture's
+    spelling, so that a new type in the registry does not read as a changed profile)."""
+    s = json.loads(json.dumps(s))
+    if s["config"].get("bench_error_types") == error_type_letters("all"):
+        s["config"]["bench_error_types"] = "all"
+    return s
+
+
+def assert_same_fields(got: dict, want: dict, where: str = "") -> None:
+    """Field by field, types included (1 is not 1.0, a list is not a string)."""
+    assert sorted(got) == sorted(want), (where, sorted(set(got) ^ set(want)))
+    for k in want:
+        if isinstance(want[k], dict) and isinstance(got[k], dict):
+            assert_same_fields(got[k], want[k], f"{where}.{k}")
+        else:
+            assert json.dumps(got[k]) == json.dumps(want[k]), (f"{where}.{k}", got[k], want[k])
+
+
+def old_params(name: str) -> dict:
+    stem, profile = name.split("/")
+    cell = cell_defaults(stem)
+    if profile == "(parameters cell)":
+        return cell
+    if profile == "(parameters cell, task ordebug)":
+        return {**cell, "task": "ordebug"}
+    return {**cell, **load_params(stem, profile)}
+
+
+@pytest.mark.parametrize("name", sorted(BEFORE))
+def test_each_03_sft_profile_runs_with_the_recorded_settings(name):
+    assert_same_fields(normalised(settings(from_03_sft(old_params(name)))), BEFORE[name]["settings"], name)
+
+
+def test_the_fixture_covers_every_03_sft_profile_and_can_fail():
+    assert {f"03_sft/{p.stem}" for p in (ROOT / "params" / "03_sft").glob("*.yaml")} <= set(BEFORE)
+    s = normalised(settings(from_03_sft({**old_params("03_sft/gpu_ordebug"), "eval_batch_size": 100})))
+    with pytest.raises(AssertionError, match="dagger_batch_size"):  # the first field it moved
+        assert_same_fields(s, BEFORE["03_sft/gpu_ordebug"]["settings"])
+    with pytest.raises(AssertionError):  # a type counts: 1e-3 is not 1
+        assert_same_fields({"a": 1}, {"a": 1.0})
+
+
+# -- the nested shape -------------------------------------------------------------------------------------------------
+COUNTDOWN = {"run_dir": "r", "seed": 0, "n_eval": 12, "max_new_tokens": 64, "eval_batch_size": 16, "temperature": 0.0,
+             "eval_before": True, "save_model": False, "device": "auto",
+             "warm_start_config": {"model": "tiny", "n_demos": 48, "n_val": 16, "num_numbers": [3],
+                                   "stream_max_nodes": [4, 8], "steps": 16, "learning_rate": 0.005, "batch_size": 4,
+                                   "warmup_steps": 2, "max_length": 512, "logging_steps": 2}}
+ORDEBUG = {"run_dir": "r", "seed": 0, "benchmark_dir": None, "train_benchmark_dir": None, "n_eval": 4,
+           "baselines": ["random", "greedy", "last_iis_row", "kind_prior", "search", "oracle"], "max_new_tokens": 24,
+           "max_prompt_tokens": 2048, "eval_batch_size": 4, "temperature": 0.0, "eval_before": False,
+           "save_model": True, "device": "auto",
+           "warm_start_config": {"model": "tiny", "workers": 2, "n_train": 12, "n_val": 2, "bench_n_per_cell": 3,
+                                 "bench_error_types": "all", "bench_difficulties": ["easy"],
+                                 "experts": ["oracle_iis", "search"],
+                                 "recovery": ["wrong_repair", "search_repair", "repeat_get_iis", "repeat_repair",
+                                              "near_miss", "rejected_action"],
+                                 "recovery_n_wrong": 1, "max_steps": 8, "dagger_rounds": 1, "dagger_steps": 3,
+                                 "dagger_max_turn": 3, "dagger_batch_size": 4, "dagger_max_new_tokens": 24,
+                                 "dagger_max_prompt_tokens": 2048,
+                                 "sft": {"max_steps": 6, "learning_rate": 0.005, "batch_size": 2, "warmup_steps": 1,
+                                         "max_length": 2048, "logging_steps": 1, "eval_steps": 3,
+                                         "eval_batch_size": 4, "keep_best": True}}}
+
+
+def test_the_nested_shape_runs_what_the_flat_parameters_ran():
+    """The smoke profiles of 03_sft, written in the notebooks' nested shape, give the same settings."""
+    assert_same_fields(normalised(settings(countdown_run(COUNTDOWN))), BEFORE["03_sft/smoke"]["settings"])
+    assert_same_fields(normalised(settings(ordebug_run(ORDEBUG))), BEFORE["03_sft/smoke_ordebug"]["settings"])
+
+
+def test_the_seed_parameter_seeds_the_whole_run():
+    run = ordebug_run({**ORDEBUG, "seed": 3})
+    assert isinstance(run, OrdebugSFTRun)
+    assert (run.config.seed, run.config.sft.seed, run.sampling.seed) == (3, 3, 3)
+    same = {**ORDEBUG, "seed": 3, "warm_start_config": {**ORDEBUG["warm_start_config"], "seed": 3}}
+    assert ordebug_run(same) == run  # repeating it is allowed
+    for config in ({**ORDEBUG["warm_start_config"], "seed": 1},
+                   {**ORDEBUG["warm_start_config"], "sft": {**ORDEBUG["warm_start_config"]["sft"], "seed": 1}}):
+        with pytest.raises(ValueError, match="seed=1 differs from seed=3"):
+            ordebug_run({**ORDEBUG, "seed": 3, "warm_start_config": config})
+    run = countdown_run({**COUNTDOWN, "seed": 2})
+    assert isinstance(run, CountdownSFTRun) and (run.config.seed, run.config.run_config().seed, run.sampling.seed) == (2, 2, 2)
+    with pytest.raises(ValueError, match="warm_start_config seed=0 differs from seed=2"):
+        countdown_run({**COUNTDOWN, "seed": 2, "warm_start_config": {**COUNTDOWN["warm_start_config"], "seed": 0}})
+
+
+def test_an_absent_sft_mapping_keeps_the_warm_start_defaults():
+    run = ordebug_run({**ORDEBUG, "seed": 1, "warm_start_config": {"model": "tiny"}})
+    assert run.config.sft == dataclasses.replace(OrdebugSFTConfig().sft, seed=1)
+
+
+def test_the_benchmark_paths_are_run_parameters():
+    run = ordebug_run({**ORDEBUG, "benchmark_dir": "b25", "train_benchmark_dir": "b100"})
+    assert (run.config.benchmark_dir, run.config.train_benchmark_dir) == ("b25", "b100")
+    ws = {**ORDEBUG["warm_start_config"], "benchmark_dir": "elsewhere"}
+    assert ordebug_run({**ORDEBUG, "warm_start_config": ws}).config.benchmark_dir == "elsewhere"
+    with pytest.raises(ValueError, match="benchmark_dir='elsewhere' differs from benchmark_dir='b25'"):
+        ordebug_run({**ORDEBUG, "benchmark_dir": "b25", "warm_start_config": ws})
+
+
+def test_unknown_fields_are_refused():
+    with pytest.raises(ValueError, match=r"unknown OrdebugSFTConfig field\(s\) \['steps'\]"):
+        ordebug_run({**ORDEBUG, "warm_start_config": {"steps": 3}})
+    with pytest.raises(ValueError, match=r"unknown SFTRunConfig field\(s\) \['steps'\]"):
+        ordebug_run({**ORDEBUG, "warm_start_config": {"sft": {"steps": 3}}})
+    with pytest.raises(ValueError, match=r"unknown CountdownSFTConfig field\(s\) \['max_steps'\]"):
+        countdown_run({**COUNTDOWN, "warm_start_config": {"max_steps": 3}})
+
+
+def test_the_countdown_warm_start_trains_as_before():
+    """``CountdownSFTConfig.run_config`` at its new fields' defaults is the SFTRunConfig countdown_warm_start built
+    before they existed (E1's warm starts are unchanged)."""
+    c = CountdownSFTConfig(model="tiny", steps=60, learning_rate=0.003, batch_size=8, warmup_steps=5, max_length=768,
+                           logging_steps=5, eval_steps=20, bf16=False, seed=4, workers=3)
+    assert c.run_config() == SFTRunConfig(max_steps=60, learning_rate=0.003, warmup_steps=5, batch_size=8,
+                                          max_length=768, logging_steps=5, eval_steps=20, bf16=False, seed=4)
+    assert CountdownSFTConfig(eval_steps=0).run_config().eval_steps is None
+
+
+def test_sft_tokenises_in_the_workers_unless_told_otherwise():
+    assert run_sft_config(OrdebugSFTConfig(workers=1)).dataset_num_proc is None
+    assert run_sft_config(OrdebugSFTConfig(workers=4)).dataset_num_proc == 4
+    config = OrdebugSFTConfig(workers=4, sft=SFTRunConfig(dataset_num_proc=2))
+    assert run_sft_config(config).dataset_num_proc == 2
