@@ -87,6 +87,7 @@ def instances_snapshot(cells) -> dict:
 
 
 BENCHMARK = {"n_per_cell": 1, "error_types": "all", "difficulties": ["easy", "medium"], "seed": 0}
+"""The build the fixture records; it stores the letters "all" meant then, so a type added later is no cell."""
 
 
 def build(out: Path, spec: dict) -> Path:
@@ -157,12 +158,14 @@ def three(insts) -> list:
 
 def snapshot(tmp: Path, cells=None) -> dict:
     from ordebug_lib.ordebug.dataset import load_benchmark
+    from ordebug_lib.ordebug.saboteur import error_type_letters
 
     cells = cells if cells is not None else default_cells()
-    d = build(tmp / "bench", BENCHMARK)
+    spec = {**BENCHMARK, "error_types": error_type_letters(BENCHMARK["error_types"])}
+    d = build(tmp / "bench", spec)
     insts = load_benchmark(d)
     experts, recoveries = episodes_snapshot(three(insts))
-    return {"instances": instances_snapshot(cells), "benchmark_spec": BENCHMARK,
+    return {"instances": instances_snapshot(cells), "benchmark_spec": spec,
             "benchmark": benchmark_snapshot(d), "experts": experts, "recoveries": recoveries,
             "baselines": baselines_snapshot([i for i in insts if i.meta["split"] == "train"], tmp / "b.sqlite"),
             "seeds": seeds_snapshot()}
