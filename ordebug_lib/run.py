@@ -216,7 +216,8 @@ AT_LEAST = {
     **dict.fromkeys(("n_per_cell", "max_steps", "workers", "steps", "batch_size", "grad_accum", "max_length",
                      "logging_steps", "n_demos", "n_eval", "max_new_tokens", "eval_batch_size", "max_prompt_tokens",
                      "n_rl_problems", "parallel", "bench_n_per_cell", "dagger_steps", "dagger_max_turn", "matmul_size",
-                     "hybrid_reference_length", "short_length", "n_train"), 1),
+                     "hybrid_reference_length", "short_length", "n_train", "gradient_accumulation_steps",
+                     "dataset_num_proc", "dagger_batch_size", "dagger_max_new_tokens", "dagger_max_prompt_tokens"), 1),
     **dict.fromkeys(("seed", "n_val", "warmup_steps", "eval_steps", "pretrain_steps", "dagger_rounds", "temperature",
                      "recovery_n_wrong"), 0),
     "group_size": 2,
@@ -229,21 +230,47 @@ def _is_number(x) -> bool:
     return isinstance(x, (int, float)) and not isinstance(x, bool)
 
 
-def check_ranges(stem: str, params: dict) -> None:
+def check_ranges(stem: str, params: dict, where: str = "parameter ") -> None:
+    """``AT_LEAST``, ``POSITIVE`` and ``LISTS_AT_LEAST`` by name; ``where`` names the mapping in the message (a
+    config inside a parameter: ``"warm_start_config."``)."""
     for name, lo in AT_LEAST.items():
         v = params.get(name)
         if _is_number(v) and v < lo:
-            raise RunError(f"{stem}: parameter {name} must be ≥ {lo}, got {v}")
+            raise RunError(f"{stem}: {where}{name} must be ≥ {lo}, got {v}")
     for name in POSITIVE:
         v = params.get(name)
         if _is_number(v) and not v > 0:
-            raise RunError(f"{stem}: parameter {name} must be > 0, got {v}")
+            raise RunError(f"{stem}: {where}{name} must be > 0, got {v}")
     for name, lo in LISTS_AT_LEAST.items():
         v = params.get(name)
         if isinstance(v, list):
             bad = [x for x in v if not (_is_number(x) and int(x) == x) or x < lo]
             if bad or not v:
-                raise RunError(f"{stem}: parameter {name} must be a non-empty list of integers ≥ {lo}, got {v!r}")
+                raise RunError(f"{stem}: {where}{name} must be a non-empty list of integers ≥ {lo}, got {v!r}")
+
+
+def check_config_fields(stem: str, where: str, cls, config) -> None:
+    """A config mapping inside a parameter (``where``, e.g. ``warm_start_config``) of dataclass ``cls``: a mapping,
+    each value of its field's default type (None where the field's type allows it) and in ``check_ranges``' ranges.
+    Unknown fields are left to ``cls`` (its own message lists the valid ones)."""
+    import dataclasses
+
+    if not isinstance(config, dict):
+        raise RunError(f"{stem}: {where} must be a mapping of {cls.__name__} fields, got {config!r}")
+    fields = {f.name: f for f in dataclasses.fields(cls)}
+    for name, value in config.items():
+        f = fields.get(name)
+        if f is None or f.default is dataclasses.MISSING or f.default is None or type(f.default) not in _KINDS:
+            continue
+        if value is None:
+            if "None" in str(f.type):
+                continue
+            raise RunError(f"{stem}: {where}.{name} must not be null (its default is {f.default!r})")
+        what, ok = _KINDS[type(f.default)]
+        if not isinstance(value, ok) or (isinstance(value, bool) and bool not in ok):
+            raise RunError(f"{stem}: {where}.{name} must be {what} like its default {f.default!r}, got {value!r} "
+                           f"({type(value).__name__})")
+    check_ranges(stem, config, f"{where}.")
 
 
 def check_cuda(stem: str, params: dict) -> None:
@@ -391,6 +418,7 @@ def _check_10(stem: str, params: dict) -> None:
 
 def _check_2x(stem: str, params: dict) -> None:
     from .experiments.ordebug_rl import arm_jobs, make_arms, warm_start_config
+    from .experiments.sft_experiment import trained_step_budget
     from .policy.ordebug_sft import check_config
 
     warm_start, bench = params.get("warm_start"), params.get("benchmark_dir")
@@ -403,8 +431,8 @@ def _check_2x(stem: str, params: dict) -> None:
         check_model(stem, "warm_start", warm_start, budget)
         prov = Path(warm_start).parent / "provenance.json"
         if prov.exists():  # 03_sft writes it next to model/: the observations name the step budget
-            trained = json.loads(prov.read_text()).get("parameters", {}).get("max_steps", max_steps)
-            if trained != max_steps:
+            trained = trained_step_budget(json.loads(prov.read_text()).get("parameters", {}))
+            if trained is not None and trained != max_steps:
                 raise RunError(f"{stem}: the warm start {warm_start} was trained with max_steps={trained}, not "
                                f"max_steps={max_steps} (its observations name the step budget)")
         check_benchmark(stem, "benchmark_dir", bench)

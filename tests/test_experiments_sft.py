@@ -10,12 +10,12 @@ from pathlib import Path
 import pytest
 
 from ordebug_lib.experiments.sft_experiment import (CountdownSFTRun, OrdebugSFTRun, countdown_run, from_03_sft,
-                                                    ordebug_run, settings)
+                                                    ordebug_run, settings, trained_step_budget)
 from ordebug_lib.ordebug.error_types import error_type_letters
 from ordebug_lib.policy.countdown_sft import CountdownSFTConfig
 from ordebug_lib.policy.ordebug_sft import OrdebugSFTConfig, run_sft_config
 from ordebug_lib.policy.sft import SFTRunConfig
-from ordebug_lib.run import ROOT, load_params, notebook_path, parameter_cell
+from ordebug_lib.run import ROOT, RunError, check_config_fields, load_params, notebook_path, parameter_cell
 
 BEFORE = json.loads((Path(__file__).parent / "data" / "sft_profiles_before.json").read_text())
 
@@ -150,3 +150,32 @@ def test_sft_tokenises_in_the_workers_unless_told_otherwise():
     assert run_sft_config(OrdebugSFTConfig(workers=4)).dataset_num_proc == 4
     config = OrdebugSFTConfig(workers=4, sft=SFTRunConfig(dataset_num_proc=2))
     assert run_sft_config(config).dataset_num_proc == 2
+
+
+def test_the_step_budget_a_warm_start_was_trained_with():
+    """RL notebooks check a given warm start against it (its observations name it): 03_sft's flat parameters (every
+    run published so far), the nested shape, or nothing recorded."""
+    assert trained_step_budget({"warm_start_config": {"max_steps": 8}, "seed": 0}) == 8
+    assert trained_step_budget({"warm_start_config": {"model": "tiny"}}) == OrdebugSFTConfig().max_steps == 20
+    assert trained_step_budget({"task": "ordebug", "max_steps": 12}) == 12
+    assert trained_step_budget({}) is None
+    prov = json.loads((ROOT / "reports" / "provenance" / "03_sft.gpu_ordebug.json").read_text())
+    assert trained_step_budget(prov["parameters"]) == 20
+
+
+def test_a_config_inside_a_parameter_is_checked_like_the_parameters():
+    """Types against the dataclass defaults (None where its type allows), the runner's ranges by name, the path in
+    the message; unknown fields are the dataclass's to refuse."""
+    check_config_fields("nb", "ws", OrdebugSFTConfig, {"n_val": None, "experts": ["slack"], "pretrain_learning_rate": 1e-3,
+                                                      "bogus": 1})
+    check_config_fields("nb", "ws.sft", SFTRunConfig, {"max_steps": 3, "learning_rate": 1, "eval_steps": None})
+    for config, message in (({"max_steps": "two"}, "ws.max_steps must be an integer like its default 20, got 'two'"),
+                            ({"per_turn": 1}, "ws.per_turn must be a boolean"),
+                            ({"max_steps": None}, "ws.max_steps must not be null"),
+                            ({"max_steps": 0}, "ws.max_steps must be ≥ 1, got 0"),
+                            ({"pretrain_learning_rate": 0}, "ws.pretrain_learning_rate must be > 0"),
+                            ([1], "ws must be a mapping of OrdebugSFTConfig fields")):
+        with pytest.raises(RunError, match=message):
+            check_config_fields("nb", "ws", OrdebugSFTConfig, config)
+    with pytest.raises(RunError, match=r"ws.num_numbers must be a non-empty list of integers ≥ 2"):
+        check_config_fields("nb", "ws", CountdownSFTConfig, {"num_numbers": [1]})

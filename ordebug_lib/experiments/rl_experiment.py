@@ -240,6 +240,8 @@ class RLExperiment:
 def given_warm_start(warm_start: str | Path, benchmark_dir: str | Path | None, max_steps: int) -> WarmStart:
     """A model saved by notebook 03 (``runs/03_sft/<profile>/<id>/model``) and the benchmark its SFT used; refused
     when it was trained with another step budget (its observations name it)."""
+    from .sft_experiment import trained_step_budget
+
     if not benchmark_dir:
         raise ValueError("warm_start needs benchmark_dir: the benchmark its SFT used (its test split is the evaluation set)")
     model_dir, bench = Path(warm_start), Path(benchmark_dir)
@@ -251,9 +253,9 @@ def given_warm_start(warm_start: str | Path, benchmark_dir: str | Path | None, m
         m03 = json.loads((sft_run / "metrics.json").read_text())
         record = {"source_run": str(sft_run), "data": m03.get("data"), "sft": m03.get("sft"), "ladder": m03.get("ladder")}
     if (sft_run / "provenance.json").exists():
-        sft_params = json.loads((sft_run / "provenance.json").read_text()).get("parameters", {})
-        if sft_params.get("max_steps", max_steps) != max_steps:  # the observations name the step budget
-            raise ValueError(f"the warm start was trained with max_steps={sft_params['max_steps']}, not {max_steps}")
+        trained = trained_step_budget(json.loads((sft_run / "provenance.json").read_text()).get("parameters", {}))
+        if trained is not None and trained != max_steps:  # the observations name the step budget
+            raise ValueError(f"the warm start was trained with max_steps={trained}, not {max_steps}")
     return WarmStart(model_dir, bench, True, record, f"given: `{model_dir}` (benchmark `{bench}`)")
 
 

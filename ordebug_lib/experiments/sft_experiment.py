@@ -570,3 +570,14 @@ def from_03_sft(p: Mapping) -> CountdownSFTRun | OrdebugSFTRun:
         dagger_max_prompt_tokens=p["max_prompt_tokens"])
     return OrdebugSFTRun(config, p["n_eval"], tuple(p["baselines"]), sampling, p["max_prompt_tokens"],
                          p["eval_before"], p["save_model"], p["device"])
+
+
+# -- what a finished OR-Debug SFT run recorded -------------------------------------------------------------------------
+def trained_step_budget(parameters: Mapping) -> int | None:
+    """The episode step budget an OR-Debug SFT run trained with (its observations name it), from the parameters its
+    provenance records: the flat ``max_steps`` of ``03_sft``, or ``warm_start_config.max_steps`` of the nested shape
+    that replaces it (absent: ``OrdebugSFTConfig``'s default); None when neither is recorded."""
+    config = parameters.get("warm_start_config")
+    if isinstance(config, Mapping):
+        return config.get("max_steps", OrdebugSFTConfig.max_steps)
+    return parameters.get("max_steps")
