@@ -68,28 +68,19 @@ import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Sequence
+from typing import Callable, Sequence
 
 from ..policy.data import BASELINES
 from .jobs import Job, mark_done
 from .stats import first_last_means
 
 MODULE = "ordebug_lib.experiments.ordebug_rl"
-KINDS = ("sft", "grpo", "dgro", "dgro_seeds", "baseline", "no_kl", "asym_clip", "dynamic", "token_loss",
-         "curriculum")
-LABEL = {"sft": "SFT (no RL)", "grpo": "GRPO", "dgro": "DGRO", "dgro_seeds": "seeds' DGRO (variance-scaled advantage)",
-         "baseline": "DAPO ablation: baseline (GRPO)",
-         "no_kl": "no_kl (β = 0)", "asym_clip": "asym_clip (ε_high 0.28)", "dynamic": "dynamic sampling",
-         "token_loss": "token_loss (token mean + overlong filter)", "curriculum": "GRPO curriculum (easy → hard)"}
 BASELINE_LABEL = {name: f"baseline: {name}" for name in BASELINES}
 GRPO_BETA = 0.04  # DeepSeekMath arXiv 2402.03300 Eq. 3–4
 # fields an arm sets; the shared settings may not
 PER_ARM_FIELDS = ("advantage_method", "loss_type", "beta", "epsilon_high", "dynamic_sampling",
                   "mask_truncated_completions", "dgro_beta_1", "dgro_beta_2", "dgro_beta_reward", "dgro_min_variance",
                   "seed", "save_final")
-DGRO_SETTINGS = {"dgro": ("dgro_beta_1", "dgro_beta_2"), "dgro_seeds": ("beta", "dgro_beta_reward", "dgro_min_variance")}
-"""The ``GRPORunConfig`` fields a notebook may set for each DGRO arm (``make_arms(dgro={kind: {...}})``): one
-spelling, the config's. The paper arm's defaults are ``GRPORunConfig``'s, the seeds' arm's ``SEEDS_DGRO``."""
 SEEDS_DGRO = {"beta": 0.001, "dgro_beta_reward": 2.0, "dgro_min_variance": 0.01}
 """seeds/000's settings of its variance-scaled advantage: β_kl 0.001 (the KL coefficient), β_reward 2.0, v_min 0.01."""
 REWARD_RANGES = {"outcome": (-50.0, 100.0), "diagnosis": (0.0, 100.0), "efficiency": (0.0, 100.0),
@@ -98,6 +89,90 @@ REWARD_RANGES = {"outcome": (-50.0, 100.0), "diagnosis": (0.0, 100.0), "efficien
 TABLE_METRICS = ("RR", "RR@5", "RR@10", "RR@15", "RR@20", "faithful_recovery", "DA", "avg_steps")
 CURRICULUM = (("easy",), ("easy", "medium"), ("medium", "hard"), ("hard",))
 """The stages of seeds/003 Task 4: the difficulties of the train-split instances each stage trains on."""
+
+
+@dataclass(frozen=True)
+class Knob:
+    """What an arm changes, as the run's own metrics show it (``metrics.jsonl`` of the arm)."""
+
+    metric: str
+    """The logged metric (TRL's or ``ordebug/...`` of ``training.trainer``)."""
+    acted_above: float
+    """The knob acted at a step where the metric exceeds this."""
+    what: str
+    required: bool = True
+    """A trained arm whose knob never acted fails (``run_arm``) unless the experiment allows it."""
+
+
+GRPO_FIELDS = dict(advantage_method="grpo", loss_type="grpo", beta=GRPO_BETA, epsilon_high=0.2,
+                   dynamic_sampling=False, mask_truncated_completions=False)
+"""The ``GRPORunConfig`` fields of GRPO (DeepSeekMath arXiv 2402.03300), over which every arm sets its own."""
+
+
+def _dgro_fields(arm: "OrdebugArm") -> dict:
+    beta_1 = arm.settings.get("dgro_beta_1", _config_default("dgro_beta_1"))
+    beta_2 = arm.settings.get("dgro_beta_2", _config_default("dgro_beta_2"))
+    return {"advantage_method": "dr_grpo", "loss_type": "dgro", "beta": 0.0,
+            "dgro_beta_1": float(beta_1 * arm.reward_scale), "dgro_beta_2": float(beta_2)}
+
+
+def _dgro_seeds_fields(arm: "OrdebugArm") -> dict:
+    return {"advantage_method": "dgro", **{k: float(v) for k, v in {**SEEDS_DGRO, **arm.settings}.items()}}
+
+
+@dataclass(frozen=True)
+class ArmKind:
+    """One entry of ``ARMS`` (see the module table)."""
+
+    label: str
+    """The arm's row in the tables."""
+    fields: dict | Callable[["OrdebugArm"], dict] | None
+    """The ``GRPORunConfig`` fields it sets over ``GRPO_FIELDS`` (a function of the arm where its settings or
+    reward scale enter); None: it does not train ('sft')."""
+    knob: Knob | None = None
+    """What it changes, as its own logs show it (``knob_activity``); None: nothing to prove (GRPO itself)."""
+    settings: tuple[str, ...] = ()
+    """The ``GRPORunConfig`` fields a notebook may set for it (``make_arms(dgro={kind: {...}})``), one spelling,
+    the config's (the DGRO arms)."""
+
+
+ARMS: dict[str, ArmKind] = {
+    "sft": ArmKind("SFT (no RL)", None),
+    "grpo": ArmKind("GRPO", {}),
+    "dgro": ArmKind("DGRO", _dgro_fields, settings=("dgro_beta_1", "dgro_beta_2"), knob=Knob(
+        "ordebug/dgro/sq_log_ratio", 1e-6, "mean (log π_θ(y|x)/π_src(y|x))² of the sequences, the quantity β₂ "
+        "penalises (0 on a generation's first update; above 1e-6, past the float noise of recomputing the same "
+        "log-probabilities, the policy has moved from π_src and β₂ acts)")),
+    "dgro_seeds": ArmKind("seeds' DGRO (variance-scaled advantage)", _dgro_seeds_fields,
+                          settings=("beta", "dgro_beta_reward", "dgro_min_variance"), knob=Knob(
+        "ordebug/dgro/floor_binding_frac", 0.0, "share of informative groups under the seeds' variance floor (0: the "
+        "arm is GRPO with advantages scaled by β_reward, which Adam cancels: GRPO with β = β_kl/β_reward)",
+        required=False)),
+    "baseline": ArmKind("DAPO ablation: baseline (GRPO)", {}),
+    "no_kl": ArmKind("no_kl (β = 0)", {"beta": 0.0}),
+    "asym_clip": ArmKind("asym_clip (ε_high 0.28)", {"epsilon_high": 0.28}, knob=Knob(
+        "clip_ratio/high_mean", 0.0, "share of tokens whose ratio passed 1 + ε_high (clip-higher clipped; "
+        "on-policy, with one update per generation, the ratio is 1 and it never can)")),
+    "dynamic": ArmKind("dynamic sampling", {"dynamic_sampling": True}, knob=Knob(
+        "ordebug/dynamic_sampling/rounds", 1.0, "generation rounds per step (above 1: zero-std groups were replaced "
+        "by fresh ones)")),
+    "token_loss": ArmKind("token_loss (token mean + overlong filter)",
+                          {"loss_type": "dapo", "mask_truncated_completions": True}, knob=Knob(
+        "completions/clipped_ratio", 0.0, "share of episodes whose last action hit its token budget (the overlong "
+        "filter masks them)")),
+    "curriculum": ArmKind("GRPO curriculum (easy → hard)", {}),  # GRPO, staged data (train_curriculum)
+}
+"""Every arm kind, in the tables' order: adding an arm is one entry here (its label, its fields over GRPO's, the
+knob that proves it acted). The knobs follow DAPO arXiv 2503.14476 §3.1-3.4 and DGRO arXiv 2505.12951 (β₂'s
+penalty to the sampling policy). The seeds' variance floor is reported, not required: where it never binds the
+arm is GRPO with β = β_kl/β_reward, which is a finding, not a broken run."""
+KINDS = tuple(ARMS)
+LABEL = {k: a.label for k, a in ARMS.items()}
+KNOBS = {k: a.knob for k, a in ARMS.items() if a.knob is not None}
+"""The knob of each ablation arm (``ARMS``)."""
+DGRO_SETTINGS = {k: a.settings for k, a in ARMS.items() if a.settings}
+"""The ``GRPORunConfig`` fields a notebook may set for each DGRO arm (``make_arms(dgro={kind: {...}})``): one
+spelling, the config's. The paper arm's defaults are ``GRPORunConfig``'s, the seeds' arm's ``SEEDS_DGRO``."""
 
 
 @dataclass(frozen=True)
@@ -161,7 +236,7 @@ class OrdebugArm:
 
     @property
     def trains(self) -> bool:
-        return self.kind != "sft"
+        return ARMS[self.kind].fields is not None
 
     def run_fields(self) -> dict:
         """The ``GRPORunConfig`` fields that define this arm (see the module table).
@@ -174,26 +249,10 @@ class OrdebugArm:
         >>> f = OrdebugArm("dgro_seeds").run_fields(); f["advantage_method"], f["beta"], f["dgro_beta_reward"]
         ('dgro', 0.001, 2.0)
         """
-        grpo = dict(advantage_method="grpo", loss_type="grpo", beta=GRPO_BETA, epsilon_high=0.2,
-                    dynamic_sampling=False, mask_truncated_completions=False)
-        if self.kind in ("grpo", "baseline", "curriculum"):  # curriculum: GRPO, staged data (train_curriculum)
-            return grpo
-        if self.kind == "dgro":
-            beta_1 = self.settings.get("dgro_beta_1", _config_default("dgro_beta_1"))
-            beta_2 = self.settings.get("dgro_beta_2", _config_default("dgro_beta_2"))
-            return {**grpo, "advantage_method": "dr_grpo", "loss_type": "dgro", "beta": 0.0,
-                    "dgro_beta_1": float(beta_1 * self.reward_scale), "dgro_beta_2": float(beta_2)}
-        if self.kind == "dgro_seeds":
-            return {**grpo, "advantage_method": "dgro", **{k: float(v) for k, v in {**SEEDS_DGRO, **self.settings}.items()}}
-        if self.kind == "no_kl":
-            return {**grpo, "beta": 0.0}
-        if self.kind == "asym_clip":
-            return {**grpo, "epsilon_high": 0.28}
-        if self.kind == "dynamic":
-            return {**grpo, "dynamic_sampling": True}
-        if self.kind == "token_loss":
-            return {**grpo, "loss_type": "dapo", "mask_truncated_completions": True}
-        raise ValueError(f"arm kind {self.kind!r} does not train")
+        fields = ARMS[self.kind].fields
+        if fields is None:
+            raise ValueError(f"arm kind {self.kind!r} does not train")
+        return {**GRPO_FIELDS, **(fields(self) if callable(fields) else fields)}
 
 
 def _config_default(name: str):
@@ -263,38 +322,6 @@ def reward_range_scales(ranges: Sequence[Sequence[float]], reward: str = "compos
             raise ValueError(f"a reward range needs lo < hi, got {list(r)}")
         out.append((hi - lo) / (hi0 - lo0))
     return out
-
-
-@dataclass(frozen=True)
-class Knob:
-    """What an arm changes, as the run's own metrics show it (``metrics.jsonl`` of the arm)."""
-
-    metric: str
-    """The logged metric (TRL's or ``ordebug/...`` of ``training.trainer``)."""
-    acted_above: float
-    """The knob acted at a step where the metric exceeds this."""
-    what: str
-    required: bool = True
-    """A trained arm whose knob never acted fails (``run_arm``) unless the experiment allows it."""
-
-
-KNOBS = {
-    "asym_clip": Knob("clip_ratio/high_mean", 0.0, "share of tokens whose ratio passed 1 + ε_high (clip-higher "
-                      "clipped; on-policy, with one update per generation, the ratio is 1 and it never can)"),
-    "token_loss": Knob("completions/clipped_ratio", 0.0, "share of episodes whose last action hit its token budget "
-                       "(the overlong filter masks them)"),
-    "dynamic": Knob("ordebug/dynamic_sampling/rounds", 1.0, "generation rounds per step (above 1: zero-std groups "
-                    "were replaced by fresh ones)"),
-    "dgro": Knob("ordebug/dgro/sq_log_ratio", 1e-6, "mean (log π_θ(y|x)/π_src(y|x))² of the sequences, the "
-                 "quantity β₂ penalises (0 on a generation's first update; above 1e-6, past the float noise of "
-                 "recomputing the same log-probabilities, the policy has moved from π_src and β₂ acts)"),
-    "dgro_seeds": Knob("ordebug/dgro/floor_binding_frac", 0.0, "share of informative groups under the seeds' variance "
-                       "floor (0: the arm is GRPO with advantages scaled by β_reward, which Adam cancels: GRPO with "
-                       "β = β_kl/β_reward)", required=False),
-}
-"""The knob of each ablation arm (DAPO arXiv 2503.14476 §3.1-3.4; DGRO arXiv 2505.12951: β₂'s penalty to the
-sampling policy). The seeds' variance floor is reported, not required: where it never binds the arm is GRPO
-with β = β_kl/β_reward, which is a finding, not a broken run."""
 
 
 def knob_activity(kind: str, rows: Sequence[dict]) -> dict | None:
