@@ -363,17 +363,48 @@ def _check_error_types(stem: str, name: str, spec) -> None:
                        f"(or {ALL_TYPES!r} for all of them)")
 
 
-def _check_03(stem: str, params: dict) -> None:
-    task = params.get("task", "countdown")
-    if task not in ("countdown", "ordebug"):
-        raise RunError(f"{stem}: task must be 'countdown' or 'ordebug', got {task!r}")
-    _check_error_types(stem, "bench_error_types", params.get("bench_error_types"))
-    check_model(stem, "model", params.get("model", "tiny"), ("max_new_tokens", params.get("max_new_tokens", 0)))
-    if task == "ordebug":
-        check_benchmark(stem, "benchmark_dir", params.get("benchmark_dir"))
-        check_benchmark(stem, "train_benchmark_dir", params.get("train_benchmark_dir"))
-    if params.get("keep_best") and not params.get("eval_steps"):
-        raise RunError(f"{stem}: keep_best needs eval_steps > 0 (the held-out loss is what picks the step)")
+def _run_parameters(stem: str, params: dict) -> dict:
+    """What the notebook will run with: the literal defaults of its parameters cell under ``params``."""
+    cell = parameter_cell(notebook_path(stem))
+    return {**{k: v for k, (v, _) in cell.items() if v is not NO_LITERAL}, **params}
+
+
+def _check_countdown_sft(stem: str, params: dict) -> None:
+    from .experiments.sft_experiment import countdown_run
+    from .policy.countdown_sft import CountdownSFTConfig
+
+    full = _run_parameters(stem, params)
+    check_config_fields(stem, "warm_start_config", CountdownSFTConfig, full["warm_start_config"])
+    run = _refusal(stem, "warm_start_config", countdown_run, full)
+    check_model(stem, "warm_start_config model", run.config.model, ("max_new_tokens", full["max_new_tokens"]))
+    if run.config.keep_best and not run.config.eval_steps:
+        raise RunError(f"{stem}: warm_start_config keep_best needs eval_steps > 0 (the held-out loss is what picks the "
+                       "step)")
+
+
+def _check_ordebug_sft(stem: str, params: dict) -> None:
+    from .experiments.sft_experiment import ordebug_run
+    from .policy.data import BASELINES
+    from .policy.ordebug_sft import OrdebugSFTConfig, check_config
+    from .policy.sft import SFTRunConfig
+
+    full = _run_parameters(stem, params)
+    ws = full["warm_start_config"]
+    check_config_fields(stem, "warm_start_config", OrdebugSFTConfig, ws)
+    if ws.get("sft") is not None:
+        check_config_fields(stem, "warm_start_config.sft", SFTRunConfig, ws["sft"])
+    _check_error_types(stem, "warm_start_config.bench_error_types", ws.get("bench_error_types"))
+    bad = sorted(set(full["baselines"]) - set(BASELINES))
+    if bad:
+        raise RunError(f"{stem}: unknown baseline(s) {bad}; baselines: {', '.join(BASELINES)}")
+    run = _refusal(stem, "warm_start_config", ordebug_run, full)
+    _refusal(stem, "warm_start_config", check_config, run.config)
+    check_model(stem, "warm_start_config model", run.config.model, ("max_new_tokens", full["max_new_tokens"]))
+    check_benchmark(stem, "benchmark_dir", run.config.benchmark_dir)
+    check_benchmark(stem, "train_benchmark_dir", run.config.train_benchmark_dir)
+    if run.config.sft.keep_best and not run.config.sft.eval_steps:
+        raise RunError(f"{stem}: warm_start_config.sft keep_best needs eval_steps > 0 (the held-out loss is what picks "
+                       "the step)")
 
 
 def _grpo_configs(stem: str, runs: list[dict]) -> None:
@@ -430,7 +461,7 @@ def _check_2x(stem: str, params: dict) -> None:
                            "the evaluation set)")
         check_model(stem, "warm_start", warm_start, budget)
         prov = Path(warm_start).parent / "provenance.json"
-        if prov.exists():  # 03_sft writes it next to model/: the observations name the step budget
+        if prov.exists():  # 04_ordebug_sft (and 03_sft) write it next to model/: the observations name the step budget
             trained = trained_step_budget(json.loads(prov.read_text()).get("parameters", {}))
             if trained is not None and trained != max_steps:
                 raise RunError(f"{stem}: the warm start {warm_start} was trained with max_steps={trained}, not "
@@ -438,8 +469,8 @@ def _check_2x(stem: str, params: dict) -> None:
         check_benchmark(stem, "benchmark_dir", bench)
     else:
         if params.get("require_warm_start"):
-            raise RunError(f"{stem}: this profile needs -p warm_start runs/03_sft/<profile>/<id>/model -p benchmark_dir "
-                           "<the benchmark that SFT used> (a warm start trained earlier)")
+            raise RunError(f"{stem}: this profile needs -p warm_start runs/04_ordebug_sft/<profile>/<id>/model -p "
+                           "benchmark_dir <the benchmark that SFT used> (a warm start trained earlier)")
         ws = _refusal(stem, "warm_start_config", warm_start_config, params.get("warm_start_config", {}))
         _refusal(stem, "warm_start_config", check_config, ws)
         if max_steps is not None and ws.max_steps != max_steps:
@@ -454,7 +485,8 @@ def _check_2x(stem: str, params: dict) -> None:
 # notebook -> its checks beyond types, ranges and CUDA (which every notebook listed here gets)
 PREFLIGHT: dict[str, Callable[[str, dict], None] | None] = {
     "00_environment_check": None, "01_normalization_math": None, "02_ordebug_benchmark": _check_02,
-    "03_sft": _check_03, "10_countdown_grpo_vs_drgrpo": _check_10, "20_ordebug_sft_vs_grpo": _check_2x,
+    "03_countdown_sft": _check_countdown_sft, "04_ordebug_sft": _check_ordebug_sft,
+    "10_countdown_grpo_vs_drgrpo": _check_10, "20_ordebug_sft_vs_grpo": _check_2x,
     "21_ordebug_dgro": _check_2x, "22_ordebug_dapo_ablation": _check_2x, "23_ordebug_curriculum": _check_2x,
 }
 
@@ -582,7 +614,7 @@ def run_notebook(
     if error:
         raise RunError(f"{error}\n  executed notebook: {out_nb} (kernel log: {run_dir / KERNEL_LOG})")
     if publish:
-        publish_run(run_dir, stem, root)
+        publish_run(run_dir, stem, root, replaces=former_owner(stem, root))
     return run_dir
 
 
@@ -607,6 +639,19 @@ def _logged_kernel_manager(log: Path):
 PUBLISHED = Path("reports") / "published"
 """Every published run's own files, in ``<notebook>.<profile>.<run id>/``: never overwritten by another run."""
 REGISTRY = Path("reports") / "runs.md"
+
+
+# Notebooks that replaced another: notebook -> the tag of the publication whose files in figures/ and reports/ their
+# publications replace (03_sft was split; its gpu run wrote sft_countdown_*, its gpu_ordebug run sft_ordebug_*).
+FORMER_OWNERS = {"03_countdown_sft": "03_sft", "04_ordebug_sft": "03_sft.gpu_ordebug"}
+
+
+def former_owner(stem: str, root: Path = ROOT) -> str | None:
+    """``FORMER_OWNERS[stem]`` while its provenance is committed (``reports/provenance/<tag>.json``), for
+    ``publish_run(replaces=...)``: files of that publication that no archive holds yet are archived with its
+    provenance, not under the new notebook's tag without one. None for other notebooks."""
+    former = FORMER_OWNERS.get(stem)
+    return former if former and (root / "reports" / "provenance" / f"{former}.json").exists() else None
 
 
 def publish_run(run_dir: Path, stem: str, root: Path = ROOT, replaces: str | None = None) -> Path:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 import string
 from pathlib import Path
 
@@ -112,11 +113,13 @@ def test_warm_start_config_and_preflight_read_the_registry():
     assert OrdebugSFTConfig(bench_error_types="AFH").bench_error_types == "AFH"
     with pytest.raises(ValueError, match="unknown error type 'Z'"):
         OrdebugSFTConfig(bench_error_types="AZ")
-    for stem, name in (("02_ordebug_benchmark", "error_types"), ("03_sft", "bench_error_types")):
-        preflight(notebook_path(stem), {name: "all"})
-        preflight(notebook_path(stem), {name: "ACH"})
-        with pytest.raises(RunError, match=rf"unknown error type\(s\) \['Z'\] in {name}; known: {LETTERS}"):
-            preflight(notebook_path(stem), {name: "AZ"})
+    for stem, name, params in (("02_ordebug_benchmark", "error_types", lambda v: {"error_types": v}),
+                               ("04_ordebug_sft", "warm_start_config.bench_error_types",
+                                lambda v: {"warm_start_config": {"bench_error_types": v}})):
+        preflight(notebook_path(stem), params("all"))
+        preflight(notebook_path(stem), params("ACH"))
+        with pytest.raises(RunError, match=rf"unknown error type\(s\) \['Z'\] in {re.escape(name)}; known: {LETTERS}"):
+            preflight(notebook_path(stem), params("AZ"))
 
 
 def test_no_letter_string_outside_the_registry():

@@ -1,16 +1,18 @@
 """The SFT notebooks' runner (experiments/sft_experiment.py): the nested warm_start_config shape and its checks, the
-settings a run hands its code, and that each profile of notebook 03_sft (and its parameters cell, with either task)
-runs with the settings recorded in tests/data/sft_profiles_before.json: ``settings(from_03_sft(...))`` of its
-parameters cell merged with each params/03_sft profile, which is what 03_sft's cells run, before the notebook is
-split in two. Each entry also names the profile of the new notebooks that must run with the same settings."""
+settings a run hands its code, and the split of notebook 03_sft into 03_countdown_sft and 04_ordebug_sft: each of
+03_sft's profiles (and its parameters cell, with either task) has a profile of the new notebooks that runs with
+exactly the settings it ran with. Those were recorded, before the split, in tests/data/sft_profiles_before.json
+(at commit fe3c696, where 03_sft's cells ran ``experiments.sft_experiment.from_03_sft`` on their flat parameters:
+``settings(from_03_sft(...))`` of 03_sft's parameters cell merged with each params/03_sft profile, whose smoke runs
+were unchanged by that commit). Publishing a new notebook's run archives 03_sft's files with 03_sft's provenance."""
 import dataclasses
 import json
 from pathlib import Path
 
 import pytest
 
-from ordebug_lib.experiments.sft_experiment import (CountdownSFTRun, OrdebugSFTRun, countdown_run, from_03_sft,
-                                                    ordebug_run, settings, trained_step_budget)
+from ordebug_lib.experiments.sft_experiment import (CountdownSFTRun, OrdebugSFTRun, countdown_run, ordebug_run,
+                                                    settings, trained_step_budget)
 from ordebug_lib.ordebug.error_types import error_type_letters
 from ordebug_lib.policy.countdown_sft import CountdownSFTConfig
 from ordebug_lib.policy.ordebug_sft import OrdebugSFTConfig, run_sft_config
@@ -43,26 +45,31 @@ def assert_same_fields(got: dict, want: dict, where: str = "") -> None:
             assert json.dumps(got[k]) == json.dumps(want[k]), (f"{where}.{k}", got[k], want[k])
 
 
-def old_params(name: str) -> dict:
-    stem, profile = name.split("/")
-    cell = cell_defaults(stem)
-    if profile == "(parameters cell)":
-        return cell
-    if profile == "(parameters cell, task ordebug)":
-        return {**cell, "task": "ordebug"}
-    return {**cell, **load_params(stem, profile)}
+def run_of(now: str):
+    """The run of a profile of the new notebooks (``<notebook>/<profile>``; ``<notebook>/(parameters cell)``: none),
+    as the notebook builds it: its parameters cell under the profile's parameters."""
+    stem, profile = now.split("/")
+    params = cell_defaults(stem) if profile.startswith("(") else {**cell_defaults(stem), **load_params(stem, profile)}
+    return (countdown_run if stem == "03_countdown_sft" else ordebug_run)(params)
 
 
 @pytest.mark.parametrize("name", sorted(BEFORE))
-def test_each_03_sft_profile_runs_with_the_recorded_settings(name):
-    assert_same_fields(normalised(settings(from_03_sft(old_params(name)))), BEFORE[name]["settings"], name)
+def test_each_03_sft_profile_runs_as_before_in_its_new_notebook(name):
+    """Field by field, types included: the config (CountdownSFTConfig / OrdebugSFTConfig with its sft), the
+    SFTRunConfig SFT runs with, the evaluation's sampling, instances, baselines and flags, the device."""
+    assert_same_fields(normalised(settings(run_of(BEFORE[name]["now"]))), BEFORE[name]["settings"], name)
 
 
-def test_the_fixture_covers_every_03_sft_profile_and_can_fail():
-    assert {f"03_sft/{p.stem}" for p in (ROOT / "params" / "03_sft").glob("*.yaml")} <= set(BEFORE)
-    s = normalised(settings(from_03_sft({**old_params("03_sft/gpu_ordebug"), "eval_batch_size": 100})))
-    with pytest.raises(AssertionError, match="dagger_batch_size"):  # the first field it moved
-        assert_same_fields(s, BEFORE["03_sft/gpu_ordebug"]["settings"])
+def test_every_new_profile_is_one_of_03_sft_and_the_check_can_fail():
+    now = {e["now"] for e in BEFORE.values()}
+    profiles = {f"{stem}/{p.stem}" for stem in ("03_countdown_sft", "04_ordebug_sft")
+                for p in (ROOT / "params" / stem).glob("*.yaml")}
+    assert profiles | {"03_countdown_sft/(parameters cell)", "04_ordebug_sft/(parameters cell)"} == now
+    assert not (ROOT / "params" / "03_sft").exists() and not (ROOT / "notebooks" / "03_sft.ipynb").exists()
+    run = run_of("04_ordebug_sft/gpu")
+    moved = dataclasses.replace(run, config=dataclasses.replace(run.config, dagger_batch_size=100))
+    with pytest.raises(AssertionError, match="dagger_batch_size"):
+        assert_same_fields(normalised(settings(moved)), BEFORE["03_sft/gpu_ordebug"]["settings"])
     with pytest.raises(AssertionError):  # a type counts: 1e-3 is not 1
         assert_same_fields({"a": 1}, {"a": 1.0})
 
@@ -91,7 +98,7 @@ ORDEBUG = {"run_dir": "r", "seed": 0, "benchmark_dir": None, "train_benchmark_di
 
 
 def test_the_nested_shape_runs_what_the_flat_parameters_ran():
-    """The smoke profiles of 03_sft, written in the notebooks' nested shape, give the same settings."""
+    """03_sft's smoke profiles, written out in the nested shape without the parameters cells, give the same settings."""
     assert_same_fields(normalised(settings(countdown_run(COUNTDOWN))), BEFORE["03_sft/smoke"]["settings"])
     assert_same_fields(normalised(settings(ordebug_run(ORDEBUG))), BEFORE["03_sft/smoke_ordebug"]["settings"])
 
@@ -153,8 +160,8 @@ def test_sft_tokenises_in_the_workers_unless_told_otherwise():
 
 
 def test_the_step_budget_a_warm_start_was_trained_with():
-    """RL notebooks check a given warm start against it (its observations name it): 03_sft's flat parameters (every
-    run published so far), the nested shape, or nothing recorded."""
+    """RL notebooks check a given warm start against it (its observations name it): 04_ordebug_sft's nested
+    parameters, 03_sft's flat ones (every run published so far), or nothing recorded."""
     assert trained_step_budget({"warm_start_config": {"max_steps": 8}, "seed": 0}) == 8
     assert trained_step_budget({"warm_start_config": {"model": "tiny"}}) == OrdebugSFTConfig().max_steps == 20
     assert trained_step_budget({"task": "ordebug", "max_steps": 12}) == 12
@@ -179,3 +186,31 @@ def test_a_config_inside_a_parameter_is_checked_like_the_parameters():
             check_config_fields("nb", "ws", OrdebugSFTConfig, config)
     with pytest.raises(RunError, match=r"ws.num_numbers must be a non-empty list of integers ≥ 2"):
         check_config_fields("nb", "ws", CountdownSFTConfig, {"num_numbers": [1]})
+
+
+def test_a_first_publication_archives_03_sfts_files_with_03_sfts_provenance(tmp_path):
+    """04_ordebug_sft's gpu run replaces the sft_ordebug_* files 03_sft's gpu_ordebug run published before archives
+    existed: they go to 03_sft.gpu_ordebug.legacy beside that run's provenance, and 03_sft's provenance stays."""
+    from ordebug_lib.run import FORMER_OWNERS, former_owner, publish_run
+
+    assert former_owner("04_ordebug_sft") == "03_sft.gpu_ordebug" and former_owner("03_countdown_sft") == "03_sft"
+    assert former_owner("20_ordebug_sft_vs_grpo") is None
+    assert all((ROOT / "reports" / "provenance" / f"{tag}.json").exists() for tag in FORMER_OWNERS.values())
+    prov_dir = tmp_path / "reports" / "provenance"
+    prov_dir.mkdir(parents=True)
+    (tmp_path / "reports" / "sft_ordebug_eval.md").write_text("03_sft\n")
+    (prov_dir / "03_sft.gpu_ordebug.json").write_text('{"notebook": "03_sft", "profile": "gpu_ordebug"}')
+    assert former_owner("04_ordebug_sft", tmp_path) == "03_sft.gpu_ordebug"
+    assert former_owner("03_countdown_sft", tmp_path) is None  # nothing of 03_sft's gpu run to archive there
+    run = tmp_path / "runs" / "04_ordebug_sft" / "gpu" / "r1"
+    (run / "reports").mkdir(parents=True)
+    (run / "reports" / "sft_ordebug_eval.md").write_text("04\n")
+    (run / "provenance.json").write_text(json.dumps({"notebook": "04_ordebug_sft", "profile": "gpu",
+                                                     "parameters": {"seed": 0, "run_dir": str(run)}}))
+    archive = publish_run(run, "04_ordebug_sft", root=tmp_path, replaces=former_owner("04_ordebug_sft", tmp_path))
+    legacy = tmp_path / "reports" / "published" / "03_sft.gpu_ordebug.legacy"
+    assert (legacy / "reports" / "sft_ordebug_eval.md").read_text() == "03_sft\n"
+    assert json.loads((legacy / "provenance.json").read_text())["notebook"] == "03_sft"
+    assert (archive / "reports" / "sft_ordebug_eval.md").read_text() == "04\n" == \
+        (tmp_path / "reports" / "sft_ordebug_eval.md").read_text()
+    assert (prov_dir / "03_sft.gpu_ordebug.json").exists() and (prov_dir / "04_ordebug_sft.json").exists()

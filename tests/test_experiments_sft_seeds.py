@@ -39,7 +39,7 @@ def test_a_gap_counts_only_beyond_two_standard_errors(tmp_path):
 
 
 def test_a_run_without_evaluation_or_random_baseline_is_refused():
-    with pytest.raises(ValueError, match="not an OR-Debug 03_sft run"):
+    with pytest.raises(ValueError, match="not an OR-Debug SFT run"):
         run_row({"parameters": {}}, {"task": "countdown"}, "r", "x")
     metrics = {"task": "ordebug", "eval_after": {"n": 1, "RR@5": 0.0}, "ladder": {"greedy": {}}}
     with pytest.raises(ValueError, match="no random baseline"):

@@ -1,6 +1,8 @@
 """Profiles as deltas (``extends``, ordebug_lib.profiles): the merge rules on throwaway profiles, and the proof that
 turning the committed profiles into deltas moved no parameter (tests/data/profiles_before.json: every profile's
-parameters as loaded before the conversion; a deliberate change of a profile updates that file in its commit)."""
+parameters as loaded before the conversion; a deliberate change of a profile updates that file in its commit). 03_sft's
+profiles left it when 03_sft was split in two: tests/test_experiments_sft.py checks the new notebooks' profiles
+against the settings 03_sft ran them with (tests/data/sft_profiles_before.json)."""
 import json
 import subprocess
 import sys

@@ -5,7 +5,7 @@ answer decides: is the move's target one of the tokens it named (``name_copied``
 the number the one it showed (``baselines.read_slack_answer``; ``amount_copied``: RELAX by the amount, SET_RHS to the new rhs of an
 equality)? The slack expert scores 1 on both by construction; a policy that invents names scores 0.
 
-    python -m ordebug_lib.experiments.copying runs/03_sft/<profile>/<run>/results.sqlite
+    python -m ordebug_lib.experiments.copying runs/04_ordebug_sft/<profile>/<run>/results.sqlite
 """
 from __future__ import annotations
 

@@ -116,8 +116,8 @@ class RLExperiment:
             self.ws = given_warm_start(p["warm_start"], p["benchmark_dir"], p["max_steps"])
         else:
             if p["require_warm_start"]:
-                raise ValueError("this profile needs -p warm_start runs/03_sft/<profile>/<id>/model -p benchmark_dir "
-                                 "runs/03_sft/<profile>/<id>/benchmark (a warm start trained earlier in the session)")
+                raise ValueError("this profile needs -p warm_start runs/04_ordebug_sft/<profile>/<id>/model -p "
+                                 "benchmark_dir <the benchmark that SFT used> (a warm start trained earlier in the session)")
             self.ws = trained_warm_start(p["warm_start_config"], p["max_steps"], self.run_dir, self.device)
         self.train_insts, self.test_insts = split_instances(self.ws.benchmark, p["n_train"], p["n_eval"])
         self.timings["warm_start_s"] = time.perf_counter() - t0
@@ -238,8 +238,8 @@ class RLExperiment:
 
 
 def given_warm_start(warm_start: str | Path, benchmark_dir: str | Path | None, max_steps: int) -> WarmStart:
-    """A model saved by notebook 03 (``runs/03_sft/<profile>/<id>/model``) and the benchmark its SFT used; refused
-    when it was trained with another step budget (its observations name it)."""
+    """A model saved by notebook 04 (``runs/04_ordebug_sft/<profile>/<id>/model``; or by ``03_sft``, which it replaced)
+    and the benchmark its SFT used; refused when it was trained with another step budget (its observations name it)."""
     from .sft_experiment import trained_step_budget
 
     if not benchmark_dir:
@@ -248,7 +248,7 @@ def given_warm_start(warm_start: str | Path, benchmark_dir: str | Path | None, m
     if not (model_dir / "config.json").exists():
         raise FileNotFoundError(f"no saved model at {model_dir}")
     record = None
-    sft_run = model_dir.parent  # 03_sft writes metrics.json and provenance.json next to model/
+    sft_run = model_dir.parent  # 04_ordebug_sft (and 03_sft) write metrics.json and provenance.json next to model/
     if (sft_run / "metrics.json").exists():
         m03 = json.loads((sft_run / "metrics.json").read_text())
         record = {"source_run": str(sft_run), "data": m03.get("data"), "sft": m03.get("sft"), "ladder": m03.get("ladder")}

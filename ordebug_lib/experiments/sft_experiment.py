@@ -4,8 +4,9 @@ Each notebook takes its SFT settings as one mapping, ``warm_start_config``, in t
 theirs: ``CountdownSFTConfig`` fields (notebook 10's ``warm_start_config``) or ``OrdebugSFTConfig`` fields with
 ``sft`` a mapping of ``SFTRunConfig`` fields (notebooks 20-23's). Beside it are the run's own parameters: ``seed``
 (the whole run's: the config's and its SFT's, which may repeat it but not differ, the evaluation's, the baselines'),
-for OR-Debug the benchmark paths of this machine (``benchmark_dir``, ``train_benchmark_dir``: given here, not in the
-mapping, so that ``-p`` can set them) and the held-out evaluation. :func:`countdown_run` / :func:`ordebug_run` turn
+for OR-Debug the benchmark paths of this machine (``benchmark_dir``, ``train_benchmark_dir``: parameters, so that ``-p``
+can set them without replacing the whole mapping, which may name them too, not differently) and the held-out
+evaluation. :func:`countdown_run` / :func:`ordebug_run` turn
 the parameters into what runs (checked, no side effect); the experiment classes run it, top to bottom::
 
     exp = OrdebugSFTExperiment.from_params(globals())   # or CountdownSFTExperiment
@@ -531,52 +532,11 @@ class OrdebugSFTExperiment(_SFTExperiment):
         return self.ws.model_dir  # saved by the warm start when save_model
 
 
-# -- notebook 03_sft's flat parameters ---------------------------------------------------------------------------------
-def from_03_sft(p: Mapping) -> CountdownSFTRun | OrdebugSFTRun:
-    """The run of notebook ``03_sft``'s flat parameters (every name of its parameters cell; ``task`` picks the
-    Countdown or the OR-Debug run), as its cells built it: one ``seed``, ``steps`` -> SFT's ``max_steps``,
-    ``n_demos`` -> ``n_train``, ``eval_batch_size`` / ``max_new_tokens`` / ``max_prompt_tokens`` for the held-out
-    loss and the DAgger rollouts as for the evaluation, ``workers`` for TRL's tokenisation when above 1."""
-    from ..policy.sft import SFTRunConfig
-
-    if p["task"] not in ("countdown", "ordebug"):
-        raise ValueError(f"task must be 'countdown' or 'ordebug', got {p['task']!r}")
-    sampling = _sampling(p)
-    if p["task"] == "countdown":
-        config = CountdownSFTConfig(
-            model=p["model"], n_demos=p["n_demos"], n_val=p["n_val"], num_numbers=list(p["num_numbers"]),
-            stream_max_nodes=list(p["stream_max_nodes"]), template=p["prompt_template"], steps=p["steps"],
-            learning_rate=p["learning_rate"], batch_size=p["batch_size"], warmup_steps=p["warmup_steps"],
-            max_length=p["max_length"], logging_steps=p["logging_steps"], eval_steps=p["eval_steps"], bf16=p["bf16"],
-            seed=p["seed"], workers=p["workers"], lora=p["lora"], dtype=p["dtype"],
-            gradient_accumulation_steps=p["grad_accum"], eval_batch_size=p["eval_batch_size"],
-            dataset_num_proc=p["workers"] if p["workers"] > 1 else None, keep_best=p["keep_best"])
-        return CountdownSFTRun(config, p["n_eval"], sampling, p["eval_before"], p["save_model"], p["device"])
-    sft = SFTRunConfig(max_steps=p["steps"], learning_rate=p["learning_rate"], warmup_steps=p["warmup_steps"],
-                       batch_size=p["batch_size"], gradient_accumulation_steps=p["grad_accum"],
-                       max_length=p["max_length"], logging_steps=p["logging_steps"], eval_steps=p["eval_steps"] or None,
-                       eval_batch_size=p["eval_batch_size"], bf16=p["bf16"], seed=p["seed"],
-                       dataset_num_proc=p["workers"] if p["workers"] > 1 else None, keep_best=p["keep_best"])
-    config = OrdebugSFTConfig(
-        model=p["model"], lora=p["lora"], dtype=p["dtype"], seed=p["seed"], benchmark_dir=p["benchmark_dir"],
-        train_benchmark_dir=p["train_benchmark_dir"], bench_n_per_cell=p["bench_n_per_cell"],
-        bench_error_types=p["bench_error_types"], bench_difficulties=tuple(p["bench_difficulties"]), n_train=p["n_demos"],
-        n_val=p["n_val"], experts=tuple(p["experts"]), per_turn=p["per_turn"], recovery=tuple(p["recovery"]),
-        recovery_n_wrong=p["recovery_n_wrong"], recovery_observable_only=p["recovery_observable_only"],
-        max_steps=p["max_steps"], workers=p["workers"], sft=sft, pretrain_steps=p["pretrain_steps"],
-        pretrain_learning_rate=p["pretrain_learning_rate"], dagger_rounds=p["dagger_rounds"],
-        dagger_steps=p["dagger_steps"], dagger_expert=p["dagger_expert"], dagger_max_turn=p["dagger_max_turn"],
-        dagger_batch_size=p["eval_batch_size"], dagger_max_new_tokens=p["max_new_tokens"],
-        dagger_max_prompt_tokens=p["max_prompt_tokens"])
-    return OrdebugSFTRun(config, p["n_eval"], tuple(p["baselines"]), sampling, p["max_prompt_tokens"],
-                         p["eval_before"], p["save_model"], p["device"])
-
-
 # -- what a finished OR-Debug SFT run recorded -------------------------------------------------------------------------
 def trained_step_budget(parameters: Mapping) -> int | None:
     """The episode step budget an OR-Debug SFT run trained with (its observations name it), from the parameters its
-    provenance records: the flat ``max_steps`` of ``03_sft``, or ``warm_start_config.max_steps`` of the nested shape
-    that replaces it (absent: ``OrdebugSFTConfig``'s default); None when neither is recorded."""
+    provenance records: ``warm_start_config.max_steps`` of ``04_ordebug_sft`` (absent: ``OrdebugSFTConfig``'s
+    default), or the flat ``max_steps`` of ``03_sft``, the notebook it replaced; None when neither is recorded."""
     config = parameters.get("warm_start_config")
     if isinstance(config, Mapping):
         return config.get("max_steps", OrdebugSFTConfig.max_steps)

@@ -1,10 +1,11 @@
-"""How much an OR-Debug SFT result depends on the run: several ``03_sft`` runs side by side.
+"""How much an OR-Debug SFT result depends on the run: several ``04_ordebug_sft`` runs (or runs of ``03_sft``, the
+notebook it replaced: every run published so far) side by side.
 
-Each run is given by its provenance file (``reports/provenance/03_sft.gpu_ordebug*.json``, with its
-``.metrics.json`` beside it). A row per run: the SFT policy's test metrics, its episodes that never
-SUBMIT, its share of RESET actions, and the random baseline of the same run (same test instances,
-seeded with the run's seed), with ``RR@5 - random`` and whether that gap is beyond two binomial standard
-errors (``stats.noise_band``). A summary gives mean, standard deviation, min and max over the runs of
+Each run is given by its provenance file (``reports/provenance/03_sft.gpu_ordebug*.json``,
+``04_ordebug_sft[.<profile>].json``, with its ``.metrics.json`` beside it). A row per run: the SFT policy's test
+metrics, its episodes that never SUBMIT, its share of RESET actions, and the random baseline of the same run (same
+test instances, seeded with the run's seed), with ``RR@5 - random`` and whether that gap is beyond two binomial
+standard errors (``stats.noise_band``). A summary gives mean, standard deviation, min and max over the runs of
 one recipe.
 
 A run's single gap to random is measured on 101 episodes, so a real DA gap of a few points stays inside
@@ -12,7 +13,7 @@ its band. Where every run of a recipe also has its episodes beside the provenanc
 written from the run's ``results.sqlite`` by ``--export-episodes``), the report pools the recipe's runs,
 paired by instance (``stats.paired_gap``)::
 
-    python -m ordebug_lib.experiments.sft_seeds --export-episodes runs/03_sft/<...>/results.sqlite \\
+    python -m ordebug_lib.experiments.sft_seeds --export-episodes runs/04_ordebug_sft/<...>/results.sqlite \\
         reports/provenance/03_sft.gpu_ordebug.seed1.episodes.csv
     python -m ordebug_lib.experiments.sft_seeds reports/provenance/03_sft.gpu_ordebug.json \\
         reports/provenance/03_sft.gpu_ordebug.seed1.json --out reports/sft_ordebug_seeds.md
@@ -32,7 +33,7 @@ METRICS = ("RR", "RR@5", "faithful_recovery", "DA", "avg_steps")
 # The episode columns behind a run's RR@5 and DA (ordebug.metrics: each is the mean of its column).
 EPISODE_METRICS = {"RR@5": "rr_at_5", "DA": "diagnosis_recall"}
 EPISODE_COLUMNS = ("policy", "instance_id", "seed", "rr_at_5", "diagnosis_recall", "faithful", "submitted")
-SFT_PREFIX = "sft:"  # 03_sft stores its policy's episodes as "sft:<model>"
+SFT_PREFIX = "sft:"  # 04_ordebug_sft (and 03_sft) store the policy's episodes as "sft:<model>"
 
 
 def _beside(provenance: str | Path, suffix: str) -> Path:
@@ -106,14 +107,15 @@ def pooled_table(runs: Sequence[tuple[str | Path, str]]) -> pd.DataFrame:
 def run_row(provenance: dict, metrics: dict, recipe: str, name: str) -> dict:
     """One run's row (see the module docstring)."""
     if metrics.get("task") != "ordebug" or not metrics.get("eval_after") or not metrics.get("ladder"):
-        raise ValueError(f"{name}: not an OR-Debug 03_sft run with an evaluation and a baseline ladder")
+        raise ValueError(f"{name}: not an OR-Debug SFT run (04_ordebug_sft, 03_sft) with an evaluation and a baseline "
+                         "ladder")
     after, random = metrics["eval_after"], metrics["ladder"].get("random")
     if random is None:
         raise ValueError(f"{name}: its ladder has no random baseline")
     n = int(after["n"])
     fa = (metrics.get("failure_analysis") or {}).get("sft") or {}
     row = {"run": name, "recipe": recipe, "commit": (provenance.get("git") or {}).get("commit", "")[:7],
-           "seed": provenance["parameters"].get("seed", 0), "n": n}  # absent: 03_sft's parameters cell default, 0
+           "seed": provenance["parameters"].get("seed", 0), "n": n}  # absent: the parameters cell's default, 0
     row.update({m: after[m] for m in METRICS})
     row["never_submitted"] = fa.get("never_submitted")
     row["reset_share"] = (fa.get("action_share") or {}).get("RESET")
@@ -220,7 +222,7 @@ def write_seeds_report(runs: Sequence[tuple[str | Path, str]], out: str | Path, 
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(prog="python -m ordebug_lib.experiments.sft_seeds", description=__doc__.split("\n\n")[0])
     ap.add_argument("runs", nargs="*", metavar="PROVENANCE[=RECIPE]",
-                    help="a 03_sft provenance json, optionally =<recipe label> (default: 'current')")
+                    help="a 04_ordebug_sft (or 03_sft) provenance json, optionally =<recipe label> (default: 'current')")
     ap.add_argument("--out", help="markdown path; the csv goes beside it")
     ap.add_argument("--note", action="append", default=[], help="a bullet under Notes (repeatable)")
     ap.add_argument("--figures", metavar="DIR", help="also write the figure to DIR/figures/<out stem>.{png,pdf}")

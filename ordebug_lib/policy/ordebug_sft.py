@@ -1,6 +1,6 @@
 """The OR-Debug warm start as one call: benchmark, demonstrations, SFT with the best held-out step, save.
 
-Notebook ``03_sft`` (task ``ordebug``) and the OR-Debug RL notebooks (when no warm start is given) call::
+Notebook ``04_ordebug_sft`` and the OR-Debug RL notebooks (when no warm start is given) call::
 
     ws = ordebug_warm_start(OrdebugSFTConfig(model="small", sft=SFTRunConfig(max_steps=400, bf16=True)),
                             run_dir, device="cuda", save_dir=run_dir / "model")
