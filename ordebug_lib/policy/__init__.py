@@ -8,6 +8,8 @@ Qwen3-architecture models from config presets; real checkpoints load through the
 - :mod:`.loader`     ``load_policy(model_name_or_path, lora=..., device=...)``
 - :mod:`.sft`        TRL ``SFTTrainer`` warm start (completion-only / assistant-only loss)
 - :mod:`.generation` batched generation that stops at EOS
+- :mod:`.decoding`   sampling settings, EOS ids and one ``model.generate`` call over token ids (under both
+                     ``.generation`` and the engines of :mod:`.engine`)
 - :mod:`.countdown_eval`     Countdown accuracy, correct / partial / failed, output tokens
 - :mod:`.ordebug_episodes`   expert transcripts for SFT; batched multi-turn OR-Debug evaluation
 """

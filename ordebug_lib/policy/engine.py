@@ -8,7 +8,7 @@ for ``run_token_episodes`` that keeps each episode's KV cache from one turn to t
 =========  ================================================  =========================================
 engine     single turn                                       multi turn (``multi_turn()``)
 =========  ================================================  =========================================
-generate   ``generation.generate_ids`` (``model.generate``,  the same function: every turn re-prefills
+generate   ``decoding.generate_ids`` (``model.generate``,    the same function: every turn re-prefills
            dynamic cache): the reference                     the whole growing context
 static     transformers ``StaticCache``, length-bucketed     one ``Session`` per batch of episodes:
            batches, prefill + a decode step that runs        each turn prefills only the new tokens
@@ -77,7 +77,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Callable, Sequence
 
-from .generation import SamplingConfig, eos_ids, generate_ids
+from .decoding import SamplingConfig, eos_ids, generate_ids
 
 DECODE_MODES = ("auto", "eager", "compile", "cuda_graph")
 ATTENTIONS = ("auto", "model", "gqa")
@@ -222,7 +222,7 @@ class Sampler:
 
 # -- the generate engine (reference) -----------------------------------------------------------------
 class GenerateEngine:
-    """``model.generate`` with the dynamic cache (``generation.generate_ids``), one call per batch; the
+    """``model.generate`` with the dynamic cache (``decoding.generate_ids``), one call per batch; the
     multi-turn function is the same (every turn re-prefills). Sampling is seeded once per engine, through
     torch's global RNG (which ``generate`` uses)."""
 

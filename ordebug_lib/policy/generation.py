@@ -19,21 +19,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Sequence
 
-
-@dataclass
-class SamplingConfig:
-    """How completions are generated."""
-
-    max_new_tokens: int = 256
-    """Budget of generated tokens per completion (EOS included)."""
-    temperature: float = 0.0
-    """0: greedy; > 0: sample from softmax(logits / temperature)."""
-    top_p: float = 1.0
-    """Nucleus sampling mass when sampling (1.0: off)."""
-    batch_size: int = 32
-    """Rows per ``model.generate`` call."""
-    seed: int = 0
-    """Seed of the sampling generator (each call of generate_chats reseeds)."""
+# The token-id layer lives in decoding.py, which the engines import too (engine.py needs generate_ids, this module
+# needs the engines); its names stay importable from here, where callers have always found them.
+from .decoding import SamplingConfig, cut_at_eos, eos_ids, generate_ids, left_pad  # noqa: F401
+from .engine import EngineConfig, make_engine
 
 
 @dataclass
@@ -54,18 +43,6 @@ class Generation:
         return len(self.token_ids)
 
 
-def eos_ids(model, tokenizer) -> list[int]:
-    """The tokenizer's EOS id plus the model generation config's EOS ids, de-duplicated."""
-    ids = [tokenizer.eos_token_id]
-    gen = getattr(model, "generation_config", None)
-    extra = getattr(gen, "eos_token_id", None) if gen is not None else None
-    ids += extra if isinstance(extra, list) else [extra] if extra is not None else []
-    ids = [i for i in dict.fromkeys(ids) if i is not None]
-    if not ids:
-        raise ValueError("no EOS token: the tokenizer and the model's generation config define none")
-    return ids
-
-
 def render_prompts(tokenizer, conversations: Sequence[Sequence[dict]], **template_kwargs) -> list[list[int]]:
     """Token ids of every conversation rendered with ``add_generation_prompt=True``."""
     out = []
@@ -74,63 +51,6 @@ def render_prompts(tokenizer, conversations: Sequence[Sequence[dict]], **templat
                                              **template_kwargs)
         out.append(tokenizer(text, add_special_tokens=False)["input_ids"])
     return out
-
-
-def left_pad(rows: Sequence[Sequence[int]], pad_id: int):
-    """(input_ids, attention_mask), both (B, T) long tensors, rows right-aligned (padding on the left)."""
-    import torch
-
-    if not rows or any(len(r) == 0 for r in rows):
-        raise ValueError("every prompt needs at least one token")
-    width = max(len(r) for r in rows)
-    ids = torch.full((len(rows), width), pad_id, dtype=torch.long)  # (B, T)
-    mask = torch.zeros((len(rows), width), dtype=torch.long)  # (B, T)
-    for i, r in enumerate(rows):
-        ids[i, width - len(r):] = torch.tensor(r, dtype=torch.long)
-        mask[i, width - len(r):] = 1
-    return ids, mask
-
-
-def cut_at_eos(row: Sequence[int], eos: Sequence[int]) -> tuple[list[int], bool]:
-    """The ids up to and including the first EOS, and whether there was one.
-
-    >>> cut_at_eos([5, 6, 2, 0, 0], eos=[2])
-    ([5, 6, 2], True)
-    >>> cut_at_eos([5, 6, 7], eos=[2])
-    ([5, 6, 7], False)
-    """
-    eos = set(eos)
-    for k, t in enumerate(row):
-        if t in eos:
-            return list(row[: k + 1]), True
-    return list(row), False
-
-
-def generate_ids(model, prompt_ids: Sequence[Sequence[int]], eos: Sequence[int], pad_id: int,
-                 config: SamplingConfig) -> list[tuple[list[int], bool]]:
-    """One ``model.generate`` call over all ``prompt_ids``; per row (ids cut at EOS, stopped)."""
-    import torch
-    from transformers import GenerationConfig
-
-    if config.max_new_tokens < 1:
-        raise ValueError(f"max_new_tokens must be >= 1, got {config.max_new_tokens}")
-    device = next(model.parameters()).device
-    input_ids, attention_mask = left_pad(prompt_ids, pad_id)
-    sample = config.temperature > 0
-    gen_config = GenerationConfig(
-        max_new_tokens=config.max_new_tokens, do_sample=sample, eos_token_id=list(eos), pad_token_id=pad_id,
-        bos_token_id=None, **(dict(temperature=config.temperature, top_p=config.top_p, top_k=0) if sample else {}),
-    )
-    was_training = model.training
-    model.eval()
-    try:
-        with torch.inference_mode():
-            out = model.generate(input_ids=input_ids.to(device), attention_mask=attention_mask.to(device),
-                                 generation_config=gen_config)  # (B, T + L)
-    finally:
-        model.train(was_training)
-    new = out[:, input_ids.shape[1]:].tolist()  # (B, L)
-    return [cut_at_eos(r, eos) for r in new]
 
 
 def generate_chats(model, tokenizer, conversations: Sequence[Sequence[dict]], config: SamplingConfig | None = None,
@@ -156,8 +76,6 @@ def generate_chats(model, tokenizer, conversations: Sequence[Sequence[dict]], co
         for start in range(0, len(prompts), config.batch_size):
             results += generate_ids(model, prompts[start:start + config.batch_size], eos, tokenizer.pad_token_id, config)
     elif engine == "static":
-        from .engine import EngineConfig, make_engine
-
         options = {"max_batch_size": config.batch_size, **(engine_options or {})}
         fn = make_engine("static", model, tokenizer, config, EngineConfig(**options))
         try:
