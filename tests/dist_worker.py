@@ -15,10 +15,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-
-def distinct_tokens_reward(*, completion_ids, **kwargs):
-    """Noise-free and content-dependent (a random policy's Countdown reward is 0 everywhere: no gradient)."""
-    return [len(set(ids)) / 8 for ids in completion_ids]
+from tiny_lm import make_distinct_tokens_reward  # noqa: E402  (python puts this script's folder on sys.path)
 
 
 def main() -> int:
@@ -44,7 +41,7 @@ def main() -> int:
     if a.task == "countdown":
         cfg = GRPORunConfig(**common, max_completion_length=8)
         tr = run.build_trainer(cfg, model, tok, run.countdown_dataset(32, 0), a.out / "run",
-                               [distinct_tokens_reward], use_cpu=True)
+                               [make_distinct_tokens_reward(8)], use_cpu=True)
     else:
         cfg = GRPORunConfig(**common, reward="composite", max_turns=2, max_new_tokens_per_turn=8,
                             max_completion_length=16)

@@ -23,7 +23,7 @@ import pytest
 import torch
 
 sys.path.insert(0, str(Path(__file__).parent))
-from tiny_lm import make_tiny_lm  # noqa: E402
+from tiny_lm import make_tiny_lm, tiny_countdown_trainer  # noqa: E402
 
 from ordebug_lib.advantages import dr_grpo_advantages  # noqa: E402
 from ordebug_lib.experiments.ordebug_rl import (OrdebugArm, knob_activity, make_arms,  # noqa: E402
@@ -169,28 +169,15 @@ def test_reward_range_is_beta_1_times_the_scale():
 
 
 # -- training runs (tiny random Qwen3, CPU) -------------------------------------------------------------------
-def distinct_tokens_reward(*, completion_ids, **kwargs):
-    return [len(set(ids)) / L_MAX for ids in completion_ids]
-
-
 @pytest.fixture(scope="module")
 def tiny_path(tmp_path_factory):
     return make_tiny_lm(tmp_path_factory.mktemp("tiny_dgro"))
 
 
 def train(tiny_path, run_dir, **kw):
-    from transformers import AutoModelForCausalLM, AutoTokenizer
-
     from ordebug_lib.training.logging import read_metrics
-    from ordebug_lib.training.run import build_trainer, countdown_dataset
 
-    model = AutoModelForCausalLM.from_pretrained(tiny_path)
-    tok = AutoTokenizer.from_pretrained(tiny_path)
-    before = {n: p.detach().clone() for n, p in model.named_parameters()}
-    base = dict(num_generations=4, per_device_train_batch_size=8, max_completion_length=L_MAX, max_steps=2,
-                learning_rate=5e-2, beta=0.0, seed=0, save_final=False)
-    cfg = GRPORunConfig(**{**base, **kw})
-    tr = build_trainer(cfg, model, tok, countdown_dataset(16, seed=0), run_dir, [distinct_tokens_reward], use_cpu=True)
+    tr, before = tiny_countdown_trainer(tiny_path, run_dir, l_max=L_MAX, **{"save_final": False, **kw})
     tr.train()
     return tr, before, read_metrics(Path(run_dir) / "metrics.jsonl")
 

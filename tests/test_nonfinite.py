@@ -13,20 +13,15 @@ import torch
 from transformers import TrainerCallback
 
 sys.path.insert(0, str(Path(__file__).parent))
-from tiny_lm import make_tiny_lm  # noqa: E402
+from tiny_lm import make_tiny_lm, tiny_countdown_trainer  # noqa: E402
 
 from ordebug_lib.training.config import GRPORunConfig  # noqa: E402
 from ordebug_lib.training.logging import read_metrics  # noqa: E402
 from ordebug_lib.training.nonfinite import RECORD, NonfiniteGradientError  # noqa: E402
-from ordebug_lib.training.run import build_trainer, countdown_dataset  # noqa: E402
 
 pytestmark = pytest.mark.slow
 L_MAX = 8
 NAN_STEP = 2  # the optimizer step (1-based) whose gradient gets a NaN
-
-
-def distinct_tokens_reward(*, completion_ids, **kwargs):
-    return [len(set(ids)) / L_MAX for ids in completion_ids]
 
 
 @pytest.fixture(scope="module")
@@ -54,13 +49,7 @@ class Weights(TrainerCallback):
 
 
 def trainer(tiny_path, run_dir, **kw):
-    from transformers import AutoModelForCausalLM, AutoTokenizer
-
-    model = AutoModelForCausalLM.from_pretrained(tiny_path)
-    tok = AutoTokenizer.from_pretrained(tiny_path)
-    cfg = GRPORunConfig(num_generations=4, per_device_train_batch_size=8, max_completion_length=L_MAX, max_steps=3,
-                        learning_rate=5e-2, beta=0.0, seed=0, engine="static", **kw)
-    tr = build_trainer(cfg, model, tok, countdown_dataset(16, seed=0), run_dir, [distinct_tokens_reward], use_cpu=True)
+    tr, _ = tiny_countdown_trainer(tiny_path, run_dir, l_max=L_MAX, max_steps=3, engine="static", **kw)
     w = Weights(tr)
     tr.add_callback(w)
     return tr, w

@@ -15,21 +15,17 @@ import pytest
 import torch
 
 sys.path.insert(0, str(Path(__file__).parent))
-from tiny_lm import make_tiny_lm  # noqa: E402
+from tiny_lm import make_tiny_lm, tiny_countdown_trainer  # noqa: E402
 
 from ordebug_lib.ordebug.saboteur import make_instance  # noqa: E402
 from ordebug_lib.policy.generation import SamplingConfig, eos_ids, generate_ids  # noqa: E402
 from ordebug_lib.training.config import GRPORunConfig  # noqa: E402
 from ordebug_lib.training.logging import read_metrics  # noqa: E402
-from ordebug_lib.training.run import build_ordebug_trainer, build_trainer, countdown_dataset  # noqa: E402
+from ordebug_lib.training.run import build_ordebug_trainer, countdown_dataset  # noqa: E402
 from ordebug_lib.training.timing import STAGES  # noqa: E402
 
 pytestmark = pytest.mark.slow
 L_MAX = 8
-
-
-def distinct_tokens_reward(*, completion_ids, **kwargs):
-    return [len(set(ids)) / L_MAX for ids in completion_ids]
 
 
 @pytest.fixture(scope="module")
@@ -38,15 +34,8 @@ def tiny_path(tmp_path_factory):
 
 
 def countdown_trainer(tiny_path, run_dir, **kw):
-    from transformers import AutoModelForCausalLM, AutoTokenizer
-
-    model = AutoModelForCausalLM.from_pretrained(tiny_path)
-    tok = AutoTokenizer.from_pretrained(tiny_path)
-    base = dict(num_generations=4, per_device_train_batch_size=8, max_completion_length=L_MAX, max_steps=2,
-                learning_rate=5e-2, beta=0.0, seed=0, engine="static")
-    cfg = GRPORunConfig(**{**base, **kw})
-    return build_trainer(cfg, model, tok, countdown_dataset(16, seed=0), run_dir, [distinct_tokens_reward],
-                         use_cpu=True)
+    tr, _ = tiny_countdown_trainer(tiny_path, run_dir, l_max=L_MAX, **{"engine": "static", **kw})
+    return tr
 
 
 def test_countdown_engine_greedy_equals_the_reference_ids(tiny_path, tmp_path):

@@ -9,7 +9,7 @@ import pytest
 import torch
 
 sys.path.insert(0, str(Path(__file__).parent))
-from test_training_trainer import small_config  # noqa: E402
+from tiny_lm import tiny_grpo_config  # noqa: E402
 
 from ordebug_lib.policy.loader import load_policy  # noqa: E402
 from ordebug_lib.policy.sft import SFTRunConfig, countdown_records, run_sft  # noqa: E402
@@ -18,6 +18,7 @@ from ordebug_lib.training.logging import read_metrics  # noqa: E402
 from ordebug_lib.training.run import build_trainer, countdown_dataset, finish  # noqa: E402
 
 pytestmark = pytest.mark.slow
+L_MAX = 6  # the completion budget of these runs (test_training_trainer's)
 
 
 def mean_token_id_reward(*, completion_ids, **kwargs):
@@ -42,7 +43,7 @@ def sft_checkpoint(tmp_path_factory):
 def grpo_run(path, run_dir, lora=None, **kw):
     model, tok = load_policy(str(path), lora=lora, seed=0)
     before = {n: p.detach().clone() for n, p in model.named_parameters()}
-    tr = build_trainer(small_config(**kw), model, tok, countdown_dataset(16, seed=0), run_dir,
+    tr = build_trainer(tiny_grpo_config(L_MAX, **kw), model, tok, countdown_dataset(16, seed=0), run_dir,
                        [mean_token_id_reward], use_cpu=True)
     tr.train()
     finish(tr, run_dir)

@@ -12,19 +12,13 @@ from pathlib import Path
 import pytest
 
 sys.path.insert(0, str(Path(__file__).parent))
-from tiny_lm import make_tiny_lm  # noqa: E402
+from tiny_lm import make_tiny_lm, tiny_countdown_trainer  # noqa: E402
 
 from ordebug_lib.experiments.ordebug_rl import knob_activity  # noqa: E402
-from ordebug_lib.training.config import GRPORunConfig  # noqa: E402
 from ordebug_lib.training.logging import read_metrics  # noqa: E402
-from ordebug_lib.training.run import build_trainer, countdown_dataset  # noqa: E402
 
 pytestmark = pytest.mark.slow
 L_MAX = 6
-
-
-def distinct_tokens_reward(*, completion_ids, **kwargs):
-    return [len(set(ids)) / L_MAX for ids in completion_ids]
 
 
 @pytest.fixture(scope="module")
@@ -33,14 +27,7 @@ def tiny_path(tmp_path_factory):
 
 
 def run(tiny_path, run_dir, **kw):
-    from transformers import AutoModelForCausalLM, AutoTokenizer
-
-    model = AutoModelForCausalLM.from_pretrained(tiny_path)
-    tok = AutoTokenizer.from_pretrained(tiny_path)
-    base = dict(num_generations=4, per_device_train_batch_size=8, max_completion_length=L_MAX, max_steps=2,
-                learning_rate=5e-2, beta=0.0, seed=0, epsilon_high=0.28)
-    cfg = GRPORunConfig(**{**base, **kw})
-    tr = build_trainer(cfg, model, tok, countdown_dataset(16, seed=0), run_dir, [distinct_tokens_reward], use_cpu=True)
+    tr, _ = tiny_countdown_trainer(tiny_path, run_dir, l_max=L_MAX, **{"epsilon_high": 0.28, **kw})
     tr.train()
     return read_metrics(Path(run_dir) / "metrics.jsonl")
 

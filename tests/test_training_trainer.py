@@ -15,19 +15,14 @@ import pytest
 import torch
 
 sys.path.insert(0, str(Path(__file__).parent))
-from tiny_lm import make_tiny_lm  # noqa: E402
+from tiny_lm import make_tiny_lm, tiny_countdown_trainer, tiny_grpo_config  # noqa: E402
 
 from ordebug_lib.training.config import GRPORunConfig  # noqa: E402
 from ordebug_lib.training.logging import REQUIRED_KEYS, read_metrics  # noqa: E402
-from ordebug_lib.training.run import build_trainer, countdown_dataset, finish  # noqa: E402
+from ordebug_lib.training.run import finish  # noqa: E402
 
 pytestmark = pytest.mark.slow
 L_MAX = 6
-
-
-def distinct_tokens_reward(*, completion_ids, **kwargs):
-    """Deterministic, noise-free: fraction of distinct token ids in the completion."""
-    return [len(set(ids)) / L_MAX for ids in completion_ids]
 
 
 @pytest.fixture(scope="module")
@@ -35,20 +30,8 @@ def tiny_path(tmp_path_factory):
     return make_tiny_lm(tmp_path_factory.mktemp("tiny_training"))
 
 
-def small_config(**kw):
-    base = dict(num_generations=4, per_device_train_batch_size=8, max_completion_length=L_MAX, max_steps=2,
-                learning_rate=5e-2, beta=0.0, seed=0)
-    return GRPORunConfig(**{**base, **kw})
-
-
 def run(tiny_path, run_dir, **kw):
-    from transformers import AutoModelForCausalLM, AutoTokenizer
-
-    model = AutoModelForCausalLM.from_pretrained(tiny_path)
-    tok = AutoTokenizer.from_pretrained(tiny_path)
-    before = {n: p.detach().clone() for n, p in model.named_parameters()}
-    cfg = small_config(**kw)
-    tr = build_trainer(cfg, model, tok, countdown_dataset(16, seed=0), run_dir, [distinct_tokens_reward], use_cpu=True)
+    tr, before = tiny_countdown_trainer(tiny_path, run_dir, l_max=L_MAX, **kw)
     tr.train()
     finish(tr, run_dir)
     changed = any(not torch.equal(before[n], p.detach()) for n, p in tr.model.named_parameters())
@@ -86,8 +69,8 @@ def test_two_steps_every_method_and_loss(tiny_path, tmp_path, method, loss_type,
 
 
 def test_dapo_knobs_reach_trl(tiny_path, tmp_path):
-    cfg = small_config(loss_type="dapo", epsilon_high=0.28, beta=0.0, mask_truncated_completions=True,
-                       soft_overlong_cache=2)
+    cfg = tiny_grpo_config(L_MAX, loss_type="dapo", epsilon_high=0.28, beta=0.0, mask_truncated_completions=True,
+                           soft_overlong_cache=2)
     args = cfg.to_grpo_config(str(tmp_path), use_cpu=True)
     assert (args.loss_type, args.epsilon, args.epsilon_high, args.beta) == ("dapo", 0.2, 0.28, 0.0)
     assert args.mask_truncated_completions and args.scale_rewards == "none"

@@ -9,10 +9,16 @@ No model hub is reachable, so tests build everything from configs:
 
 Usage::
 
-    from tests.tiny_lm import make_tiny_lm
+    from tiny_lm import make_tiny_lm
     path = make_tiny_lm(tmp_path)                 # -> Path holding model + tokenizer
     model = AutoModelForCausalLM.from_pretrained(path)
     tok = AutoTokenizer.from_pretrained(path)
+
+and, for GRPO runs on it (one copy, shared by the trainer tests and ``dist_worker.py``)::
+
+    from tiny_lm import make_distinct_tokens_reward, tiny_countdown_trainer, tiny_grpo_config
+    cfg = tiny_grpo_config(6, loss_type="dapo")    # TINY_GRPO, max_completion_length 6, overrides
+    tr, before = tiny_countdown_trainer(path, run_dir, l_max=6, engine="static")  # not trained yet
 """
 from __future__ import annotations
 
@@ -108,3 +114,44 @@ def make_tiny_lm(tmp_path: str | Path, seed: int = 0, corpus: list[str] | None =
     model.save_pretrained(out)
     tok.save_pretrained(out)
     return out
+
+
+# The GRPO settings of the tiny Countdown runs: 2 optimizer steps of 8 completions, 2 groups of 4.
+TINY_GRPO = dict(num_generations=4, per_device_train_batch_size=8, max_steps=2, learning_rate=5e-2, beta=0.0, seed=0)
+
+
+def make_distinct_tokens_reward(l_max: int):
+    """TRL reward function: the number of distinct token ids in each completion over ``l_max`` (the completion
+    budget, so at most 1). Deterministic and content-dependent, so a random model's groups have reward variance
+    without noise (a random policy's Countdown reward is 0 everywhere: no gradient). TRL logs it under its name,
+    ``distinct_tokens_reward``."""
+
+    def distinct_tokens_reward(*, completion_ids, **kwargs):
+        return [len(set(ids)) / l_max for ids in completion_ids]
+
+    return distinct_tokens_reward
+
+
+def tiny_grpo_config(l_max: int, **overrides):
+    """``GRPORunConfig`` of ``TINY_GRPO`` with ``max_completion_length=l_max``; ``overrides`` replace any of it."""
+    from ordebug_lib.training.config import GRPORunConfig
+
+    return GRPORunConfig(**{**TINY_GRPO, "max_completion_length": l_max, **overrides})
+
+
+def tiny_countdown_trainer(model_dir: str | Path, run_dir: str | Path, *, l_max: int, problems: int = 16,
+                           **overrides):
+    """A GRPO trainer (``training.run.build_trainer``, CPU) for the model and tokenizer saved at ``model_dir``
+    (``make_tiny_lm``) on ``countdown_dataset(problems, seed=0)``, rewarded by ``make_distinct_tokens_reward(l_max)``,
+    with ``tiny_grpo_config(l_max, **overrides)``; and the model's parameters before the trainer was built (clones,
+    by name). The trainer has not trained."""
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    from ordebug_lib.training.run import build_trainer, countdown_dataset
+
+    model = AutoModelForCausalLM.from_pretrained(model_dir)
+    tok = AutoTokenizer.from_pretrained(model_dir)
+    before = {n: p.detach().clone() for n, p in model.named_parameters()}
+    tr = build_trainer(tiny_grpo_config(l_max, **overrides), model, tok, countdown_dataset(problems, seed=0), run_dir,
+                       [make_distinct_tokens_reward(l_max)], use_cpu=True)
+    return tr, before
