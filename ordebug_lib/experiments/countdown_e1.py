@@ -40,8 +40,7 @@ from pathlib import Path
 from typing import Sequence
 
 from .jobs import Job, mark_done
-from .stats import SEED_SPREAD
-from .stats import first_last_means
+from .stats import SEED_SPREAD, first_last_means
 
 MODULE = "ordebug_lib.experiments.countdown_e1"
 
@@ -338,6 +337,7 @@ def paired_tests(episodes, split: str = "test", comparisons: Sequence[tuple[str,
                 continue
             (pa, sa), (pb, sb) = _per_problem(episodes, a, L, split), _per_problem(episodes, b, L, split)
             t = paired_test(pa.to_numpy(), pb.loc[pa.index].to_numpy())
+            spread = seed_se(sa, sb)
             lo, hi = t["diff"] - 1.96 * t["se"], t["diff"] + 1.96 * t["se"]
             rows.append({"budget": int(L), "comparison": f"{LOSS_LABEL[a]} − {LOSS_LABEL[b]}", "a": a, "b": b,
                          "seeds a": len(sa), "seeds b": len(sb), "problems": t["n"], "accuracy a": t["a"],
@@ -345,7 +345,7 @@ def paired_tests(episodes, split: str = "test", comparisons: Sequence[tuple[str,
                          "p": t["p"], "mde": t["mde"],
                          "seed sd a": float(sa.std(ddof=1)) if len(sa) > 1 else float("nan"),
                          "seed sd b": float(sb.std(ddof=1)) if len(sb) > 1 else float("nan"),
-                         "seed se": seed_se(sa, sb), "verdict": verdict(t["diff"], t["se"], seed_se(sa, sb))})
+                         "seed se": spread, "verdict": verdict(t["diff"], t["se"], spread)})
     return pd.DataFrame(rows)
 
 

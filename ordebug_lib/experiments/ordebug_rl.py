@@ -790,12 +790,13 @@ def paired_to_reference(rows, reference: str = "sft", metrics: dict[str, str] = 
                 raise ValueError(f"{label}: not every seed evaluated the reference's instances ({name})")
             per_seed = wide.mean(axis=0)
             t = paired_test(wide.mean(axis=1).to_numpy(), ref.loc[wide.index, col].astype(float).to_numpy())
+            spread = seed_se(per_seed)
             lo, hi = t["diff"] - 1.96 * t["se"], t["diff"] + 1.96 * t["se"]
             out.append({"policy": label, "metric": name, "instances": t["n"], "seeds": wide.shape[1],
                         "policy mean": t["a"], "reference mean": t["b"], "diff": t["diff"], "se": t["se"],
                         "ci low": lo, "ci high": hi, "p": t["p"], "mde": t["mde"],
                         "seed sd": float(per_seed.std(ddof=1)) if len(per_seed) > 1 else float("nan"),
-                        "seed se": seed_se(per_seed), "verdict": verdict(t["diff"], t["se"], seed_se(per_seed))})
+                        "seed se": spread, "verdict": verdict(t["diff"], t["se"], spread)})
     return pd.DataFrame(out)
 
 
