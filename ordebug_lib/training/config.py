@@ -196,10 +196,11 @@ class GRPORunConfig:
     gradient_accumulation_steps: int = 1
     """Micro-batches per optimizer step; with steps_per_generation = this, one generation per step."""
     steps_per_generation: int | None = None
-    """Optimizer steps per generated batch (TRL's ``steps_per_generation``; None: gradient_accumulation_steps,
-    one generation per step). k > 1 samples k·per_device_train_batch_size completions at once and takes k
-    updates on them, the later ones slightly off-policy (the clipped ratio covers it, PPO arXiv 1707.06347):
-    decoding is latency-bound on small models, so a k times larger generation costs about the same time."""
+    """Micro-batches per generated batch (TRL's ``steps_per_generation``; None: gradient_accumulation_steps,
+    one generation per optimizer step). k samples k·per_device_train_batch_size completions at once and takes
+    k / gradient_accumulation_steps optimizer updates on them, the later ones slightly off-policy (the clipped
+    ratio covers it, PPO arXiv 1707.06347): decoding is latency-bound on small models, so a k times larger
+    generation costs about the same time. E1's gpu profile: 64 x 16 = 1024 per round, 4 updates of 256."""
     num_iterations: int = 1
     """μ: optimizer passes over each generated batch (DeepSeekMath arXiv 2402.03300 Alg. 1); 1 is on-policy."""
     max_steps: int = 10
