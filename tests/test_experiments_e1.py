@@ -184,6 +184,7 @@ def test_notebook_10_smoke_profile_runs_every_arm_and_reports(tmp_path):
     for heading in ("| DR-GRPO + graduated reward", "## Learning-rate sweep (val split)", "## Paired per-problem tests",
                     "## Stage timings"):
         assert heading in report
+    assert "8 completions per optimizer step (8 x 1 accumulated), 8 generated per round" in report  # smoke: 8 x 1, spg 1
     for name in ("countdown_accuracy_by_budget", "countdown_reward_length_curves", "countdown_reward_variance",
                  "countdown_lr_sweep"):
         assert (run / "figures" / f"{name}.png").stat().st_size > 0 and (run / "figures" / f"{name}.pdf").exists()

@@ -481,6 +481,25 @@ def plateau_steps(curves, frac: float = 0.9, window: int | None = None):
     return pd.DataFrame(rows)
 
 
+def batch_sentence(grpo: dict) -> str:
+    """The RL batch of the shared ``grpo`` settings in words, as TRL 1.16 counts it: an optimizer step takes
+    ``per_device_train_batch_size`` x ``gradient_accumulation_steps`` completions, and one generation round makes
+    ``per_device_train_batch_size`` x ``steps_per_generation`` (default: the accumulation) for several steps.
+
+    >>> batch_sentence({"per_device_train_batch_size": 64, "gradient_accumulation_steps": 4, "steps_per_generation": 16})
+    '256 completions per optimizer step (64 x 4 accumulated), 1024 generated per round (4 optimizer steps per generation)'
+    >>> batch_sentence({"per_device_train_batch_size": 8})
+    '8 completions per optimizer step (8 x 1 accumulated), 8 generated per round (1 optimizer step per generation)'
+    """
+    micro, accum = int(grpo["per_device_train_batch_size"]), int(grpo.get("gradient_accumulation_steps") or 1)
+    spg = int(grpo.get("steps_per_generation") or accum)
+    if spg % accum:
+        raise ValueError(f"steps_per_generation {spg} is not a multiple of gradient_accumulation_steps {accum}")
+    k = spg // accum
+    return (f"{micro * accum} completions per optimizer step ({micro} x {accum} accumulated), {micro * spg} generated "
+            f"per round ({k} optimizer step{'s' if k > 1 else ''} per generation)")
+
+
 def _ci(t) -> str:
     said = {"beyond the CI": "beyond the CI",
             SEED_SPREAD: f"beyond the problem CI but within the seed spread (|diff| < 1.96 × seed SE {t['seed se']:.1%})"}
