@@ -14,6 +14,8 @@ check_tables        every ``X.csv`` with an ``X.md`` (or the report    a table: 
 render_figures      ``<slug>.csv``, ``_by_error_type``, ``_by_         ``figures/<name>.png`` (+ pdf), one per
                     difficulty``, ``_curves`` (OR-Debug RL);           figure, named as the publishing notebook
                     ``countdown_grpo_vs_drgrpo_arms`` / ``_curves``    names it
+                    (E1); ``countdown_grpo_vs_drgrpo_budgets_tests``
+                    / ``_results`` (E1 v2 joined, ``e1_parts.py``)
 ==================  ==============================================================================================
 """
 from __future__ import annotations
@@ -27,6 +29,8 @@ RL_SLUGS = {"20_ordebug_sft_vs_grpo": ("ordebug_sft_vs_grpo", "grpo"), "21_ordeb
             "22_ordebug_dapo_ablation": ("ordebug_dapo_ablation", "dapo"),
             "23_ordebug_curriculum": ("ordebug_curriculum", "curriculum")}
 EMBEDDED = {f"{slug}{suffix}": slug for slug, _ in RL_SLUGS.values() for suffix in ("_by_error_type", "_by_difficulty")}
+EMBEDDED.update({f"countdown_grpo_vs_drgrpo_budgets{suffix}": "countdown_grpo_vs_drgrpo_budgets"
+                 for suffix in ("_results", "_tests", "_interaction")})  # E1 v2 joined from its parts (e1_parts.py)
 NOT_TABLES = ("_arms", "_curves", "_episodes", "_stages")  # per-arm and per-step data behind a report, not its tables
 
 
@@ -59,6 +63,7 @@ def render_figures(out: str | Path, reports: str | Path = ROOT / "reports") -> l
     from ..artifacts import save_figure
     from .countdown_e1 import accuracy_figure
     from .curves import plot_step_curves
+    from .e1_parts import budget_figure
     from .ordebug_rl import mark_stages, stage_table
     from .rl_experiment import breakdown_figure, metrics_figure, training_figure, variance_figure
 
@@ -96,6 +101,11 @@ def render_figures(out: str | Path, reports: str | Path = ROOT / "reports") -> l
         save(plot_step_curves(curves, [("ordebug/reward/std", "reward std within the batch"),
                                        ("ordebug/groups/zero_std_frac", "fraction of zero-std groups")],
                               smooth=smooth, title="Reward variance per step"), "countdown_reward_variance")
+    joined = reports / "countdown_grpo_vs_drgrpo_budgets_tests.csv"
+    if joined.exists():
+        results = pd.read_csv(reports / "countdown_grpo_vs_drgrpo_budgets_results.csv")
+        save(budget_figure(pd.read_csv(joined), dict(zip(results["max tokens"], results["part"]))),
+             "countdown_grpo_vs_drgrpo_budgets")
     return names
 
 
