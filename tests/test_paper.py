@@ -33,7 +33,8 @@ def test_a_stale_csv_or_a_hand_edited_report_does_not_reproduce(tmp_path):
 
 def test_the_package_plotted_figures_are_drawn_again_from_the_csvs(tmp_path):
     names = render_figures(tmp_path, ROOT / "reports")
-    assert {"ordebug_grpo_test_metrics", "ordebug_curriculum_training_curves", "countdown_accuracy_by_budget"} <= set(names)
+    assert {"ordebug_grpo_test_metrics", "ordebug_curriculum_training_curves", "countdown_accuracy_by_budget",
+            "countdown_grpo_vs_drgrpo_budgets"} <= set(names)
     assert all((tmp_path / "figures" / f"{n}.png").stat().st_size > 0 for n in names)
     index = figure_index(names, ROOT / "figures")
     assert index.loc[index["drawn again"], "published"].all()  # each one a published figure, by name
