@@ -73,6 +73,22 @@ def _flat(d: dict, prefix: str = "") -> dict:
     return out
 
 
+def same_problems(parts: Sequence[dict]) -> None:
+    """Refuse parts whose test or val problems (id, numbers, target) are not the first part's."""
+    key, first = ["problem", "numbers", "target"], parts[0]
+    for split in ("test", "val"):
+        ref_p = first["episodes"].loc[first["episodes"]["split"] == split, key].drop_duplicates().set_index("problem")
+        for p in parts[1:]:
+            other = p["episodes"].loc[p["episodes"]["split"] == split, key].drop_duplicates().set_index("problem")
+            if set(ref_p.index) != set(other.index):
+                raise ValueError(f"{p['name']}'s {split} problems are not {first['name']}'s "
+                                 f"({len(set(ref_p.index) ^ set(other.index))} problem ids differ)")
+            bad = (ref_p.loc[other.index] != other).any(axis=1).sum()
+            if bad:
+                raise ValueError(f"{p['name']}'s {split} problems are not {first['name']}'s ({bad} of {len(other)} "
+                                 "differ in numbers or target)")
+
+
 def join_parts(parts: Sequence[dict]):
     """(episodes, arms) of several parts with a ``part`` column, after checking that they are one experiment:
     the same parameters outside ``FREE_KEYS``, disjoint budgets, the same test and val problems, clean commits.
@@ -111,18 +127,7 @@ def join_parts(parts: Sequence[dict]):
     shared = set.union(*[a & b for a, b in itertools.combinations(budgets, 2)])
     if shared:
         raise ValueError(f"budgets {sorted(shared)} are in more than one part")
-    key = ["problem", "numbers", "target"]
-    for split in ("test", "val"):
-        ref_p = first["episodes"].loc[first["episodes"]["split"] == split, key].drop_duplicates().set_index("problem")
-        for p in parts[1:]:
-            other = p["episodes"].loc[p["episodes"]["split"] == split, key].drop_duplicates().set_index("problem")
-            if set(ref_p.index) != set(other.index):
-                raise ValueError(f"{p['name']}'s {split} problems are not {first['name']}'s "
-                                 f"({len(set(ref_p.index) ^ set(other.index))} problem ids differ)")
-            bad = (ref_p.loc[other.index] != other).any(axis=1).sum()
-            if bad:
-                raise ValueError(f"{p['name']}'s {split} problems are not {first['name']}'s ({bad} of {len(other)} "
-                                 "differ in numbers or target)")
+    same_problems(parts)
     episodes = pd.concat([p["episodes"].assign(part=p["name"]) for p in parts], ignore_index=True)
     arms = pd.concat([p["arms"].assign(part=p["name"]) for p in parts], ignore_index=True)
     return episodes, arms
@@ -156,6 +161,44 @@ def budget_interaction(episodes, a: str = "dr_grpo", b: str = "grpo", split: str
                      "interaction": t["diff"], "se": t["se"], "ci low": t["diff"] - 1.96 * t["se"],
                      "ci high": t["diff"] + 1.96 * t["se"], "p": t["p"], "mde": t["mde"], "seed se": spread,
                      "verdict": verdict(t["diff"], t["se"], spread)})
+    return pd.DataFrame(rows)
+
+
+def across_warm_starts(strong, weak, budget: int, split: str = "test"):
+    """Two runs of one budget that differ in their warm start only (e.g. ``gpu_strong_ws`` against
+    ``gpu_short``), paired per problem on the same problems: per arm group (warm start, each loss), accuracy
+    with the stronger warm start minus with the weaker, and per loss the change of the RL gain,
+    [loss − warm start]_strong − [loss − warm start]_weak; each with its seed SE and ``stats.verdict``.
+
+    >>> import pandas as pd
+    >>> def run(ws_right, rl_right):
+    ...     return pd.DataFrame([{"kind": k, "budget": 256, "seed": s, "arm": f"{k}-s{s}", "split": "test", "problem": p,
+    ...         "outcome": "correct" if p < (ws_right if k == "warm_start" else rl_right) else "failed"}
+    ...         for k in ("warm_start", "grpo", "dr_grpo") for s in (0, 1) for p in range(10)])
+    >>> t = across_warm_starts(run(4, 7), run(2, 4), 256)
+    >>> [(r["quantity"], round(float(r["diff"]), 2)) for _, r in t.iterrows()]
+    [('warm start', 0.2), ('GRPO', 0.3), ('DR-GRPO', 0.3), ('GRPO − warm start', 0.1), ('DR-GRPO − warm start', 0.1)]
+    """
+    import pandas as pd
+
+    rows = []
+
+    def add(name, a, b, sa, sb):
+        t = paired_test(a.to_numpy(), b.loc[a.index].to_numpy())
+        spread = seed_se(sa, sb)
+        rows.append({"budget": int(budget), "quantity": name, "strong": t["a"], "weak": t["b"], "diff": t["diff"],
+                     "se": t["se"], "ci low": t["diff"] - 1.96 * t["se"], "ci high": t["diff"] + 1.96 * t["se"],
+                     "p": t["p"], "mde": t["mde"], "seed se": spread, "verdict": verdict(t["diff"], t["se"], spread)})
+
+    per = {(side, k): _per_problem(run, k, budget, split) for side, run in (("strong", strong), ("weak", weak))
+           for k in ("warm_start", "grpo", "dr_grpo")}
+    for k in ("warm_start", "grpo", "dr_grpo"):
+        (a, sa), (b, sb) = per[("strong", k)], per[("weak", k)]
+        add(LOSS_LABEL[k] if k != "warm_start" else "warm start", a, b, sa, sb)
+    for k in ("grpo", "dr_grpo"):
+        (a, sa), (wa, _) = per[("strong", k)], per[("strong", "warm_start")]
+        (b, sb), (wb, _) = per[("weak", k)], per[("weak", "warm_start")]
+        add(f"{LOSS_LABEL[k]} − warm start", a - wa.loc[a.index], (b - wb.loc[b.index]), sa, sb)
     return pd.DataFrame(rows)
 
 
@@ -290,11 +333,69 @@ def write_joined(archives: Sequence[str | Path], root: str | Path) -> list[Path]
     return [reports / f"{SLUG}.md", *figs, prov_path]
 
 
+WARM_SLUG = "countdown_grpo_vs_drgrpo_warm_starts"
+"""The warm-start comparison's file stem in ``reports/`` (``across_warm_starts``; its CSV ``_tests``)."""
+
+
+def write_warm_starts(strong: str | Path, weak: str | Path, budget: int, root: str | Path) -> list[Path]:
+    """``across_warm_starts`` of two published runs into ``reports/<WARM_SLUG>.md`` (+ ``_tests.csv``) and its
+    provenance; refused unless the runs differ in their warm start's settings and nothing else (budgets and
+    scheduling aside, ``FREE_KEYS``) and pair on the same problems."""
+    from ..provenance import collect
+
+    root = Path(root)
+    parts = [load_part(strong), load_part(weak)]
+    differ = {k for k, v in _flat(parts[0]["parameters"]).items() if _flat(parts[1]["parameters"]).get(k) != v}
+    differ = {k for k in differ if k.split(".")[0] not in FREE_KEYS}
+    if not differ or {k.split(".")[0] for k in differ} != {"warm_start_config"}:
+        raise ValueError(f"the runs must differ in warm_start_config only; they differ in {sorted(differ) or 'nothing'}")
+    same_problems(parts)
+    for p in parts:
+        if budget not in set(p["episodes"]["budget"]):
+            raise ValueError(f"{p['name']} has no arms at {budget} tokens")
+        if p["provenance"].get("git", {}).get("dirty") is not False:
+            raise ValueError(f"{p['name']}: ran from a dirty or unknown tree: its code is not a commit")
+    table = across_warm_starts(parts[0]["episodes"], parts[1]["episodes"], budget)
+
+    def loss(archive):
+        return json.loads((Path(archive) / "metrics.json").read_text())["warm_start"]["sft"]["final_held_out_loss"]
+
+    ws = {p["name"]: {k.split(".", 1)[1]: _flat(p["parameters"])[k] for k in sorted(differ)} for p in parts}
+    lines = [f"# E1 at {budget} tokens from two warm starts: what a stronger warm start changes", "",
+             "Generated by `python -m ordebug_lib.experiments.e1_parts --warm-starts` from the published runs below, "
+             "paired per test problem (each problem's correctness averaged over the seeds; the seed SE counts both "
+             f"runs' seeds); provenance in `reports/provenance/{WARM_SLUG}.json`.", "",
+             *[f"- **{side}**: {p['name']} (warm start {ws[p['name']]}, held-out loss {loss(a):.3f})"
+               for side, p, a in (("strong", parts[0], strong), ("weak", parts[1], weak))], "",
+             "## Strong − weak (test split)", "", table.to_markdown(index=False, floatfmt=".3g"), "",
+             "Each side has one warm start (one SFT run), so the seed SE holds the RL seeds only: how far another "
+             "SFT run of the same recipe moves a warm start is not measured here.", ""]
+    reports = root / "reports"
+    reports.mkdir(parents=True, exist_ok=True)
+    table.to_csv(reports / f"{WARM_SLUG}_tests.csv", index=False)
+    (reports / f"{WARM_SLUG}.md").write_text("\n".join(lines))
+    prov = root / "reports" / "provenance" / f"{WARM_SLUG}.json"
+    prov.parent.mkdir(parents=True, exist_ok=True)
+    prov.write_text(json.dumps({"script": "python -m ordebug_lib.experiments.e1_parts --warm-starts",
+                                "parts": [p["name"] for p in parts], "budget": budget,
+                                **collect(Path(__file__).resolve().parents[2])}, indent=2, default=str) + "\n")
+    return [reports / f"{WARM_SLUG}.md", prov]
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(prog="python -m ordebug_lib.experiments.e1_parts", description=__doc__.split("\n")[0])
-    ap.add_argument("archives", nargs="+", help="published parts: reports/published/10_countdown_grpo_vs_drgrpo.*")
+    ap.add_argument("archives", nargs="+", help="published parts: reports/published/10_countdown_grpo_vs_drgrpo.*"
+                    " (with --warm-starts: the stronger warm start's run, then the weaker's)")
     ap.add_argument("--root", default=".", help="the repository root to write reports/ and figures/ into")
+    ap.add_argument("--warm-starts", type=int, metavar="BUDGET",
+                    help="compare two runs that differ in their warm start only, at this budget")
     args = ap.parse_args(sys.argv[1:] if argv is None else argv)
+    if args.warm_starts is not None:
+        if len(args.archives) != 2:
+            ap.error("--warm-starts takes exactly two archives: the stronger warm start's run, then the weaker's")
+        for p in write_warm_starts(*args.archives, args.warm_starts, args.root):
+            print(p)
+        return 0
     for p in write_joined(args.archives, args.root):
         print(p)
     print((Path(args.root) / "reports" / f"{SLUG}.md").read_text().split("## Findings (computed)")[1])

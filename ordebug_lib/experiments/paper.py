@@ -31,6 +31,7 @@ RL_SLUGS = {"20_ordebug_sft_vs_grpo": ("ordebug_sft_vs_grpo", "grpo"), "21_ordeb
 EMBEDDED = {f"{slug}{suffix}": slug for slug, _ in RL_SLUGS.values() for suffix in ("_by_error_type", "_by_difficulty")}
 EMBEDDED.update({f"countdown_grpo_vs_drgrpo_budgets{suffix}": "countdown_grpo_vs_drgrpo_budgets"
                  for suffix in ("_results", "_tests", "_interaction")})  # E1 v2 joined from its parts (e1_parts.py)
+EMBEDDED["countdown_grpo_vs_drgrpo_warm_starts_tests"] = "countdown_grpo_vs_drgrpo_warm_starts"  # e1_parts.across_warm_starts
 NOT_TABLES = ("_arms", "_curves", "_episodes", "_stages")  # per-arm and per-step data behind a report, not its tables
 
 
