@@ -95,3 +95,24 @@ def test_an_archive_that_is_not_an_e1_run_is_refused(tmp_path):
     (bad / "provenance.json").write_text(json.dumps({**prov, "status": "failed"}))
     with pytest.raises(ValueError, match="status 'failed'"):
         e1_parts.load_part(bad)
+
+
+STRONG = PUBLISHED / "10_countdown_grpo_vs_drgrpo.gpu_strong_ws.e1v2w"
+
+
+def test_the_stronger_warm_start_is_compared_on_the_same_problems_and_only_it_differs(tmp_path):
+    paths = e1_parts.write_warm_starts(STRONG, PARTS[0], 256, tmp_path)
+    fresh = pd.read_csv(tmp_path / "reports" / f"{e1_parts.WARM_SLUG}_tests.csv")
+    pd.testing.assert_frame_equal(fresh, pd.read_csv(ROOT / "reports" / f"{e1_parts.WARM_SLUG}_tests.csv"))
+    assert check_tables(tmp_path / "reports")["reproduced"].all()
+    t = fresh.set_index("quantity")
+    # as published: 1200 SFT steps instead of 600 lift the warm start 11.3% -> 21.2% and GRPO after RL 16.1% -> 28.5%
+    assert (round(t.loc["warm start", "weak"], 4), round(t.loc["warm start", "strong"], 4)) == (0.1133, 0.2119)
+    assert (round(t.loc["GRPO", "weak"], 4), round(t.loc["GRPO", "strong"], 4)) == (0.1608, 0.2852)
+    assert (t["verdict"] == "beyond the CI").all() and t.loc["GRPO − warm start", "ci low"] > 0
+    assert json.loads(paths[1].read_text())["parts"] == [STRONG.name, PARTS[0].name]
+    # part 1 (1024 tokens) has no 256-token arms; two parts of one warm start differ in nothing it compares
+    with pytest.raises(ValueError, match="no arms at 256 tokens"):
+        e1_parts.write_warm_starts(STRONG, PARTS[1], 256, tmp_path)
+    with pytest.raises(ValueError, match="differ in warm_start_config only; they differ in nothing"):
+        e1_parts.write_warm_starts(PARTS[0], PARTS[0], 256, tmp_path)
