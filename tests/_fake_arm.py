@@ -14,4 +14,5 @@ if spec.get("exit"):
     print("something went wrong in the arm")
     sys.exit(spec["exit"])
 if not spec.get("skip_done"):
-    mark_done(spec_path.parent, spec, value=spec["value"] * 2, alloc_conf=os.environ.get("PYTORCH_CUDA_ALLOC_CONF"))
+    mark_done(spec_path.parent, spec, value=spec["value"] * 2, alloc_conf=os.environ.get("PYTORCH_CUDA_ALLOC_CONF"),
+              omp_threads=os.environ.get("OMP_NUM_THREADS"))

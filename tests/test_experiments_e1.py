@@ -73,6 +73,8 @@ def test_run_jobs_runs_in_parallel_skips_done_jobs_and_reruns_changed_ones(tmp_p
         done = json.loads((j.dir / "done.json").read_text())
         assert j.done and done["value"] == 2 * i
         assert done["alloc_conf"] == os.environ.get("PYTORCH_CUDA_ALLOC_CONF", "expandable_segments:True")
+        # the cores shared out between the 2 arms at a time, unless the caller chose
+        assert done["omp_threads"] == os.environ.get("OMP_NUM_THREADS", str(max(1, (os.cpu_count() or 1) // 2)))
         assert f"fake arm a{i} starting" in (j.dir / "log.txt").read_text()
     assert run_jobs(jobs, parallel=2, progress=False, env=env) == {}  # resumed: nothing left to do
     changed = fake_jobs(tmp_path, [{"name": "a1", "value": 10}])

@@ -75,6 +75,17 @@ def gpu_count() -> int:
     return torch.cuda.device_count() if torch.cuda.is_available() else 0
 
 
+def child_threads(parallel: int, cores: int | None = None) -> int:
+    """CPU threads per arm (``OMP_NUM_THREADS``, unless the caller's environment sets it): the cores shared
+    out, since torch in each arm otherwise starts one thread per core and ``parallel`` arms oversubscribe them.
+
+    >>> child_threads(2, cores=2), child_threads(4, cores=16), child_threads(3, cores=2)
+    (1, 4, 1)
+    """
+    cores = cores or os.cpu_count() or 1
+    return max(1, cores // parallel)
+
+
 def run_jobs(jobs: Sequence[Job], parallel: int = 1, poll_s: float = 0.5, progress: bool = True,
              env: dict | None = None) -> dict[str, float]:
     """Run the jobs that are not done yet, at most ``parallel`` at a time; returns {name: wall seconds}
@@ -106,7 +117,8 @@ def run_jobs(jobs: Sequence[Job], parallel: int = 1, poll_s: float = 0.5, progre
                 job.spec_path.write_text(json.dumps(job.spec, indent=2))
                 # expandable segments: arms sharing a GPU fragment less (an E1 arm at 1024 tokens ran out
                 # of memory beside three others with 2 GiB reserved but unallocated)
-                child_env = {"PYTORCH_CUDA_ALLOC_CONF": "expandable_segments:True", **os.environ, **(env or {}),
+                child_env = {"PYTORCH_CUDA_ALLOC_CONF": "expandable_segments:True",
+                             "OMP_NUM_THREADS": str(child_threads(parallel)), **os.environ, **(env or {}),
                              "PYTHONUNBUFFERED": "1"}
                 if n_gpus > 1:
                     child_env["CUDA_VISIBLE_DEVICES"] = str(slot % n_gpus)
