@@ -115,7 +115,10 @@ def _check_run(run, kinds, advantage, rep, figs):
     assert len(m["by_difficulty"]) == len(policies) * len(diffs)
     assert sum(r["episodes"] for r in m["by_error_type"]) == len(policies) * len(test)
     trained = [k for k in kinds if k != "sft"]
-    assert sum(s.startswith(f"Does {labels[k]} move past SFT?") for s in m["findings"] for k in trained) == len(trained)
+    # each trained arm's headline is its paired test against SFT, with a verdict per metric (never a bare "No")
+    heads = [s for s in m["findings"] for k in trained if s.startswith(f"{labels[k]} against SFT, paired over {len(test)} instances")]
+    assert len(heads) == len(trained) and not any(s.startswith("Does ") for s in m["findings"])
+    assert all(s.count("beyond the CI") + s.count("not detected") + s.count("within the seed spread") == 3 for s in heads)
     assert any("zero-std groups" in s for s in m["findings"])
     report = (run / "reports" / f"{rep}.md").read_text()
     assert "## By error type" in report and "## By difficulty" in report and "single RL seed" in report

@@ -831,11 +831,28 @@ def curve_trends(curves):
     return pd.DataFrame(out)
 
 
-def findings(table, trends, n_eval: int, seeds: Sequence[int], reward: str, tolerance: float | None = None) -> list[str]:
+def findings(table, trends, n_eval: int, seeds: Sequence[int], reward: str, tolerance: float | None = None,
+             paired=None) -> list[str]:
     """Sentences computed from the results (no hand-written claims): each RL arm against SFT on RR@5,
     faithful recovery and DA (and whether it moves past SFT), where SFT stands on the baseline ladder, and
     the reward-variance trend of each trained arm. A change counts only beyond ``tolerance`` (default:
-    ``stats.noise_band``, two binomial standard errors of the difference on ``n_eval`` episodes)."""
+    ``stats.noise_band``, two binomial standard errors of the difference on ``n_eval`` episodes).
+
+    With ``paired`` (``paired_to_reference``'s table) each RL arm's sentence is its paired per-instance test
+    instead: the difference, its 95% CI, the MDE and ``stats.verdict`` per metric ("not detected", never "no").
+
+    >>> import pandas as pd
+    >>> t = pd.DataFrame({"policy": ["SFT (no RL)", "GRPO"], "RR@5": [.4, .5], "faithful_recovery": [.1, .1],
+    ...                   "DA": [.2, .2], "avg_steps": [12.0, 11.0]})
+    >>> pr = pd.DataFrame({"policy": ["GRPO"] * 3, "metric": ["RR@5", "faithful_recovery", "DA"],
+    ...                    "instances": 378, "seeds": 3, "diff": [.1, .0, .0], "ci low": [.05, -.02, -.03],
+    ...                    "ci high": [.15, .02, .03], "mde": [.04, .03, .04], "verdict": ["beyond the CI",
+    ...                    "not detected", "not detected"]})
+    >>> findings(t, pd.DataFrame(columns=["arm"]), 378, [0, 1, 2], "composite", paired=pr)[0]  # doctest: +NORMALIZE_WHITESPACE
+    'GRPO against SFT, paired over 378 instances (3 RL seeds): RR@5 +10.0% (CI +5.0% to +15.0%, MDE 4.0%; beyond
+     the CI); faithful_recovery +0.0% (CI -2.0% to +2.0%, MDE 3.0%; not detected); DA +0.0% (CI -3.0% to +3.0%,
+     MDE 4.0%; not detected); average steps 12.0 → 11.0.'
+    """
     from .stats import noise_band
 
     t = table.set_index("policy")
@@ -851,6 +868,10 @@ def findings(table, trends, n_eval: int, seeds: Sequence[int], reward: str, tole
     if sft is not None:
         for label in [p for p in t.index if p != LABEL["sft"] and not p.startswith("baseline")]:
             r = t.loc[label]
+            if paired is not None and label in set(paired["policy"]):
+                out.append(_paired_sentence(paired[paired["policy"] == label], label)
+                           + f"; average steps {sft['avg_steps']:.1f} → {r['avg_steps']:.1f}.")
+                continue
             parts = [f"{m} {sft[m]:.1%} → {r[m]:.1%} ({verb(sft[m], r[m])})" for m in ("RR@5", "faithful_recovery", "DA")]
             moved = [m for m in ("RR@5", "faithful_recovery", "DA") if r[m] - sft[m] > band(sft[m], r[m])]
             worse = [m for m in ("RR@5", "faithful_recovery", "DA") if sft[m] - r[m] > band(sft[m], r[m])]
@@ -872,6 +893,15 @@ def findings(table, trends, n_eval: int, seeds: Sequence[int], reward: str, tole
                + (f"single RL seed ({seeds[0]}): one episode is {1 / n_eval:.1%}, and differences of a few episodes "
                   "are within run-to-run noise." if len(seeds) == 1 else f"RL seeds {list(seeds)}, episodes pooled."))
     return out
+
+
+def _paired_sentence(rows, label: str) -> str:
+    """One policy's paired tests against SFT (rows of ``paired_to_reference`` for ``label``), in one sentence."""
+    first = rows.iloc[0]
+    parts = [f"{r['metric']} {r['diff']:+.1%} (CI {r['ci low']:+.1%} to {r['ci high']:+.1%}, MDE {r['mde']:.1%}; "
+             f"{r['verdict']})" for _, r in rows.iterrows()]
+    return (f"{label} against SFT, paired over {int(first['instances'])} instances ({int(first['seeds'])} RL seed"
+            f"{'s' if int(first['seeds']) != 1 else ''}): " + "; ".join(parts))
 
 
 def write_report(path: str | Path, title: str, intro: str, setup: dict, table, by_type, by_difficulty,
