@@ -163,14 +163,31 @@ def test_notebook_21_smoke_profile_runs_sft_grpo_and_dgro_end_to_end(tmp_path):
 
 
 def test_findings_of_the_published_e3_run_call_a_few_episodes_noise():
-    """The committed E3 table (reports/): GRPO's DA 16.2% -> 20.0% on 101 episodes is within two standard
+    """The committed E3 v1 table (its archive): GRPO's DA 16.2% -> 20.0% on 101 episodes is within two standard
     errors, so GRPO does not 'move past' SFT."""
     import pandas as pd
 
     from ordebug_lib.experiments.ordebug_rl import findings
 
     root = Path(__file__).resolve().parents[1]
-    table = pd.read_csv(root / "reports" / "ordebug_sft_vs_grpo.csv")
+    table = pd.read_csv(root / "reports" / "published" / "20_ordebug_sft_vs_grpo.legacy" / "reports" / "ordebug_sft_vs_grpo.csv")
     found = findings(table, pd.DataFrame(columns=["arm"]), n_eval=101, seeds=[0], reward="composite")
     grpo = next(s for s in found if s.startswith("Does GRPO move past SFT?"))
     assert grpo.startswith("Does GRPO move past SFT? No:") and "DA 16.2% → 20.0% (within noise)" in grpo
+
+
+def test_the_published_e3_v2_paired_table_is_recomputed_from_its_episodes():
+    """E3 v2 (reports/, run e3v2b): the paired table against SFT follows from the committed per-episode rows,
+    over 378 instances and 3 RL seeds; GRPO's DA drop is beyond the CI, its faithful recovery change not detected."""
+    import pandas as pd
+
+    from ordebug_lib.experiments.ordebug_rl import paired_to_reference
+
+    root = Path(__file__).resolve().parents[1] / "reports"
+    again = paired_to_reference(pd.read_csv(root / "ordebug_sft_vs_grpo_episodes.csv"))
+    committed = pd.read_csv(root / "ordebug_sft_vs_grpo_paired.csv")
+    pd.testing.assert_frame_equal(again.reset_index(drop=True), committed, check_dtype=False, atol=1e-9)
+    g = committed[committed["policy"] == "GRPO"].set_index("metric")
+    assert (g["instances"] == 378).all() and (g["seeds"] == 3).all()
+    assert g.loc["DA", "verdict"] == "beyond the CI" and round(g.loc["DA", "diff"], 3) == -0.028
+    assert g.loc["faithful_recovery", "verdict"] == "not detected"
