@@ -143,7 +143,7 @@ def one_round(envs, instances) -> dict:
         for i, r in zip(live, res):
             obs[i] = r[0]
     live = [i for i, d in enumerate(envs.done()) if not d]
-    if live:  # --max-steps above TURNS: end the rest as the rollouts end a full context
+    if live:  # --max-turns above TURNS: end the rest as the rollouts end a full context
         envs.truncate(live, "benchmark over")
     outcomes = [strip_wall_time(o) for o in envs.outcomes()]
     return {"steps": steps, "step_s": step_s, "reset_s": reset_s, "turns": turns, "outcomes": outcomes}
@@ -160,7 +160,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--workers", type=int, nargs="+", default=[2])
     parser.add_argument("--repeats", type=int, default=10, help="rounds of reset + episodes per batch")
     parser.add_argument("--difficulties", nargs="+", default=list(DIFFICULTIES), choices=DIFFICULTIES)
-    parser.add_argument("--max-steps", type=int, default=TURNS)
+    parser.add_argument("--max-turns", type=int, default=TURNS)
     parser.add_argument("--no-calibrate", dest="calibrate", action="store_false",
                         help="skip measuring the parallelism available (available_parallelism, ~4 s per value)")
     parser.add_argument("--out", type=Path)
@@ -172,7 +172,7 @@ def main(argv: list[str] | None = None) -> int:
     t0 = time.perf_counter()
     instances = build(args.envs, args.difficulties)
     build_s = time.perf_counter() - t0
-    config = EnvConfig(max_steps=args.max_steps)
+    config = EnvConfig(max_turns=args.max_turns)
     batches, start_s = [], []
     for workers in [1, *args.workers]:
         t0 = time.perf_counter()
@@ -214,7 +214,7 @@ def main(argv: list[str] | None = None) -> int:
     sizes = [inst.sabotaged.size for inst in instances]
     summary = {
         "envs": len(instances), "difficulties": args.difficulties, "repeats": args.repeats,
-        "turns_per_episode": TURNS, "max_steps": args.max_steps, "cpu_count": os.cpu_count(),
+        "turns_per_episode": TURNS, "max_turns": args.max_turns, "cpu_count": os.cpu_count(),
         "load_average_before": load_before, "load_average_after": list(os.getloadavg()),
         "build_s": build_s, "mean_vars": sum(s[0] for s in sizes) / len(sizes),
         "mean_constrs": sum(s[1] for s in sizes) / len(sizes),

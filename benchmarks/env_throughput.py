@@ -65,7 +65,7 @@ def action_mix(model: LinearModel) -> list[str]:
 
 
 def steps_per_second(model: LinearModel, seconds: float, track_iis: bool) -> float:
-    env = RepairEnv(model, EnvConfig(max_steps=10_000, track_iis=track_iis))
+    env = RepairEnv(model, EnvConfig(max_turns=10_000, track_iis=track_iis))
     env.reset()
     mix, n, t0 = action_mix(model), 0, time.perf_counter()
     while time.perf_counter() - t0 < seconds or n < len(mix):

@@ -257,7 +257,7 @@ def fuzz(instances: list[FuzzInstance], n_actions: int, seed: int = 0, config: E
     next instance: this harness catches everything so one bug does not hide the next."""
     if not instances:
         raise ValueError("no instances to fuzz")
-    config = config or EnvConfig(max_steps=30, solve_time_limit=1.0)
+    config = config or EnvConfig(max_turns=30, solve_time_limit=1.0)
     rng = random.Random(seed)
     fuzzer = fuzzer or ActionFuzzer(rng)
     exceptions: Counter = Counter()
@@ -328,7 +328,7 @@ def fuzz(instances: list[FuzzInstance], n_actions: int, seed: int = 0, config: E
         "statuses": dict(statuses.most_common()), "solver_observations": dict(notes),
         "slowest_step": slowest, "wall_seconds": round(wall, 2),
         "actions_per_second": round(n_actions / wall, 1) if wall > 0 else None,
-        "config": {"max_steps": config.max_steps, "solve_time_limit": config.solve_time_limit,
+        "config": {"max_turns": config.max_turns, "solve_time_limit": config.solve_time_limit,
                    "slack_work_limit": config.slack_work_limit, "track_iis": config.track_iis},
     }
 
@@ -343,7 +343,7 @@ def main(argv: list[str] | None = None) -> int:
                         help="folder of Netlib infeasible .mps files (default: ../shared/data/netlib-infeasible "
                              "relative to the repository root)")
     parser.add_argument("--time-limit", type=float, default=1.0, help="the env's solve_time_limit (s)")
-    parser.add_argument("--max-steps", type=int, default=30, help="step budget of each episode")
+    parser.add_argument("--max-turns", type=int, default=30, help="step budget of each episode")
     parser.add_argument("--out", type=Path, default=None, help="write the JSON summary here")
     parser.add_argument("--no-progress", action="store_true", help="no tqdm progress bars")
     args = parser.parse_args(argv)
@@ -351,7 +351,7 @@ def main(argv: list[str] | None = None) -> int:
         args.netlib_dir = ROOT / args.netlib_dir  # relative to the repository root, not the working directory
     instances, counts = build_instances(args.instances_per_cell, args.seed, args.netlib_dir,
                                         progress=not args.no_progress)
-    config = EnvConfig(max_steps=args.max_steps, solve_time_limit=args.time_limit)
+    config = EnvConfig(max_turns=args.max_turns, solve_time_limit=args.time_limit)
     summary = fuzz(instances, args.n_actions, args.seed, config, progress=not args.no_progress)
     summary["instance_counts"] = {**counts, "n_generation_errors": len(counts["generation_errors"]),
                                   "n_netlib_skipped": len(counts["netlib_skipped"])}

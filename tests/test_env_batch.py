@@ -17,7 +17,7 @@ from ordebug_lib.ordebug.env import EnvConfig
 from ordebug_lib.ordebug.env_batch import ProcessEnvs, SerialEnvs, make_envs, strip_wall_time
 from ordebug_lib.ordebug.saboteur import make_instance
 
-CONFIG = EnvConfig(max_steps=4)
+CONFIG = EnvConfig(max_turns=4)
 
 
 @contextlib.contextmanager
@@ -59,7 +59,7 @@ def instances():
             production_flip("hand-A-production-2")]
 
 
-# per row, the action of each turn (max_steps = 4); row 3 and row 6 are truncated after turn 2
+# per row, the action of each turn (max_turns = 4); row 3 and row 6 are truncated after turn 2
 SCRIPTS = [
     ["GET_IIS", "DROP cap_assembly", "SUBMIT cap_assembly"],                  # an edit, then SUBMIT
     ["this is not an action", "SET_RHS cover_night 8", "SUBMIT cover_night"],  # malformed, SET_RHS edit
@@ -175,10 +175,10 @@ def test_bad_input_raises_clearly(batch):
 
 
 def test_construction_errors_are_the_envs_own(instances):
-    with pytest.raises(ValueError, match="max_steps"):
-        SerialEnvs(instances[:2], EnvConfig(max_steps=0))
-    with pytest.raises(ValueError, match="max_steps"):
-        ProcessEnvs(instances[:2], EnvConfig(max_steps=0), workers=2)  # raised before any worker starts
+    with pytest.raises(ValueError, match="max_turns"):
+        SerialEnvs(instances[:2], EnvConfig(max_turns=0))
+    with pytest.raises(ValueError, match="max_turns"):
+        ProcessEnvs(instances[:2], EnvConfig(max_turns=0), workers=2)  # raised before any worker starts
     with pytest.raises(ValueError, match="workers >= 1"):
         ProcessEnvs(instances[:2], CONFIG, workers=0)
     with pytest.raises(ValueError, match="timeout"):

@@ -71,10 +71,10 @@ def db(tmp_path_factory, instances):
     val = [i for i in instances if i.meta["split"] == "val"]
     evaluate(SearchRepairPolicy(), instances, path, "search", progress=False)
     for seed in (0, 1):
-        evaluate(RandomPolicy(), val, path, "random", seed=seed, max_steps=6, progress=False)
+        evaluate(RandomPolicy(), val, path, "random", seed=seed, max_turns=6, progress=False)
     for name, (lines, _, plays) in SCRIPTS.items():
         evaluate(lambda i, lines=lines: Script(lines(i)), [i for i in val if plays(i)], path, f"script_{name}",
-                 max_steps=2 if name == "timeout" else 20, progress=False)
+                 max_turns=2 if name == "timeout" else 20, progress=False)
     return path
 
 
@@ -102,7 +102,7 @@ def test_scripted_episodes_get_the_class_their_script_makes(db):
 
 def test_an_episode_ended_from_outside_is_a_timeout_and_the_oracle_a_success(instances):
     inst = next(i for i in instances if i.meta["split"] == "val")
-    env = RepairEnv(inst, EnvConfig(max_steps=10))
+    env = RepairEnv(inst, EnvConfig(max_turns=10))
     env.reset()
     env.step("GET_IIS")
     env.truncate("context full")

@@ -22,7 +22,7 @@ NETLIB = ROOT.parent / "shared" / "data" / "netlib-infeasible"
 SPEC = importlib.util.spec_from_file_location("fuzz_actions", ROOT / "benchmarks" / "fuzz_actions.py")
 fuzz_actions = sys.modules.setdefault("fuzz_actions", importlib.util.module_from_spec(SPEC))  # dataclasses look it up
 SPEC.loader.exec_module(fuzz_actions)
-CONFIG = EnvConfig(max_steps=30, solve_time_limit=1.0)
+CONFIG = EnvConfig(max_turns=30, solve_time_limit=1.0)
 
 
 def diagonal_cells() -> list[tuple[str, str, str]]:

@@ -223,7 +223,7 @@ def slowed(cls):  # the same baseline, slower per action, so that a kill lands m
     return Slow
 instances = load_benchmark(bench)
 for name, cls in (("greedy", GreedyIISDropPolicy), ("search", SearchRepairPolicy)):
-    evaluate(slowed(cls)(), instances, db, name, seed=0, max_steps=12, progress=False)
+    evaluate(slowed(cls)(), instances, db, name, seed=0, max_turns=12, progress=False)
 """
 
 
@@ -233,7 +233,7 @@ def evaluate_both(bench: Path, db: Path) -> None:
 
     instances = load_benchmark(bench)
     for name, policy in (("greedy", GreedyIISDropPolicy()), ("search", SearchRepairPolicy())):
-        df = evaluate(policy, instances, db, name, seed=0, max_steps=12, progress=False)
+        df = evaluate(policy, instances, db, name, seed=0, max_turns=12, progress=False)
         assert sorted(df["instance_id"]) == sorted(i.id for i in instances)
 
 

@@ -54,7 +54,7 @@ def test_greedy_relaxes_a_bound_when_the_iis_has_no_rows():
 
 
 def test_greedy_times_out_cleanly_on_a_small_budget():
-    out = run_episode(RepairEnv(staffing_bound(), EnvConfig(max_steps=3)), GreedyIISDropPolicy())
+    out = run_episode(RepairEnv(staffing_bound(), EnvConfig(max_turns=3)), GreedyIISDropPolicy())
     assert out.truncated and not out.submitted and out.steps == 3
 
 
@@ -134,7 +134,7 @@ def test_slack_policy_moves_members_one_by_one_then_asks_again():
 
 def test_random_policy_is_seeded_and_always_ends():
     def run(seed):
-        return [actions_of(run_episode(RepairEnv(inst, EnvConfig(max_steps=8)), RandomPolicy(), seed=seed))
+        return [actions_of(run_episode(RepairEnv(inst, EnvConfig(max_turns=8)), RandomPolicy(), seed=seed))
                 for inst in all_instances()]
 
     first = run(3)
@@ -172,13 +172,13 @@ def test_evaluate_is_resumable_and_stores_trajectories(tmp_path):
         def reset(self, seed=None):
             Counting.episodes += 1
 
-    df = evaluate(Counting(), insts[:2], db, "greedy", seed=0, max_steps=10, progress=False)
+    df = evaluate(Counting(), insts[:2], db, "greedy", seed=0, max_turns=10, progress=False)
     assert len(df) == 2 and Counting.episodes == 2
-    df = evaluate(Counting(), insts, db, "greedy", seed=0, max_steps=10, progress=False)
+    df = evaluate(Counting(), insts, db, "greedy", seed=0, max_turns=10, progress=False)
     assert len(df) == 4 and Counting.episodes == 4  # only the two new instances ran
-    with pytest.raises(ValueError, match="another max_steps"):
-        evaluate(Counting(), insts, db, "greedy", seed=0, max_steps=20, progress=False)
-    evaluate(GreedyIISDropPolicy(), insts, db, "greedy", seed=1, max_steps=10, progress=False, batch_size=3)
+    with pytest.raises(ValueError, match="another max_turns"):
+        evaluate(Counting(), insts, db, "greedy", seed=0, max_turns=20, progress=False)
+    evaluate(GreedyIISDropPolicy(), insts, db, "greedy", seed=1, max_turns=10, progress=False, batch_size=3)
     with sqlite3.connect(db) as conn:
         assert conn.execute("SELECT COUNT(*) FROM episodes").fetchone()[0] == 8
         with pytest.raises(sqlite3.IntegrityError):  # (policy, instance_id, seed) is the primary key
@@ -234,3 +234,19 @@ def test_a_results_database_of_another_version_is_refused(tmp_path):
         conn.execute("CREATE TABLE episodes (policy TEXT, instance_id TEXT, seed INTEGER, faithful INTEGER)")
     with pytest.raises(ValueError, match=r"another version of ordebug .*exact_repair"):
         connect(db)
+
+
+def test_the_episode_budget_is_stored_under_its_old_column_name(tmp_path):
+    """Databases written before the rename (issue 18: ``max_steps`` became ``max_turns``) stay readable and
+    resumable: the column keeps its stored name, rows and DataFrames call it max_turns."""
+    db = tmp_path / "eval.sqlite"
+    insts = all_instances()[:2]
+    evaluate(GreedyIISDropPolicy(), insts, db, "greedy", seed=0, max_turns=7, progress=False)
+    with sqlite3.connect(db) as conn:
+        cols = [r[1] for r in conn.execute("PRAGMA table_info(episodes)")]
+        assert "max_steps" in cols and "max_turns" not in cols
+        assert {r[0] for r in conn.execute("SELECT max_steps FROM episodes")} == {7}
+    df = load_results(db)
+    assert "max_steps" not in df.columns and set(df["max_turns"]) == {7}
+    with pytest.raises(ValueError, match="another max_turns"):  # resuming reads the stored budget
+        evaluate(GreedyIISDropPolicy(), insts, db, "greedy", seed=0, max_turns=8, progress=False)

@@ -22,7 +22,7 @@ def test_the_netlib_set_is_there():
 
 @pytest.mark.parametrize("path", NETLIB_FILES, ids=lambda p: p.stem)
 def test_greedy_on_every_netlib_model_ends_cleanly(path):
-    report = debug_model(path, "greedy", max_steps=4)
+    report = debug_model(path, "greedy", max_turns=4)
     assert report["initial_status"] == "INFEASIBLE" and report["verdict"] in VERDICTS
     assert 1 <= report["steps"] <= 4 and len(report["trajectory"]) == report["steps"]
     if report["verdict"] == "timeout":  # e.g. IIS of 100+ rows: the budget ends the episode, no crash
@@ -34,7 +34,7 @@ def test_greedy_on_every_netlib_model_ends_cleanly(path):
 
 @pytest.mark.parametrize("name", ["galenet", "itest6", "woodinfe", "bgprtr", "forest6", "mondou2"])
 def test_search_on_small_and_license_limited_netlib_models(name):
-    report = debug_model(NETLIB / f"{name}.mps", "search", max_steps=6)
+    report = debug_model(NETLIB / f"{name}.mps", "search", max_turns=6)
     assert report["verdict"] in VERDICTS
     actions = [s["action"] for s in report["trajectory"]]
     assert actions[:2] == ["GET_IIS", "CHECK_SLACK"]
@@ -65,7 +65,7 @@ def run_cli(*args):
 
 
 def test_subprocess_json_report():
-    proc = run_cli("debug", str(NETLIB / "bgprtr.mps"), "--agent", "search", "--max-steps", "8", "--json")
+    proc = run_cli("debug", str(NETLIB / "bgprtr.mps"), "--agent", "search", "--max-turns", "8", "--json")
     assert proc.returncode == 0, proc.stderr
     report = json.loads(proc.stdout)
     assert report["model"] == "bgprtr" and report["agent"] == "search" and report["verdict"] == "repaired"
@@ -73,7 +73,7 @@ def test_subprocess_json_report():
 
 
 def test_subprocess_text_report_and_timeout():
-    proc = run_cli("debug", str(NETLIB / "qual.mps"), "--agent", "greedy", "--max-steps", "3")
+    proc = run_cli("debug", str(NETLIB / "qual.mps"), "--agent", "greedy", "--max-turns", "3")
     assert proc.returncode == 0, proc.stderr
     assert "Model qual: 464 variables, 323 constraints, status INFEASIBLE" in proc.stdout
     assert "Outcome: timeout; final status INFEASIBLE" in proc.stdout
@@ -82,7 +82,7 @@ def test_subprocess_text_report_and_timeout():
 def test_search_that_finds_no_improving_repair_submits_what_it_changed():
     # mondou2: after its first repair no candidate lowers the remaining violation (measured: step 7),
     # so the search gives up and SUBMITs the rows it changed instead of looping to the step limit.
-    report = debug_model(NETLIB / "mondou2.mps", "search", max_steps=20)
+    report = debug_model(NETLIB / "mondou2.mps", "search", max_turns=20)
     assert report["submitted"] and report["steps"] < 20
     assert report["final_status"] == "INFEASIBLE" and report["verdict"] == "not repaired"
     assert report["diagnosis"]
@@ -90,7 +90,7 @@ def test_search_that_finds_no_improving_repair_submits_what_it_changed():
 
 def test_slack_agent_on_netlib_models(capsys):
     # bgprtr: CHECK_SLACK names two lower bounds; moving them by the amounts read makes it OPTIMAL
-    report = debug_model(NETLIB / "bgprtr.mps", "slack", max_steps=6)
+    report = debug_model(NETLIB / "bgprtr.mps", "slack", max_turns=6)
     assert [s["action"].split()[0] for s in report["trajectory"]] == ["CHECK_SLACK", "RELAX", "RELAX", "SUBMIT"]
     assert report["final_status"] == "OPTIMAL" and report["diagnosis"] == ["NDT1.lb", "N1T2.lb"]
     # bgetam's relaxation exceeds the license: the slack agent says it cannot act, the CLI exits 2
@@ -174,7 +174,7 @@ def test_cli_unreadable_file(tmp_path, capsys):
 
 
 def test_cli_bad_arguments_are_usage_errors(capsys):
-    for argv in (["--max-steps", "0"], ["--time-limit", "-1"], ["--time-limit", "nan"]):
+    for argv in (["--max-turns", "0"], ["--time-limit", "-1"], ["--time-limit", "nan"]):
         with pytest.raises(SystemExit) as stop:
             main(["debug", str(NETLIB / "itest2.mps"), *argv])
         assert stop.value.code == 2 and "must be > 0" in capsys.readouterr().err

@@ -95,7 +95,7 @@ def test_malformed_action_costs_a_step_and_never_raises(bad):
 
 
 def test_step_limit_truncates_with_failure_reward():
-    env = RepairEnv(production_flip(), EnvConfig(max_steps=3))
+    env = RepairEnv(production_flip(), EnvConfig(max_turns=3))
     steps = play(env, ["INSPECT cap_paint", "GET_IIS", "INSPECT make_a"])
     assert [s[2:4] for s in steps] == [(False, False), (False, False), (False, True)]
     obs, reward, _, _, info = steps[-1]
@@ -257,7 +257,7 @@ def test_time_limit_status_is_not_feasible():
 
 def test_big_user_model_shows_summary_then_iis_rows_and_check_slack_license_message():
     model = read_model(NETLIB / "chemcom.mps")
-    env = RepairEnv(model, EnvConfig(max_steps=5))
+    env = RepairEnv(model, EnvConfig(max_turns=5))
     obs, info = env.reset()
     assert "720 variables (0 integer), 288 constraints" in obs and "Call GET_IIS" in obs
     assert len(obs) < 2000

@@ -13,16 +13,16 @@ from ordebug_lib.ordebug.rewards import (RewardWeights, composite_reward, diagno
                                          efficiency_reward, outcome_reward, reward_components)
 
 
-def episode(first, steps, submitted, feasible, faithful, diagnosis, root_cause, max_steps=20, objective=None):
+def episode(first, steps, submitted, feasible, faithful, diagnosis, root_cause, max_turns=20, objective=None):
     """An EpisodeOutcome built by hand (the trajectory is irrelevant to the metrics)."""
     return EpisodeOutcome(
-        steps=steps, max_steps=max_steps, submitted=submitted, truncated=not submitted,
+        steps=steps, max_turns=max_turns, submitted=submitted, truncated=not submitted,
         diagnosis=diagnosis, final_status="OPTIMAL" if feasible else "INFEASIBLE",
         final_objective=objective if feasible else None, feasible_end=feasible, first_feasible_step=first,
         faithful=faithful, exact_repair=None if root_cause is None else bool(faithful),
         original_objective=None if root_cause is None else 100.0, root_cause=root_cause,
         initial_status="INFEASIBLE", initial_iis_size=3,
-        rewards=reward_components(feasible, faithful, diagnosis, root_cause, steps, max_steps),
+        rewards=reward_components(feasible, faithful, diagnosis, root_cause, steps, max_turns),
         wall_time=0.1, trajectory=[])
 
 

@@ -17,10 +17,10 @@ from ordebug_lib.ordebug.results import evaluate, load_results
 from ordebug_handmade import blend_type, production_flip, production_two, staffing_bound
 
 
-def labels_of(inst: Instance, actions: list[str], max_steps: int = 20):
+def labels_of(inst: Instance, actions: list[str], max_turns: int = 20):
     """Play ``actions`` on ``inst``; return (seed labels, progress dicts, outcome)."""
     outcome, models = replay_episode(inst, [{"action_text": a} for a in actions],
-                                     EnvConfig(max_steps=max_steps), truncated=True)
+                                     EnvConfig(max_turns=max_turns), truncated=True)
     seeds = seed_labels(outcome.trajectory, outcome.initial_status, outcome.initial_iis_size,
                         start_reference(inst))
     progress = [progress_label(inst, b, a, s.action) for s, b, a in zip(outcome.trajectory, models, models[1:])]
@@ -151,7 +151,7 @@ def bench(tmp_path_factory):
     db = tmp_path_factory.mktemp("db") / "results.sqlite"
     for policy, name in ((GreedyIISDropPolicy(), "greedy"), (RandomPolicy(seed=3), "random"),
                          (OraclePolicy, "oracle")):
-        evaluate(policy, insts, db, name, max_steps=8, progress=False)
+        evaluate(policy, insts, db, name, max_turns=8, progress=False)
     return {i.id: i for i in insts}, db
 
 
@@ -209,7 +209,7 @@ def test_replay_under_another_env_config_is_a_mismatch(bench, tmp_path):
     by_id, _ = bench
     train = [i for i in by_id.values() if i.meta["split"] == "train"]
     db = tmp_path / "untracked.sqlite"
-    evaluate(GreedyIISDropPolicy(), train, db, "greedy", max_steps=8, progress=False,
+    evaluate(GreedyIISDropPolicy(), train, db, "greedy", max_turns=8, progress=False,
              env_config=EnvConfig(track_iis=False))
     with pytest.raises(ReplayMismatch, match="iis_size replays as"):
         label_episodes(db, by_id, "train")

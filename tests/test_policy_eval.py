@@ -71,7 +71,7 @@ def test_ordebug_lockstep_oracle_script_is_stored_as_success(policy, instances, 
     assert [len(i.true_repair) for i in instances] == [1, 1]  # both episodes last 3 turns
     db = tmp_path / "results.sqlite"
     with scripted(model, tok, oracle) as state:
-        df, episodes = evaluate_lm(model, tok, instances, db, "scripted-oracle", max_steps=6, batch_size=2,
+        df, episodes = evaluate_lm(model, tok, instances, db, "scripted-oracle", max_turns=6, batch_size=2,
                                    sampling=SamplingConfig(max_new_tokens=64))
     assert state["turn"] == 2  # three generate calls (turns 0, 1, 2) for both episodes together
     assert len(df) == 2 and set(df["instance_id"]) == {i.id for i in instances}
@@ -84,7 +84,7 @@ def test_ordebug_lockstep_oracle_script_is_stored_as_success(policy, instances, 
     stored = load_results(db, policy="scripted-oracle")
     assert stored["trajectory"].map(len).tolist() == [3, 3]
     # resuming runs nothing and returns the stored rows
-    df2, again = evaluate_lm(model, tok, instances, db, "scripted-oracle", max_steps=6, batch_size=2)
+    df2, again = evaluate_lm(model, tok, instances, db, "scripted-oracle", max_turns=6, batch_size=2)
     assert again == [] and len(df2) == 2
 
 
@@ -108,7 +108,7 @@ def test_ordebug_episodes_step_together_and_finish_separately(policy, instances)
 
 def test_untrained_model_runs_out_of_steps(policy, instances, tmp_path):
     model, tok = policy
-    df, eps = evaluate_lm(model, tok, instances, tmp_path / "r.sqlite", "tiny-random", max_steps=2, batch_size=2,
+    df, eps = evaluate_lm(model, tok, instances, tmp_path / "r.sqlite", "tiny-random", max_turns=2, batch_size=2,
                           sampling=SamplingConfig(max_new_tokens=6))
     assert df["steps"].tolist() == [2, 2] and set(df["failure_class"]) == {"timeout"}
     assert all(len(e.output_tokens) == 2 and max(e.output_tokens) <= 6 for e in eps)

@@ -122,9 +122,9 @@ def test_parallel_baselines_write_the_rows_of_a_sequential_evaluation(instances,
     from ordebug_lib.ordebug.baselines import GreedyIISDropPolicy, RandomPolicy
 
     insts = instances[:4]
-    evaluate(RandomPolicy(seed=3), insts, tmp_path / "seq.sqlite", "random", seed=3, max_steps=6, progress=False)
-    evaluate(GreedyIISDropPolicy(), insts, tmp_path / "seq.sqlite", "greedy", seed=3, max_steps=6, progress=False)
-    parallel_baselines(["random", "greedy"], insts, tmp_path / "par.sqlite", seed=3, max_steps=6, workers=2)
+    evaluate(RandomPolicy(seed=3), insts, tmp_path / "seq.sqlite", "random", seed=3, max_turns=6, progress=False)
+    evaluate(GreedyIISDropPolicy(), insts, tmp_path / "seq.sqlite", "greedy", seed=3, max_turns=6, progress=False)
+    parallel_baselines(["random", "greedy"], insts, tmp_path / "par.sqlite", seed=3, max_turns=6, workers=2)
     cols = ["policy", "instance_id", "steps", "submitted", "diagnosis", "final_status", "faithful"]
     seq, par = (load_results(tmp_path / f"{n}.sqlite").sort_values(["policy", "instance_id"])[cols]
                 .reset_index(drop=True) for n in ("seq", "par"))

@@ -26,7 +26,7 @@ from ordebug_lib.selection import SelectionError
 
 SPLITS = {("A", 0): "train", ("C", 0): "train", ("D", 0): "train", ("H", 0): "train",
           ("A", 1): "val", ("H", 1): "val", ("C", 1): "test", ("D", 1): "test"}
-MAX_STEPS = 4
+MAX_TURNS = 4
 
 
 def harmful_drop(inst) -> str:
@@ -80,7 +80,7 @@ def world(policy, tmp_path_factory):
         handle = model.register_forward_hook(capture, with_kwargs=True)
         try:
             with scripted(model, tok, lambda turn, row: f"<action>{script(insts[row])[turn]}</action>"):
-                _, eps = evaluate_lm(model, tok, insts, db, name, max_steps=MAX_STEPS, batch_size=len(insts),
+                _, eps = evaluate_lm(model, tok, insts, db, name, max_turns=MAX_TURNS, batch_size=len(insts),
                                      sampling=SamplingConfig(max_new_tokens=48))
         finally:
             handle.remove()
@@ -283,7 +283,7 @@ def test_rerank_picks_the_highest_score_earliest_on_ties():
 def test_best_of_one_is_sampling_once(policy, world):
     model, tok = policy
     insts = world["insts"][:2]
-    config = episode_env_config(max_steps=3)
+    config = episode_env_config(max_turns=3)
     sampling = SamplingConfig(max_new_tokens=8, temperature=1.0, seed=5)
     plain = run_lm_episodes(model, tok, insts, config, sampling)
     best = best_of_n_episodes(model, tok, lambda seqs: [0.5] * len(seqs), insts, 1, sampling, config)
@@ -314,7 +314,7 @@ def test_the_solver_upper_bound_is_at_least_best_of_n(policy, world):
         return [1.0 if "DROP" in t else 0.0 for t in texts]
 
     sampling = SamplingConfig(max_new_tokens=48, temperature=1.0)
-    config = episode_env_config(max_steps=MAX_STEPS)
+    config = episode_env_config(max_turns=MAX_TURNS)
     with scripted(model, tok, script):
         solver = best_of_n_episodes(model, tok, None, insts, n, sampling, config, chooser="solver")
     with scripted(model, tok, script):

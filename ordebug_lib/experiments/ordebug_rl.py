@@ -600,7 +600,7 @@ def run_arm(spec: dict, out_dir: str | Path) -> dict:
     db = out / "results.sqlite"
     db.unlink(missing_ok=True)  # a rerun of this arm evaluates its new weights
     with torch.no_grad():
-        df, episodes = evaluate_lm(model, tok, test, db, arm.name, seed=spec["eval_seed"], max_steps=spec["max_steps"],
+        df, episodes = evaluate_lm(model, tok, test, db, arm.name, seed=spec["eval_seed"], max_turns=spec["max_steps"],
                                    batch_size=spec["eval_batch_size"], sampling=sampling,
                                    max_prompt_tokens=spec["max_prompt_tokens"],
                                    context_policy=spec.get("context_policy", "trim"))

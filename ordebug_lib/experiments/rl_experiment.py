@@ -138,7 +138,7 @@ class RLExperiment:
         p = self.params
         t0 = time.perf_counter()
         parallel_baselines(p["baselines"], self.test_insts, self.run_dir / "baselines.sqlite", seed=p["seed"],
-                           max_steps=p["max_steps"], workers=p["workers"], train=self.train_insts)
+                           max_turns=p["max_steps"], workers=p["workers"], train=self.train_insts)
         self.base = baseline_rows(self.run_dir / "baselines.sqlite", p["baselines"], self.test_insts, seed=p["seed"])
         self.timings["baselines_s"] = time.perf_counter() - t0
         return self.base

@@ -432,7 +432,7 @@ class OrdebugSFTExperiment(_SFTExperiment):
 
         r = self.run
         df, episodes = evaluate_lm(lm, self.tok, self.eval_insts, self.db, f"{label}:{self.model_name}",
-                                   seed=self.config.seed, max_steps=self.config.max_steps,
+                                   seed=self.config.seed, max_turns=self.config.max_steps,
                                    batch_size=r.sampling.batch_size, sampling=r.sampling,
                                    max_prompt_tokens=r.max_prompt_tokens)
         out = aggregate(df).iloc[0].to_dict()
@@ -457,7 +457,7 @@ class OrdebugSFTExperiment(_SFTExperiment):
         from ..policy.data import parallel_baselines
 
         c, t0 = self.config, time.perf_counter()  # the rows results.evaluate would write, episodes spread over the workers
-        parallel_baselines(list(self.run.baselines), self.eval_insts, self.db, seed=c.seed, max_steps=c.max_steps,
+        parallel_baselines(list(self.run.baselines), self.eval_insts, self.db, seed=c.seed, max_turns=c.max_steps,
                            workers=c.workers, train=load_benchmark(self.ws.benchmark, "train"))
         self.timings["baselines_s"] = time.perf_counter() - t0
         rows = load_results(self.db, seed=c.seed)

@@ -2,7 +2,7 @@
 
 Usage::
 
-    python -m ordebug_lib.ordebug debug MODEL.mps|MODEL.lp --agent greedy|search|slack [--max-steps N]
+    python -m ordebug_lib.ordebug debug MODEL.mps|MODEL.lp --agent greedy|search|slack [--max-turns N]
                                          [--time-limit S] [--json]
 
 Loads any (MI)LP file Gurobi reads (``solver.read_model``), checks it is infeasible, runs the agent in the
@@ -32,7 +32,7 @@ class CliError(RuntimeError):
     """The model cannot be debugged; the message is printed as is."""
 
 
-def debug_model(path: str | Path, agent: str = "greedy", max_steps: int = 20, time_limit: float = 10.0) -> dict:
+def debug_model(path: str | Path, agent: str = "greedy", max_turns: int = 20, time_limit: float = 10.0) -> dict:
     """Run ``agent`` on the model file and return the report (what ``--json`` prints)."""
     if agent not in AGENTS:
         raise CliError(f"unknown agent {agent!r}; choose one of {', '.join(AGENTS)}")
@@ -52,7 +52,7 @@ def debug_model(path: str | Path, agent: str = "greedy", max_steps: int = 20, ti
         raise CliError(f"cannot debug {path.name}: {e}") from e
     if status != "INFEASIBLE":
         raise CliError(f"{path.name} is {status}, not INFEASIBLE: there is nothing to debug")
-    env = RepairEnv(model, EnvConfig(max_steps=max_steps, solve_time_limit=time_limit))
+    env = RepairEnv(model, EnvConfig(max_turns=max_turns, solve_time_limit=time_limit))
     outcome = run_episode(env, AGENTS[agent]())
     n_vars, n_constrs = model.size
     if outcome.feasible_end:
@@ -61,7 +61,7 @@ def debug_model(path: str | Path, agent: str = "greedy", max_steps: int = 20, ti
         verdict = "timeout" if not outcome.submitted else "not repaired"
     return {
         "model": model.name, "path": str(path), "n_vars": n_vars, "n_constrs": n_constrs, "agent": agent,
-        "max_steps": max_steps, "initial_status": outcome.initial_status, "verdict": verdict,
+        "max_turns": max_turns, "initial_status": outcome.initial_status, "verdict": verdict,
         "steps": outcome.steps, "submitted": outcome.submitted, "diagnosis": outcome.diagnosis,
         "final_status": outcome.final_status, "feasible_end": outcome.feasible_end,
         "first_feasible_step": outcome.first_feasible_step, "final_objective": outcome.final_objective,
@@ -75,7 +75,7 @@ def format_report(report: dict) -> str:
     """Human-readable trajectory and outcome."""
     lines = [f"Model {report['model']}: {report['n_vars']} variables, {report['n_constrs']} constraints, "
              f"status {report['initial_status']}",
-             f"Agent {report['agent']}, at most {report['max_steps']} steps"]
+             f"Agent {report['agent']}, at most {report['max_turns']} steps"]
     for s in report["trajectory"]:
         action = s["action"] if len(s["action"]) <= 60 else s["action"][:57] + "..."
         result = s["result"].splitlines()[0]
@@ -98,12 +98,12 @@ def main(argv: list[str] | None = None) -> int:
     dbg = sub.add_parser("debug", help="debug an infeasible .mps/.lp model with a baseline agent")
     dbg.add_argument("model", help="path to a .mps or .lp file (optionally compressed)")
     dbg.add_argument("--agent", choices=sorted(AGENTS), default="greedy")
-    dbg.add_argument("--max-steps", type=_positive(int), default=20)
+    dbg.add_argument("--max-turns", type=_positive(int), default=20)
     dbg.add_argument("--time-limit", type=_positive(float), default=10.0, help="seconds per solve")
     dbg.add_argument("--json", action="store_true", help="print the report as JSON")
     args = parser.parse_args(argv)
     try:
-        report = debug_model(args.model, args.agent, args.max_steps, args.time_limit)
+        report = debug_model(args.model, args.agent, args.max_turns, args.time_limit)
     except (CliError, PolicyError, SolverError) as e:  # SolverError: a baseline's own solve failed mid-episode
         print("error: " + " ".join(str(e).split()), file=sys.stderr)  # one line, whatever the message holds
         return 2

@@ -2,7 +2,7 @@
 
 Gymnasium-style (gymnasium itself is not a dependency; the signatures are the same)::
 
-    env = RepairEnv(instance_or_model, EnvConfig(max_steps=20))
+    env = RepairEnv(instance_or_model, EnvConfig(max_turns=20))
     obs, info = env.reset()
     obs, reward, terminated, truncated, info = env.step("GET_IIS")
 
@@ -67,7 +67,7 @@ STATUS_MEANING = {
     SOLVER_ERROR_STATUS: "the solver failed on this model: not proven feasible-and-bounded",
 }
 INFO_KEYS = (
-    "step", "max_steps", "steps_left", "status", "feasible", "objective", "iis", "iis_minimal", "slack",
+    "step", "max_turns", "steps_left", "status", "feasible", "objective", "iis", "iis_minimal", "slack",
     "slack_unavailable", "last_action", "last_error", "last_result", "history", "constraint_names",
     "variable_names", "model", "done",
 )  # plus "reward_components" on the terminal step
@@ -78,8 +78,9 @@ NAME_LIST_LIMIT = 20  # INSPECT of a variable lists at most this many of the row
 class EnvConfig:
     """Settings of one ``RepairEnv``."""
 
-    max_steps: int = 20
-    """Step budget; reaching it without SUBMIT truncates the episode (a timeout)."""
+    max_turns: int = 20
+    """Episode budget: the most actions (turns) an episode may take, named in the observation ("Step k of N");
+    reaching it without SUBMIT truncates the episode (a timeout)."""
     solve_time_limit: float = 10.0
     """Seconds per Gurobi solve / IIS / relaxation."""
     slack_work_limit: float | None = 0.1
@@ -132,7 +133,7 @@ class EpisodeOutcome:
     a user model (no ground truth)."""
 
     steps: int
-    max_steps: int
+    max_turns: int
     submitted: bool
     truncated: bool
     diagnosis: list[str] | None
@@ -177,8 +178,8 @@ class RepairEnv:
 
     def __init__(self, problem: Instance | LinearModel, config: EnvConfig | None = None):
         self.config = config or EnvConfig()
-        if self.config.max_steps < 1:
-            raise ValueError(f"max_steps must be >= 1, got {self.config.max_steps}")
+        if self.config.max_turns < 1:
+            raise ValueError(f"max_turns must be >= 1, got {self.config.max_turns}")
         if isinstance(problem, Instance):
             # The display name is the family: an instance's own name or id may encode its error type.
             self._start = problem.sabotaged.copy()
@@ -253,9 +254,9 @@ class RepairEnv:
         except ActionError as e:
             rec["error"] = str(e)
             result = f"ERROR: {e}. The step is used; the model is unchanged."
-        if not self._submitted and self._step >= self.config.max_steps:
+        if not self._submitted and self._step >= self.config.max_turns:
             self._truncated = True
-            result += f"\nStep limit ({self.config.max_steps}) reached without SUBMIT: the episode is over."
+            result += f"\nStep limit ({self.config.max_turns}) reached without SUBMIT: the episode is over."
         self._done = self._submitted or self._truncated
         self._record(action_text, rec, result, time.perf_counter() - t0)
         reward = self._terminal_reward() if self._done else 0.0
@@ -278,7 +279,7 @@ class RepairEnv:
         if not self._started or not self._done:
             raise RuntimeError("outcome() is available once the episode is over (SUBMIT or step limit)")
         return EpisodeOutcome(
-            steps=self._step, max_steps=self.config.max_steps, submitted=self._submitted,
+            steps=self._step, max_turns=self.config.max_turns, submitted=self._submitted,
             truncated=self._truncated, diagnosis=self._diagnosis, final_status=self._status,
             final_objective=self._objective if self._feasible else None, feasible_end=self._feasible,
             first_feasible_step=self._first_feasible_step, faithful=self._faithful(),
@@ -422,7 +423,7 @@ class RepairEnv:
     def _terminal_reward(self) -> float:
         self._rewards = reward_components(
             self._feasible, self._faithful(), self._diagnosis, self._root_cause, self._step,
-            self.config.max_steps, self.config.reward_weights)
+            self.config.max_turns, self.config.reward_weights)
         return float(self._rewards[self.reward_name])
 
     # -- records -----------------------------------------------------------------------------------
@@ -438,8 +439,8 @@ class RepairEnv:
     def _info(self) -> dict:
         iis = self._iis if self._iis_shown else None
         return {
-            "step": self._step, "max_steps": self.config.max_steps,
-            "steps_left": self.config.max_steps - self._step,
+            "step": self._step, "max_turns": self.config.max_turns,
+            "steps_left": self.config.max_turns - self._step,
             "status": self._status, "feasible": self._feasible, "objective": self._objective,
             "iis": iis.tokens() if iis else None, "iis_minimal": iis.minimal if iis else None,
             "slack": dict(self._slack) if self._slack is not None else None,
@@ -453,7 +454,7 @@ class RepairEnv:
     # -- observation text --------------------------------------------------------------------------
     def _render(self) -> str:
         c = self.config
-        lines = [f"OR-Debug. Step {self._step} of {c.max_steps} ({c.max_steps - self._step} left).",
+        lines = [f"OR-Debug. Step {self._step} of {c.max_turns} ({c.max_turns - self._step} left).",
                  status_line(self._status, self._objective, c.solve_time_limit)]
         if self._solve_error is not None:
             lines.append(f"Solver error: {self._solve_error}")

@@ -33,7 +33,7 @@ class.
     ...            envs.step([2], ["SUBMIT x.ub"]), envs.truncate([1], "context full"),
     ...            envs.step([0], ["SUBMIT need"])]
     ...     return out, envs.done(), strip_wall_time(envs.outcomes())
-    >>> cfg = EnvConfig(max_steps=3)
+    >>> cfg = EnvConfig(max_turns=3)
     >>> with SerialEnvs([m] * 3, cfg) as serial, ProcessEnvs([m] * 3, cfg, workers=2) as procs:
     ...     a, b = play(serial), play(procs)
     >>> a == b                          # rows 0 and 2 in worker 0, row 1 in worker 1

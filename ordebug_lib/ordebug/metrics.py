@@ -72,7 +72,7 @@ def episode_metrics(outcome: EpisodeOutcome) -> dict:
     """Flat metric columns of one finished episode (see the module docstring)."""
     first = outcome.first_feasible_step
     row = {
-        "steps": outcome.steps, "max_steps": outcome.max_steps, "submitted": outcome.submitted,
+        "steps": outcome.steps, "max_turns": outcome.max_turns, "submitted": outcome.submitted,
         "truncated": outcome.truncated, "initial_status": outcome.initial_status,
         "final_status": outcome.final_status, "feasible_end": outcome.feasible_end,
         "first_feasible_step": first,

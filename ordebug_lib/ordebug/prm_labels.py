@@ -198,7 +198,7 @@ def diagnosis_reference(model: LinearModel, iis_tokens: Iterable[str]) -> frozen
 def start_reference(instance: Instance, config: EnvConfig | None = None) -> frozenset[str]:
     """``diagnosis_reference`` of the IIS that GET_IIS shows at step 1 of an episode on ``instance``
     (empty when the start model is not INFEASIBLE or the IIS search fails): exactly what the env reveals."""
-    env = RepairEnv(instance, dataclasses.replace(config or EnvConfig(), max_steps=2))
+    env = RepairEnv(instance, dataclasses.replace(config or EnvConfig(), max_turns=2))
     env.reset()
     start = env.model
     _, _, _, _, info = env.step("GET_IIS")
@@ -377,7 +377,7 @@ def label_episodes(db_path: str | Path, instances_by_id: Mapping[str, Instance],
     Episodes are selected by the split stored with them; an instance whose own ``meta['split']`` says
     otherwise raises, so does a stored instance missing from ``instances_by_id``. Each episode is replayed
     (``replay_episode``; ``env_config`` as in the evaluation, default ``EnvConfig()``, the stored
-    max_steps) and must reproduce every stored step and the row's summary columns (``ROW_CHECKS``).
+    max_turns) and must reproduce every stored step and the row's summary columns (``ROW_CHECKS``).
     """
     if split == "test":
         raise ValueError("label_episodes refuses the test split: these labels train the PRM, and the test "
@@ -406,7 +406,7 @@ def label_stored_rows(rows: pd.DataFrame, instances_by_id: Mapping[str, Instance
             raise KeyError(f"instance {row.instance_id!r} of a stored {split} episode is not in instances_by_id")
         if inst.meta.get("split", split) != split:
             raise ValueError(f"instance {inst.id} is in split {inst.meta['split']!r} but stored as {split!r}")
-        config = dataclasses.replace(base, max_steps=int(row.max_steps))
+        config = dataclasses.replace(base, max_turns=int(row.max_turns))
         outcome, models = replay_episode(inst, row.trajectory, config, truncated=bool(row.truncated))
         for name in ROW_CHECKS:
             if getattr(outcome, name) != getattr(row, name):

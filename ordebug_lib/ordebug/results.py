@@ -36,7 +36,7 @@ COLUMNS: dict[str, str] = {
     "policy": "TEXT NOT NULL", "instance_id": "TEXT NOT NULL", "seed": "INTEGER NOT NULL",
     "family": "TEXT", "error_type": "TEXT", "difficulty": "TEXT", "naming": "TEXT", "split": "TEXT",
     "n_vars": "INTEGER", "n_constrs": "INTEGER", "is_mip": "INTEGER",
-    "steps": "INTEGER", "max_steps": "INTEGER", "submitted": "INTEGER", "truncated": "INTEGER",
+    "steps": "INTEGER", "max_turns": "INTEGER", "submitted": "INTEGER", "truncated": "INTEGER",
     "initial_status": "TEXT", "final_status": "TEXT", "feasible_end": "INTEGER", "first_feasible_step": "INTEGER",
     **{f"rr_at_{k}": "INTEGER" for k in RR_KS},
     "faithful": "INTEGER", "exact_repair": "INTEGER", "final_objective": "REAL", "original_objective": "REAL",
@@ -48,6 +48,15 @@ COLUMNS: dict[str, str] = {
 BOOL_COLUMNS = ("is_mip", "submitted", "truncated", "feasible_end", *(f"rr_at_{k}" for k in RR_KS), "faithful",
                 "exact_repair")
 PRIMARY_KEY = ("policy", "instance_id", "seed")
+STORED_AS = {"max_turns": "max_steps"}
+"""Columns stored under another name: the episode budget kept its name from before it became ``max_turns``
+(issue 18), so databases written earlier stay readable and resumable. Rows and DataFrames use the
+``COLUMNS`` names; only the SQL of this module sees the stored ones."""
+
+
+def _stored(name: str) -> str:
+    return STORED_AS.get(name, name)
+
 
 PolicyFactory = Callable[[Instance], Policy]
 
@@ -57,12 +66,13 @@ def connect(db_path: str | Path) -> sqlite3.Connection:
     db_path = Path(db_path)
     db_path.parent.mkdir(parents=True, exist_ok=True)
     conn = sqlite3.connect(db_path)
-    cols = ", ".join(f"{name} {kind}" for name, kind in COLUMNS.items())
+    cols = ", ".join(f"{_stored(name)} {kind}" for name, kind in COLUMNS.items())
     conn.execute(f"CREATE TABLE IF NOT EXISTS {TABLE} ({cols}, PRIMARY KEY ({', '.join(PRIMARY_KEY)}))")
     have = [r[1] for r in conn.execute(f"PRAGMA table_info({TABLE})")]
-    if have != list(COLUMNS):
+    want = [_stored(name) for name in COLUMNS]
+    if have != want:
         conn.close()
-        missing, extra = sorted(set(COLUMNS) - set(have)), sorted(set(have) - set(COLUMNS))
+        missing, extra = sorted(set(want) - set(have)), sorted(set(have) - set(want))
         raise ValueError(f"{db_path} was written by another version of ordebug (columns missing: {missing}, "
                          f"unknown: {extra}); evaluate into a new database")
     return conn
@@ -101,7 +111,7 @@ def insert_rows(conn: sqlite3.Connection, rows: list[dict]) -> None:
     names = list(COLUMNS)
     with conn:
         conn.executemany(
-            f"INSERT INTO {TABLE} ({', '.join(names)}) VALUES ({', '.join('?' * len(names))})",
+            f"INSERT INTO {TABLE} ({', '.join(map(_stored, names))}) VALUES ({', '.join('?' * len(names))})",
             [[_sql(row.get(n)) for n in names] for row in rows])
 
 
@@ -110,14 +120,14 @@ def _sql(x):
 
 
 def done_ids(conn: sqlite3.Connection, policy_name: str, seed: int) -> dict[str, int]:
-    """instance_id -> max_steps of the rows already stored for this policy and seed."""
-    cur = conn.execute(f"SELECT instance_id, max_steps FROM {TABLE} WHERE policy = ? AND seed = ?",
+    """instance_id -> max_turns of the rows already stored for this policy and seed."""
+    cur = conn.execute(f"SELECT instance_id, {_stored('max_turns')} FROM {TABLE} WHERE policy = ? AND seed = ?",
                        (policy_name, seed))
     return dict(cur.fetchall())
 
 
 def evaluate(policy: Policy | PolicyFactory, instances: Iterable[Instance], db_path: str | Path,
-             policy_name: str, seed: int = 0, max_steps: int = 20, progress: bool = True,
+             policy_name: str, seed: int = 0, max_turns: int = 20, progress: bool = True,
              env_config: EnvConfig | None = None, batch_size: int = 1) -> pd.DataFrame:
     """Run ``policy`` on every instance not yet stored for (policy_name, seed); return all their rows.
 
@@ -125,7 +135,7 @@ def evaluate(policy: Policy | PolicyFactory, instances: Iterable[Instance], db_p
     ``episode_seed(seed, instance.id)``) or a factory ``instance -> policy`` (e.g. ``OraclePolicy``).
     ``batch_size > 1`` runs episodes in lockstep through ``act_batch`` (batch-safe policy objects only).
     Rows are committed after each episode (or batch), so an interrupted run resumes where it stopped.
-    Resuming with a different ``max_steps`` than the stored rows is refused.
+    Resuming with a different ``max_turns`` than the stored rows is refused.
     """
     instances = list(instances)
     ids = [inst.id for inst in instances]
@@ -134,13 +144,13 @@ def evaluate(policy: Policy | PolicyFactory, instances: Iterable[Instance], db_p
     is_factory = isinstance(policy, type) or not hasattr(policy, "act")  # a class is a factory too
     if batch_size > 1 and is_factory:
         raise ValueError("batch_size > 1 needs one batch-safe policy object, not a per-instance factory")
-    config = dataclasses.replace(env_config or EnvConfig(), max_steps=max_steps)
+    config = dataclasses.replace(env_config or EnvConfig(), max_turns=max_turns)
     conn = connect(db_path)
     try:
         stored = done_ids(conn, policy_name, seed)
-        clash = sorted(i for i in ids if i in stored and stored[i] != max_steps)
+        clash = sorted(i for i in ids if i in stored and stored[i] != max_turns)
         if clash:
-            raise ValueError(f"{len(clash)} stored rows of {policy_name!r} seed {seed} used another max_steps "
+            raise ValueError(f"{len(clash)} stored rows of {policy_name!r} seed {seed} used another max_turns "
                              f"(e.g. {clash[0]}: {stored[clash[0]]}); use another policy_name or database")
         todo = [inst for inst in instances if inst.id not in stored]
         bar = _progress(len(todo), f"{policy_name} seed {seed}", progress)
@@ -165,8 +175,8 @@ def evaluate(policy: Policy | PolicyFactory, instances: Iterable[Instance], db_p
 
 def _baseline_rows(args: tuple) -> list[dict]:
     """Result rows of one baseline on some instances, exactly as ``evaluate`` makes them."""
-    name, instances, seed, max_steps, prior = args
-    config = dataclasses.replace(EnvConfig(), max_steps=max_steps)
+    name, instances, seed, max_turns, prior = args
+    config = dataclasses.replace(EnvConfig(), max_turns=max_turns)
     rows = []
     for inst in instances:
         agent = (RandomPolicy(seed=seed) if name == "random" else OraclePolicy(inst) if name == "oracle"
@@ -176,12 +186,12 @@ def _baseline_rows(args: tuple) -> list[dict]:
     return rows
 
 
-def parallel_baselines(names: Sequence[str], instances: Sequence, db_path, seed: int = 0, max_steps: int = 20,
+def parallel_baselines(names: Sequence[str], instances: Sequence, db_path, seed: int = 0, max_turns: int = 20,
                        workers: int = 1, train: Sequence = ()) -> None:
     """``evaluate`` of the named baselines (``baselines.BASELINES``) on ``instances``, with the episodes
     spread over worker processes; the rows (the same as a sequential ``evaluate`` writes: per-episode
     seeds, default ``EnvConfig``) go into ``db_path``. Instances already stored for a baseline and seed
-    are skipped; stored rows with another ``max_steps`` are refused. ``kind_prior`` learns its prior
+    are skipped; stored rows with another ``max_turns`` are refused. ``kind_prior`` learns its prior
     from ``train`` (the benchmark's train split; ``baselines.KindPrior.fit`` refuses any other)."""
     bad = set(names) - set(BASELINES)
     if bad:
@@ -194,12 +204,12 @@ def parallel_baselines(names: Sequence[str], instances: Sequence, db_path, seed:
         jobs = []
         for name in names:
             stored = done_ids(conn, name, seed)
-            clash = sorted(i.id for i in instances if i.id in stored and stored[i.id] != max_steps)
+            clash = sorted(i.id for i in instances if i.id in stored and stored[i.id] != max_turns)
             if clash:
-                raise ValueError(f"{len(clash)} stored rows of {name!r} seed {seed} used another max_steps")
+                raise ValueError(f"{len(clash)} stored rows of {name!r} seed {seed} used another max_turns")
             todo = [i for i in instances if i.id not in stored]
             n_chunks = max(1, min(4 * workers, len(todo)))  # several per worker: search episodes vary a lot
-            jobs += [(name, todo[k::n_chunks], seed, max_steps, prior) for k in range(n_chunks) if todo[k::n_chunks]]
+            jobs += [(name, todo[k::n_chunks], seed, max_turns, prior) for k in range(n_chunks) if todo[k::n_chunks]]
         for rows in process_map(_baseline_rows, jobs, workers):
             insert_rows(conn, rows)
     finally:
@@ -231,6 +241,7 @@ def load_results(db_path: str | Path, policy: str | None = None, seed: int | Non
         query += " WHERE " + " AND ".join(conds)
     with sqlite3.connect(db_path) as conn:
         df = pd.read_sql_query(query + " ORDER BY policy, seed, instance_id", conn, params=params)
+    df = df.rename(columns={v: k for k, v in STORED_AS.items()})
     for col in BOOL_COLUMNS:
         df[col] = df[col].map(lambda x: None if x is None or pd.isna(x) else bool(x)).astype(object)
     for col in ("diagnosis", "root_cause", "trajectory"):

@@ -14,20 +14,20 @@ outcome        +100 faithful recovery (feasible-and-bounded at the end AND the o
 diagnosis      100 · F1 of the SUBMIT diagnosis against the root-cause tokens (exact token match,
                duplicates ignored); 0 when nothing was submitted. F1 rather than recall so that
                blaming every constraint is not rewarded (recall alone would be 100 for it).
-efficiency     100 · (1 − (steps − 1) / max_steps) when the episode ends feasible-and-bounded, else 0:
-               100 for a one-step episode, minus 100/max_steps per extra step. Zero on failure so
+efficiency     100 · (1 − (steps − 1) / max_turns) when the episode ends feasible-and-bounded, else 0:
+               100 for a one-step episode, minus 100/max_turns per extra step. Zero on failure so
                that giving up early is never rewarded.
 composite      w_o·outcome + w_d·diagnosis + w_e·efficiency, default weights 0.5 / 0.3 / 0.2
 =============  ====================================================================================
 
 Range of the default composite: from 0.5·(−50) = −25 (failure, wrong diagnosis) to 100.
 
-Worked example (max_steps 20): a faithful repair in 3 steps whose SUBMIT names the single root cause
+Worked example (max_turns 20): a faithful repair in 3 steps whose SUBMIT names the single root cause
 plus one innocent constraint (precision 1/2, recall 1, F1 2/3)::
 
     >>> o = outcome_reward(feasible=True, faithful=True)
     >>> d = diagnosis_reward(["cap_assembly", "demand_b"], ["cap_assembly"])
-    >>> e = efficiency_reward(steps=3, max_steps=20, feasible=True)
+    >>> e = efficiency_reward(steps=3, max_turns=20, feasible=True)
     >>> o, round(d, 4), e
     (100.0, 66.6667, 90.0)
     >>> round(composite_reward(o, d, e), 4)   # 50 + 20 + 18
@@ -106,17 +106,17 @@ def diagnosis_reward(diagnosis: list[str] | None, root_cause: list[str]) -> floa
     return 100.0 * diagnosis_score(diagnosis, root_cause).f1
 
 
-def efficiency_reward(steps: int, max_steps: int, feasible: bool) -> float:
-    """100 · (1 − (steps − 1)/max_steps) if the episode ends feasible, else 0.
+def efficiency_reward(steps: int, max_turns: int, feasible: bool) -> float:
+    """100 · (1 − (steps − 1)/max_turns) if the episode ends feasible, else 0.
 
     >>> efficiency_reward(1, 20, True), efficiency_reward(20, 20, True), efficiency_reward(2, 20, False)
     (100.0, 5.0, 0.0)
     """
-    if max_steps < 1 or not 0 <= steps <= max_steps:
-        raise ValueError(f"steps must be in [0, max_steps={max_steps}], got {steps}")
+    if max_turns < 1 or not 0 <= steps <= max_turns:
+        raise ValueError(f"steps must be in [0, max_turns={max_turns}], got {steps}")
     if not feasible:
         return 0.0
-    return 100.0 * (max_steps - max(steps - 1, 0)) / max_steps  # this order keeps round numbers exact
+    return 100.0 * (max_turns - max(steps - 1, 0)) / max_turns  # this order keeps round numbers exact
 
 
 def composite_reward(outcome: float, diagnosis: float, efficiency: float,
@@ -132,19 +132,19 @@ def composite_reward(outcome: float, diagnosis: float, efficiency: float,
 
 
 def reward_components(feasible: bool, faithful: bool | None, diagnosis: list[str] | None,
-                      root_cause: list[str] | None, steps: int, max_steps: int,
+                      root_cause: list[str] | None, steps: int, max_turns: int,
                       weights: RewardWeights = RewardWeights()) -> dict[str, float | None]:
     """All components of one episode. Without ground truth (a user's model: ``faithful`` and
     ``root_cause`` are None) the outcome treats a feasible end as not verified faithful (+30), and
     ``diagnosis`` and ``composite`` are None: they cannot be computed.
 
-    >>> reward_components(True, True, ["c1"], ["c1"], steps=2, max_steps=20)
+    >>> reward_components(True, True, ["c1"], ["c1"], steps=2, max_turns=20)
     {'outcome': 100.0, 'diagnosis': 100.0, 'efficiency': 95.0, 'composite': 99.0}
-    >>> reward_components(True, None, ["c1"], None, steps=2, max_steps=20)["composite"] is None
+    >>> reward_components(True, None, ["c1"], None, steps=2, max_turns=20)["composite"] is None
     True
     """
     outcome = outcome_reward(feasible, bool(faithful))
-    efficiency = efficiency_reward(steps, max_steps, feasible)
+    efficiency = efficiency_reward(steps, max_turns, feasible)
     if root_cause is None:
         return {"outcome": outcome, "diagnosis": None, "efficiency": efficiency, "composite": None}
     diag = diagnosis_reward(diagnosis, root_cause)

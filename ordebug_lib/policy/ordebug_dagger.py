@@ -122,7 +122,7 @@ def relabel_episode(instance: Instance, turns: Sequence[str], env_config: EnvCon
         if continuation is None:
             counts[label] += 1
             continue
-        if k + len(continuation) > env_config.max_steps:
+        if k + len(continuation) > env_config.max_turns:
             counts["too_long"] += 1
             continue
         for action in continuation:

@@ -76,9 +76,9 @@ CONTEXT_POLICIES = ("trim", "end")
 RECOVERY_KINDS = ("wrong_repair", "search_repair", "repeat_get_iis", "repeat_repair", "near_miss", "rejected_action")
 
 
-def episode_env_config(max_steps: int = 20, **overrides) -> EnvConfig:
+def episode_env_config(max_turns: int = 20, **overrides) -> EnvConfig:
     """The env settings of every LM episode, SFT demos and evaluation alike (they must match)."""
-    return EnvConfig(max_steps=max_steps, **{"history_len": 0, "show_model": False, **overrides})
+    return EnvConfig(max_turns=max_turns, **{"history_len": 0, "show_model": False, **overrides})
 
 
 def action_message(action: str) -> dict:
@@ -203,7 +203,7 @@ def _replay(instance: Instance, env_config: EnvConfig, prefix: list[str], contin
     With ``observable_only`` a mistake that leaves the model feasible ("looks_solved") is skipped: the
     policy cannot tell it from a faithful repair (the original optimum is never shown), so a RESET there
     would teach RESET after success-looking states, which the expert demos answer with SUBMIT."""
-    if len(prefix) + len(continuation) > env_config.max_steps:
+    if len(prefix) + len(continuation) > env_config.max_turns:
         return None, "too_long"
     env = RepairEnv(instance, env_config)
     obs, info = env.reset()
@@ -692,7 +692,7 @@ def run_lm_episodes(model, tokenizer, instances: Sequence[Instance], env_config:
 
 
 def evaluate_lm(model, tokenizer, instances: Sequence[Instance], db_path: str | Path, policy_name: str,
-                seed: int = 0, max_steps: int = 20, batch_size: int = 16, sampling: SamplingConfig | None = None,
+                seed: int = 0, max_turns: int = 20, batch_size: int = 16, sampling: SamplingConfig | None = None,
                 max_prompt_tokens: int = 3072, env_config: EnvConfig | None = None, context_policy: str = "trim"):
     """Evaluate an LM policy on ``instances`` in lockstep batches of ``batch_size`` episodes and store one
     row per episode in the results database (skipping instances already stored for this policy and
@@ -704,15 +704,15 @@ def evaluate_lm(model, tokenizer, instances: Sequence[Instance], db_path: str | 
     ids = [i.id for i in instances]
     if len(set(ids)) != len(ids):
         raise ValueError("instances contain duplicate ids")
-    config = dataclasses.replace(env_config or episode_env_config(), max_steps=max_steps)
+    config = dataclasses.replace(env_config or episode_env_config(), max_turns=max_turns)
     sampling = dataclasses.replace(sampling or SamplingConfig(), seed=seed)
     conn = results.connect(db_path)
     episodes: list[LMEpisode] = []
     try:
         stored = results.done_ids(conn, policy_name, seed)
-        clash = sorted(i for i in ids if i in stored and stored[i] != max_steps)
+        clash = sorted(i for i in ids if i in stored and stored[i] != max_turns)
         if clash:
-            raise ValueError(f"{len(clash)} stored rows of {policy_name!r} seed {seed} used another max_steps "
+            raise ValueError(f"{len(clash)} stored rows of {policy_name!r} seed {seed} used another max_turns "
                              f"(e.g. {clash[0]}: {stored[clash[0]]}); use another policy_name or database")
         todo = [inst for inst in instances if inst.id not in stored]
         for start in range(0, len(todo), batch_size):

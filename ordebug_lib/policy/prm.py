@@ -174,7 +174,7 @@ def stored_conversations(db_path: str | Path, instances_by_id: Mapping[str, Inst
                          policy: str | None = None, env_config: EnvConfig | None = None) -> dict[str, list[dict]]:
     """episode_id -> ``conversation_replay`` of every stored episode (of ``split`` / ``policy`` if given).
     ``env_config``: the conversational settings of the evaluation (default ``episode_env_config()``); the
-    stored step budget replaces its ``max_steps``, as ``evaluate_lm`` does."""
+    stored step budget replaces its ``max_turns``, as ``evaluate_lm`` does."""
     stored = load_results(db_path, policy=policy)
     if split is not None:
         stored = stored[stored["split"] == split]
@@ -184,7 +184,7 @@ def stored_conversations(db_path: str | Path, instances_by_id: Mapping[str, Inst
         inst = instances_by_id.get(row.instance_id)
         if inst is None:
             raise KeyError(f"instance {row.instance_id!r} of a stored episode is not in instances_by_id")
-        config = dataclasses.replace(base, max_steps=int(row.max_steps))
+        config = dataclasses.replace(base, max_turns=int(row.max_turns))
         out[episode_id(row.policy, row.instance_id, int(row.seed))] = conversation_replay(inst, row.trajectory, config)
     return out
 

@@ -87,7 +87,7 @@ def env_config_for(max_turns: int, reward: str) -> EnvConfig:
     the step budget K = ``max_turns`` and the terminal reward ``reward``."""
     if reward not in REWARD_COMPONENTS:
         raise ValueError(f"OR-Debug reward must be one of {REWARD_COMPONENTS}, got {reward!r}")
-    return episode_env_config(max_steps=max_turns, reward=reward)
+    return episode_env_config(max_turns=max_turns, reward=reward)
 
 
 def observation_ids(tokenizer, observation: str) -> list[int]:
