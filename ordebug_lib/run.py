@@ -213,11 +213,12 @@ def check_types(stem: str, params: dict, cell: dict[str, tuple[Any, str]]) -> No
 
 # lowest allowed value of numeric parameters, by name, in the project's notebooks
 AT_LEAST = {
-    **dict.fromkeys(("n_per_cell", "max_steps", "workers", "steps", "batch_size", "grad_accum", "max_length",
-                     "logging_steps", "n_demos", "n_eval", "max_new_tokens", "eval_batch_size", "max_prompt_tokens",
-                     "n_rl_problems", "parallel", "bench_n_per_cell", "dagger_steps", "dagger_max_turn", "matmul_size",
-                     "hybrid_reference_length", "short_length", "n_train", "gradient_accumulation_steps",
-                     "dataset_num_proc", "dagger_batch_size", "dagger_max_new_tokens", "dagger_max_prompt_tokens"), 1),
+    **dict.fromkeys(("n_per_cell", "max_turns", "max_steps", "workers", "steps", "batch_size", "grad_accum",
+                     "max_length", "logging_steps", "n_demos", "n_eval", "max_new_tokens", "eval_batch_size",
+                     "max_prompt_tokens", "n_rl_problems", "parallel", "bench_n_per_cell", "dagger_steps",
+                     "dagger_max_turn", "matmul_size", "hybrid_reference_length", "short_length", "n_train",
+                     "gradient_accumulation_steps", "dataset_num_proc", "dagger_batch_size", "dagger_max_new_tokens",
+                     "dagger_max_prompt_tokens"), 1),
     **dict.fromkeys(("seed", "n_val", "warmup_steps", "eval_steps", "pretrain_steps", "dagger_rounds", "temperature",
                      "recovery_n_wrong"), 0),
     "group_size": 2,
@@ -449,11 +450,11 @@ def _check_10(stem: str, params: dict) -> None:
 
 def _check_2x(stem: str, params: dict) -> None:
     from .experiments.ordebug_rl import arm_jobs, make_arms, warm_start_config
-    from .experiments.sft_experiment import trained_step_budget
+    from .experiments.sft_experiment import trained_max_turns
     from .policy.ordebug_sft import check_config
 
     warm_start, bench = params.get("warm_start"), params.get("benchmark_dir")
-    max_steps = params.get("max_steps")
+    max_turns = params.get("max_turns")
     budget = ("max_new_tokens", params.get("max_new_tokens", 0))
     if warm_start:
         if not bench:
@@ -461,11 +462,11 @@ def _check_2x(stem: str, params: dict) -> None:
                            "the evaluation set)")
         check_model(stem, "warm_start", warm_start, budget)
         prov = Path(warm_start).parent / "provenance.json"
-        if prov.exists():  # 04_ordebug_sft (and 03_sft) write it next to model/: the observations name the step budget
-            trained = trained_step_budget(json.loads(prov.read_text()).get("parameters", {}))
-            if trained is not None and trained != max_steps:
-                raise RunError(f"{stem}: the warm start {warm_start} was trained with max_steps={trained}, not "
-                               f"max_steps={max_steps} (its observations name the step budget)")
+        if prov.exists():  # 04_ordebug_sft (and 03_sft) write it next to model/: the observations name the budget
+            trained = trained_max_turns(json.loads(prov.read_text()).get("parameters", {}))
+            if trained is not None and trained != max_turns:
+                raise RunError(f"{stem}: the warm start {warm_start} was trained with max_turns={trained}, not "
+                               f"max_turns={max_turns} (its observations name the episode budget)")
         check_benchmark(stem, "benchmark_dir", bench)
     else:
         if params.get("require_warm_start"):
@@ -473,9 +474,9 @@ def _check_2x(stem: str, params: dict) -> None:
                            "benchmark_dir <the benchmark that SFT used> (a warm start trained earlier)")
         ws = _refusal(stem, "warm_start_config", warm_start_config, params.get("warm_start_config", {}))
         _refusal(stem, "warm_start_config", check_config, ws)
-        if max_steps is not None and ws.max_steps != max_steps:
-            raise RunError(f"{stem}: warm_start_config max_steps={ws.max_steps} must equal max_steps={max_steps} "
-                           "(the observations name the step budget)")
+        if max_turns is not None and ws.max_turns != max_turns:
+            raise RunError(f"{stem}: warm_start_config max_turns={ws.max_turns} must equal max_turns={max_turns} "
+                           "(the observations name the episode budget)")
         check_model(stem, "warm_start_config model", ws.model, budget)
     arms = _refusal(stem, "arms", make_arms, params.get("arms", []), seeds=params.get("rl_seeds", [0]),
                     dgro=params.get("dgro"))

@@ -65,7 +65,7 @@ def make_bad_inputs(d: Path) -> dict[str, str]:
     a checkpoint), ``nowhere`` (does not exist), ``adapter`` (a LoRA adapter whose base is gone), ``no_eos``
     (a tokenizer with neither EOS nor pad), ``old_bench`` (benchmark format 1), ``unfinished`` (a build killed
     before its manifest), ``cd_ws`` (a Countdown warm start trained with other settings), ``od_ws`` (an
-    OR-Debug warm start trained with max_steps 20)."""
+    OR-Debug warm start trained with max_turns 20)."""
     from ordebug_lib.policy.countdown_sft import CountdownSFTConfig
     from ordebug_lib.policy.tokenizer import project_tokenizer
 
@@ -92,7 +92,7 @@ def make_bad_inputs(d: Path) -> dict[str, str]:
     od = d / "od_ws"
     project_tokenizer().save_pretrained(od / "model")
     (od / "model" / "config.json").write_text(qwen)
-    (od / "provenance.json").write_text(json.dumps({"parameters": {"max_steps": 20}}))
+    (od / "provenance.json").write_text(json.dumps({"parameters": {"warm_start_config": {"max_turns": 20}}}))
     return {name: str(d / name) for name in ("empty", "nowhere", "adapter", "no_eos", "old_bench", "unfinished",
                                              "cd_ws", "od_ws")} | {"od_model": str(od / "model")}
 
@@ -110,8 +110,11 @@ BAD_INPUTS: list[tuple[str, list[str], tuple[str, ...], object]] = [
     ("unknown parameter", [*R02, "-p", "bogus", "1"], ("unknown parameter(s) ['bogus']",), None),
     ("a word for an int", [*R02, "-p", "n_per_cell", "two"],
      ("parameter n_per_cell must be an integer like its default 4, got 'two' (str)",), None),
-    ("a float for an int", [*R02, "-p", "max_steps", "2.5"], ("parameter max_steps must be an integer",), None),
-    ("null where a value is needed", [*R02, "-p", "max_steps", "null"], ("parameter max_steps must not be null",), None),
+    ("the episode budget's old name", [*R02, "-p", "max_steps", "20"], ("unknown parameter(s) ['max_steps']",
+                                                                        "max_turns"), None),
+    ("a float for an int", [*R02, "-p", "max_turns", "2.5"], ("parameter max_turns must be an integer",), None),
+    ("null where a value is needed", [*R02, "-p", "max_turns", "null"], ("parameter max_turns must not be null",),
+     None),
     ("a word for a boolean", [*R02, "-p", "fail_on_leak", "maybe"], ("fail_on_leak must be a boolean",), None),
     ("broken YAML in -p", [*R02, "-p", "n_per_cell", "[1,"], ("-p n_per_cell '[1,': not a valid YAML",), None),
     ("zero instances per cell", [*R02, "-p", "n_per_cell", "0"], ("parameter n_per_cell must be ≥ 1, got 0",), None),
@@ -156,8 +159,8 @@ BAD_INPUTS: list[tuple[str, list[str], tuple[str, ...], object]] = [
     ("completion budget past the context (OR-Debug)",
      [*R20, "-p", "grpo", "{max_completion_length: 5000, num_generations: 2}"],
      ("max_completion_length 5000 exceeds max_context_tokens",), None),
-    ("episode budget other than the warm start's", [*R20, "-p", "max_steps", "7"],
-     ("warm_start_config max_steps=6 must equal max_steps=7",), None),
+    ("episode budget other than the warm start's", [*R20, "-p", "max_turns", "7"],
+     ("warm_start_config max_turns=6 must equal max_turns=7",), None),
     ("unknown arm", [*R20, "-p", "arms", "[sft, chess]"], ("arms: unknown arm kind 'chess'",), None),
     ("a profile that needs a warm start", [*R20, "-p", "require_warm_start", "true"], ("this profile needs -p warm_start",),
      None),
@@ -186,7 +189,7 @@ BAD_INPUTS: list[tuple[str, list[str], tuple[str, ...], object]] = [
     ("warm start without its benchmark (OR-Debug)", [*R20, "-p", "warm_start", "{od_model}"],
      ("warm_start needs benchmark_dir",), None),
     ("mismatched warm start (OR-Debug)", [*R20, "-p", "warm_start", "{od_model}", "-p", "benchmark_dir", "{old_bench}"],
-     ("was trained with max_steps=20, not max_steps=6",), None),
+     ("was trained with max_turns=20, not max_turns=6",), None),
     ("warm start dir without a checkpoint (OR-Debug)",
      [*R20, "-p", "warm_start", "{empty}", "-p", "benchmark_dir", "{old_bench}"], ("holds no config.json",), None),
     ("train_grpo: model dir without a checkpoint", [*TG_CD, "--model", "{empty}"], ("holds no config.json",), None),

@@ -24,15 +24,15 @@ RL_NOTEBOOKS = ("20_ordebug_sft_vs_grpo", "21_ordebug_dgro", "22_ordebug_dapo_ab
 
 
 def test_one_task_fills_and_refuses():
-    g = one_task({"reward": "composite"}, max_steps=6, max_new_tokens=24, max_prompt_tokens=2048)
+    g = one_task({"reward": "composite"}, max_turns=6, max_new_tokens=24, max_prompt_tokens=2048)
     assert (g["max_turns"], g["max_new_tokens_per_turn"], g["max_context_tokens"], g["max_completion_length"]) == \
         (6, 24, 2072, 144)
     assert one_task(g, 6, 24, 2048) == g  # idempotent
     for bad in ({"max_turns": 2}, {"max_new_tokens_per_turn": 16}, {"max_context_tokens": 4096}):
         with pytest.raises(ValueError, match="another task than the one evaluated"):
             one_task(bad, 6, 24, 2048)
-    with pytest.raises(ValueError, match="max_turns=2 but the evaluation's max_steps=6"):
-        arm_jobs([OrdebugArm("grpo")], "/tmp/unused", "/tmp/ws", "/tmp/bench", {"max_turns": 2}, max_steps=6)
+    with pytest.raises(ValueError, match="max_turns=2 but the evaluation's max_turns=6"):
+        arm_jobs([OrdebugArm("grpo")], "/tmp/unused", "/tmp/ws", "/tmp/bench", {"max_turns": 2}, max_turns=6)
 
 
 def notebook_parameters(stem: str) -> dict:
@@ -51,11 +51,11 @@ def test_every_profile_trains_the_evaluated_task(stem):
     assert len(profiles) >= 4
     for name, delta in profiles.items():
         p = {**base, **delta}
-        g = one_task(p["grpo"], p["max_steps"], p["max_new_tokens"], p["max_prompt_tokens"])
+        g = one_task(p["grpo"], p["max_turns"], p["max_new_tokens"], p["max_prompt_tokens"])
         cfg = GRPORunConfig.from_dict(g)
-        assert cfg.max_turns == p["max_steps"], (stem, name)
+        assert cfg.max_turns == p["max_turns"], (stem, name)
         if not p.get("require_warm_start"):  # the warm start trained here has the same budget (gpu: checked at run)
-            assert p["warm_start_config"]["max_steps"] == p["max_steps"], (stem, name)
+            assert p["warm_start_config"]["max_turns"] == p["max_turns"], (stem, name)
         assert cfg.max_context_tokens <= 4096, (stem, name)  # the presets' context
 
 
@@ -68,7 +68,7 @@ ACTIONS = ["<action>GET_IIS</action>", "<action>INSPECT c1</action>", "<action>G
            "<action>DROP c0</action>", "<action>CHECK_SLACK</action>", "<action>SUBMIT c0</action>"]
 
 
-def rl_and_eval(tokenizer, inst, max_steps: int, max_prompt_tokens: int, max_new_tokens: int, monkeypatch):
+def rl_and_eval(tokenizer, inst, max_turns: int, max_prompt_tokens: int, max_new_tokens: int, monkeypatch):
     """(RL contexts per turn, RL episode, evaluation prompts per turn, evaluation episode) for ACTIONS."""
     eos = tokenizer.eos_token_id
     rl_contexts = []
@@ -78,7 +78,7 @@ def rl_and_eval(tokenizer, inst, max_steps: int, max_prompt_tokens: int, max_new
         ids = tokenizer(ACTIONS[len(rl_contexts) - 1], add_special_tokens=False)["input_ids"] + [eos]
         return [(ids, True)]
 
-    cfg = env_config_for(max_steps, "composite")
+    cfg = env_config_for(max_turns, "composite")
     (rl,) = run_token_episodes(scripted, tokenizer, [inst], cfg, max_new_tokens, max_prompt_tokens + max_new_tokens)
     eval_prompts = []
 
@@ -90,7 +90,7 @@ def rl_and_eval(tokenizer, inst, max_steps: int, max_prompt_tokens: int, max_new
         return [Generation(text, tok(text, add_special_tokens=False)["input_ids"] + [eos], True, len(ids))]
 
     monkeypatch.setattr(ordebug_episodes, "generate_chats", fake_generate_chats)
-    (ev,) = ordebug_episodes.run_lm_episodes(None, tokenizer, [inst], ordebug_episodes.episode_env_config(max_steps),
+    (ev,) = ordebug_episodes.run_lm_episodes(None, tokenizer, [inst], ordebug_episodes.episode_env_config(max_turns),
                                              max_prompt_tokens=max_prompt_tokens, context_policy="end")
     return rl_contexts, rl, eval_prompts, ev
 

@@ -102,7 +102,7 @@ def _check_run(run, kinds, advantage, rep, figs):
             continue
         cfg = json.loads((d / "run_config.json").read_text())
         assert cfg["advantage_method"] == advantage[kind]
-        assert cfg["reward"] == params["grpo"]["reward"] and cfg["max_turns"] == params["max_steps"]  # one task
+        assert cfg["reward"] == params["grpo"]["reward"] and cfg["max_turns"] == params["max_turns"]  # one task
         steps = [json.loads(line)["step"] for line in (d / "metrics.jsonl").read_text().splitlines()]
         assert steps == list(range(1, params["grpo"]["max_steps"] + 1))
     labels = {"sft": "SFT (no RL)", "grpo": "GRPO", "dgro": "DGRO", "dgro_seeds": "seeds' DGRO (variance-scaled advantage)"}

@@ -9,7 +9,7 @@ from ordebug_lib.experiments.rl_experiment import COMMON, RLExperiment, given_wa
 
 def params(**over):
     p = {k: None for k in COMMON}
-    p.update({"run_dir": "runs/x", "device": "cpu", "seed": 0, "max_steps": 6, "require_warm_start": False, **over})
+    p.update({"run_dir": "runs/x", "device": "cpu", "seed": 0, "max_turns": 6, "require_warm_start": False, **over})
     return p
 
 
@@ -34,7 +34,7 @@ def test_a_given_warm_start_needs_its_benchmark_a_model_and_the_same_step_budget
     assert ws.given and ws.record is None and ws.benchmark == tmp_path / "bench"
     (model.parent / "metrics.json").write_text(json.dumps({"data": {"n": 3}, "sft": {"best_step": 2}}))
     (model.parent / "provenance.json").write_text(json.dumps({"parameters": {"max_steps": 20}}))
-    with pytest.raises(ValueError, match="trained with max_steps=20, not 6"):
+    with pytest.raises(ValueError, match="trained with max_turns=20, not 6"):
         given_warm_start(model, tmp_path / "bench", 6)
     ws = given_warm_start(model, tmp_path / "bench", 20)
     assert ws.record["data"] == {"n": 3} and ws.record["source_run"] == str(model.parent)
@@ -44,7 +44,7 @@ def test_warm_start_refusals_come_before_any_training(tmp_path):
     exp = RLExperiment(params(run_dir=tmp_path, require_warm_start=True), slug="s")
     with pytest.raises(ValueError, match="this profile needs -p warm_start"):
         exp.warm_start()
-    with pytest.raises(ValueError, match="must equal max_steps=20"):
-        trained_warm_start({"model": "tiny", "max_steps": 6}, 20, tmp_path, "cpu")
+    with pytest.raises(ValueError, match="must equal max_turns=20"):
+        trained_warm_start({"model": "tiny", "max_turns": 6}, 20, tmp_path, "cpu")
     with pytest.raises(RuntimeError, match="warm_start\\(\\) and ladder\\(\\) first"):
         RLExperiment(params(run_dir=tmp_path), slug="s").run_arms()

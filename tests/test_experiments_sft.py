@@ -12,14 +12,26 @@ from pathlib import Path
 import pytest
 
 from ordebug_lib.experiments.sft_experiment import (CountdownSFTRun, OrdebugSFTRun, countdown_run, ordebug_run,
-                                                    settings, trained_step_budget)
+                                                    settings, trained_max_turns)
 from ordebug_lib.ordebug.error_types import error_type_letters
 from ordebug_lib.policy.countdown_sft import CountdownSFTConfig
 from ordebug_lib.policy.ordebug_sft import OrdebugSFTConfig, run_sft_config
 from ordebug_lib.policy.sft import SFTRunConfig
 from ordebug_lib.run import ROOT, RunError, check_config_fields, load_params, notebook_path, parameter_cell
 
-BEFORE = json.loads((Path(__file__).parent / "data" / "sft_profiles_before.json").read_text())
+RENAMED = {"max_steps": "max_turns"}
+"""OrdebugSFTConfig fields renamed since the fixture was recorded (issue 18: the episode budget is max_turns; the
+fixture's optimizer steps, ``sft.max_steps``, keep their name)."""
+
+
+def renamed(entry: dict) -> dict:
+    config = entry["settings"]["config"]
+    entry["settings"]["config"] = {RENAMED.get(k, k): v for k, v in config.items()}
+    return entry
+
+
+BEFORE = {k: renamed(v) for k, v in
+          json.loads((Path(__file__).parent / "data" / "sft_profiles_before.json").read_text()).items()}
 
 
 def cell_defaults(stem: str) -> dict:
@@ -89,7 +101,7 @@ ORDEBUG = {"run_dir": "r", "seed": 0, "benchmark_dir": None, "train_benchmark_di
                                  "experts": ["oracle_iis", "search"],
                                  "recovery": ["wrong_repair", "search_repair", "repeat_get_iis", "repeat_repair",
                                               "near_miss", "rejected_action"],
-                                 "recovery_n_wrong": 1, "max_steps": 8, "dagger_rounds": 1, "dagger_steps": 3,
+                                 "recovery_n_wrong": 1, "max_turns": 8, "dagger_rounds": 1, "dagger_steps": 3,
                                  "dagger_max_turn": 3, "dagger_batch_size": 4, "dagger_max_new_tokens": 24,
                                  "dagger_max_prompt_tokens": 2048,
                                  "sft": {"max_steps": 6, "learning_rate": 0.005, "batch_size": 2, "warmup_steps": 1,
@@ -159,15 +171,17 @@ def test_sft_tokenises_in_the_workers_unless_told_otherwise():
     assert run_sft_config(config).dataset_num_proc == 2
 
 
-def test_the_step_budget_a_warm_start_was_trained_with():
+def test_the_episode_budget_a_warm_start_was_trained_with():
     """RL notebooks check a given warm start against it (its observations name it): 04_ordebug_sft's nested
-    parameters, 03_sft's flat ones (every run published so far), or nothing recorded."""
-    assert trained_step_budget({"warm_start_config": {"max_steps": 8}, "seed": 0}) == 8
-    assert trained_step_budget({"warm_start_config": {"model": "tiny"}}) == OrdebugSFTConfig().max_steps == 20
-    assert trained_step_budget({"task": "ordebug", "max_steps": 12}) == 12
-    assert trained_step_budget({}) is None
+    parameters, 03_sft's flat ones (every run published so far), or nothing recorded. Runs before the rename
+    (issue 18) recorded it as max_steps; their provenance reads the same."""
+    assert trained_max_turns({"warm_start_config": {"max_turns": 8}, "seed": 0}) == 8
+    assert trained_max_turns({"warm_start_config": {"max_steps": 8, "sft": {"max_steps": 600}}}) == 8  # before
+    assert trained_max_turns({"warm_start_config": {"model": "tiny"}}) == OrdebugSFTConfig().max_turns == 20
+    assert trained_max_turns({"task": "ordebug", "max_steps": 12}) == 12  # 03_sft
+    assert trained_max_turns({}) is None
     prov = json.loads((ROOT / "reports" / "provenance" / "03_sft.gpu_ordebug.json").read_text())
-    assert trained_step_budget(prov["parameters"]) == 20
+    assert trained_max_turns(prov["parameters"]) == 20
 
 
 def test_a_config_inside_a_parameter_is_checked_like_the_parameters():
@@ -176,10 +190,10 @@ def test_a_config_inside_a_parameter_is_checked_like_the_parameters():
     check_config_fields("nb", "ws", OrdebugSFTConfig, {"n_val": None, "experts": ["slack"], "pretrain_learning_rate": 1e-3,
                                                       "bogus": 1})
     check_config_fields("nb", "ws.sft", SFTRunConfig, {"max_steps": 3, "learning_rate": 1, "eval_steps": None})
-    for config, message in (({"max_steps": "two"}, "ws.max_steps must be an integer like its default 20, got 'two'"),
+    for config, message in (({"max_turns": "two"}, "ws.max_turns must be an integer like its default 20, got 'two'"),
                             ({"per_turn": 1}, "ws.per_turn must be a boolean"),
-                            ({"max_steps": None}, "ws.max_steps must not be null"),
-                            ({"max_steps": 0}, "ws.max_steps must be ≥ 1, got 0"),
+                            ({"max_turns": None}, "ws.max_turns must not be null"),
+                            ({"max_turns": 0}, "ws.max_turns must be ≥ 1, got 0"),
                             ({"pretrain_learning_rate": 0}, "ws.pretrain_learning_rate must be > 0"),
                             ([1], "ws must be a mapping of OrdebugSFTConfig fields")):
         with pytest.raises(RunError, match=message):

@@ -50,5 +50,5 @@ def test_04_ordebug_sft_smoke_profile_trains_evaluates_and_saves_the_warm_start(
         assert (run / name).stat().st_size > 0
     prov = json.loads((run / "provenance.json").read_text())
     assert prov["status"] == "ok" and "seed" not in prov["parameters"]  # the profile's and -p's only: seed is the default
-    assert prov["parameters"]["warm_start_config"]["max_steps"] == 8  # what RL notebooks check a warm start against
+    assert prov["parameters"]["warm_start_config"]["max_turns"] == 8  # what RL notebooks check a warm start against
     shutil.rmtree(run)  # kept only when the test fails

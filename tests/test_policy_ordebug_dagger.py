@@ -122,7 +122,7 @@ def test_dagger_settings_are_checked():
 @pytest.mark.slow
 def test_warm_start_with_a_dagger_round_on_the_tiny_preset(tmp_path):
     cfg = OrdebugSFTConfig(
-        model="tiny", bench_n_per_cell=2, bench_error_types="AFH", n_val=2, max_steps=8, workers=2,
+        model="tiny", bench_n_per_cell=2, bench_error_types="AFH", n_val=2, max_turns=8, workers=2,
         recovery=("wrong_repair",), dagger_rounds=1, dagger_steps=2, dagger_max_turn=3, dagger_batch_size=4,
         dagger_max_new_tokens=8,
         sft=SFTRunConfig(max_steps=2, learning_rate=5e-3, batch_size=2, max_length=2048, logging_steps=1,

@@ -134,7 +134,7 @@ def test_parallel_baselines_write_the_rows_of_a_sequential_evaluation(instances,
 @pytest.mark.slow
 def test_ordebug_warm_start_runs_end_to_end_on_the_tiny_preset(tmp_path):
     cfg = OrdebugSFTConfig(
-        model="tiny", bench_n_per_cell=2, bench_error_types="AFH", n_val=2, max_steps=8, workers=2,
+        model="tiny", bench_n_per_cell=2, bench_error_types="AFH", n_val=2, max_turns=8, workers=2,
         sft=SFTRunConfig(max_steps=4, learning_rate=5e-3, batch_size=2, max_length=2048, logging_steps=1,
                          eval_steps=2, eval_batch_size=4, keep_best=True))
     ws = ordebug_warm_start(cfg, tmp_path / "run", device="cpu", save_dir=tmp_path / "model")
@@ -182,7 +182,7 @@ def test_demonstrations_come_from_a_larger_build_when_given_and_a_leaking_one_is
     large = build_benchmark(tmp_path / "large", 6, error_types="AFH", difficulties=("easy",), progress=False)
     cfg = OrdebugSFTConfig(
         model="tiny", benchmark_dir=str(small), train_benchmark_dir=str(large), experts=("slack",), recovery=(),
-        n_val=2, max_steps=8, workers=2, pretrain_steps=4, pretrain_learning_rate=5e-3,
+        n_val=2, max_turns=8, workers=2, pretrain_steps=4, pretrain_learning_rate=5e-3,
         sft=SFTRunConfig(max_steps=1, learning_rate=1e-4, batch_size=2, max_length=2048, logging_steps=1,
                          eval_steps=2, eval_batch_size=4, keep_best=True))
     ws = ordebug_warm_start(cfg, tmp_path / "run", device="cpu")

@@ -1,8 +1,9 @@
 """Profiles as deltas (``extends``, ordebug_lib.profiles): the merge rules on throwaway profiles, and the proof that
 turning the committed profiles into deltas moved no parameter (tests/data/profiles_before.json: every profile's
-parameters as loaded before the conversion; a deliberate change of a profile updates that file in its commit). 03_sft's
-profiles left it when 03_sft was split in two: tests/test_experiments_sft.py checks the new notebooks' profiles
-against the settings 03_sft ran them with (tests/data/sft_profiles_before.json)."""
+parameters as loaded before the conversion, read under today's names by ``renamed``; a deliberate change of a profile
+updates that file in its commit). 03_sft's profiles left it when 03_sft was split in two:
+tests/test_experiments_sft.py checks the new notebooks' profiles against the settings 03_sft ran them with
+(tests/data/sft_profiles_before.json)."""
 import json
 import subprocess
 import sys
@@ -14,7 +15,18 @@ from nbformat.v4 import new_code_cell, new_notebook
 
 from ordebug_lib.run import ROOT, RunError, load_params, run_notebook
 
-BEFORE = json.loads((Path(__file__).parent / "data" / "profiles_before.json").read_text())
+
+def renamed(params: dict) -> dict:
+    """``params`` under today's names: the episode budget became max_turns (issue 18), in the parameters and in
+    ``warm_start_config``; optimizer steps (``grpo.max_steps``, ``sft.max_steps``) keep their name."""
+    out = {("max_turns" if k == "max_steps" else k): v for k, v in params.items()}
+    if isinstance(out.get("warm_start_config"), dict):
+        out["warm_start_config"] = renamed(out["warm_start_config"])
+    return out
+
+
+BEFORE = {k: renamed(v) for k, v in
+          json.loads((Path(__file__).parent / "data" / "profiles_before.json").read_text()).items()}
 
 
 def write(root: Path, notebook: str, profile: str, text: str) -> None:

@@ -353,51 +353,52 @@ def check_knob(arm_name: str, knob: dict | None, require: bool = True) -> None:
                            "for clip-higher) or pass require_knobs=False to keep such a run")
 
 
-TASK_FIELDS = {"max_turns": "max_steps", "max_new_tokens_per_turn": "max_new_tokens"}
-"""RL fields (``GRPORunConfig``) that are the evaluation's settings under another name: one task, one value."""
+TASK_FIELDS = {"max_turns": "max_turns", "max_new_tokens_per_turn": "max_new_tokens"}
+"""RL fields (``GRPORunConfig``) that are the evaluation's settings (under their name there): one task, one value."""
 
 
-def one_task(grpo: dict, max_steps: int, max_new_tokens: int, max_prompt_tokens: int) -> dict:
+def one_task(grpo: dict, max_turns: int, max_new_tokens: int, max_prompt_tokens: int) -> dict:
     """The shared GRPO settings with the episode of the evaluation: RL trains the task it is evaluated on.
 
-    RL's episode budget ``max_turns`` is the evaluation's ``max_steps`` (the observations say "step k of K"
+    RL's episode budget ``max_turns`` is the evaluation's (the observations say "step k of K"
     and the efficiency reward counts K), its ``max_new_tokens_per_turn`` the evaluation's ``max_new_tokens``,
     and its context ``max_context_tokens`` = ``max_prompt_tokens`` + ``max_new_tokens``: a turn whose prompt
     passes ``max_prompt_tokens`` ends the episode as a timeout in both (evaluation with
     ``context_policy='end'``). Missing fields are filled in (``max_completion_length``: K × tokens per
     turn); a field set to another value raises.
 
-    >>> g = one_task({"learning_rate": 1e-4}, max_steps=20, max_new_tokens=48, max_prompt_tokens=4048)
+    >>> g = one_task({"learning_rate": 1e-4}, max_turns=20, max_new_tokens=48, max_prompt_tokens=4048)
     >>> g["max_turns"], g["max_new_tokens_per_turn"], g["max_context_tokens"], g["max_completion_length"]
     (20, 48, 4096, 960)
     >>> one_task({"max_turns": 6}, 20, 48, 4048)
     Traceback (most recent call last):
     ...
-    ValueError: grpo max_turns=6 but the evaluation's max_steps=20: RL would train another task than the one evaluated (leave max_turns out: it is max_steps)
+    ValueError: grpo max_turns=6 but the evaluation's max_turns=20: RL would train another task than the one evaluated (leave max_turns out: it is the evaluation's)
     """
     out = dict(grpo)
-    want = {"max_turns": max_steps, "max_new_tokens_per_turn": max_new_tokens,
+    want = {"max_turns": max_turns, "max_new_tokens_per_turn": max_new_tokens,
             "max_context_tokens": max_prompt_tokens + max_new_tokens}
     for name, value in want.items():
         if name in out and out[name] != value:
             other = TASK_FIELDS.get(name)
             what = (f"the evaluation's {other}={value}" if other else
                     f"max_prompt_tokens + max_new_tokens = {max_prompt_tokens} + {max_new_tokens} = {value}")
+            source = "the evaluation's" if other == name else other or "derived"
             raise ValueError(f"grpo {name}={out[name]} but {what}: RL would train another task than the one "
-                             f"evaluated (leave {name} out: it is {other or 'derived'})")
+                             f"evaluated (leave {name} out: it is {source})")
         out[name] = value
-    out.setdefault("max_completion_length", max_steps * max_new_tokens)
+    out.setdefault("max_completion_length", max_turns * max_new_tokens)
     return out
 
 
 def arm_jobs(arms: Sequence[OrdebugArm], root: str | Path, warm_start_dir: str | Path, benchmark_dir: str | Path,
-             grpo: dict, n_train: int | None = None, n_eval: int | None = None, max_steps: int = 20,
+             grpo: dict, n_train: int | None = None, n_eval: int | None = None, max_turns: int = 20,
              max_new_tokens: int = 48, max_prompt_tokens: int = 3584, eval_batch_size: int = 64,
              eval_seed: int = 0, device: str = "auto", curriculum: Sequence[Sequence[str]] | None = None,
              require_knobs: bool = True) -> list[Job]:
     """One ``jobs.Job`` per arm, in ``root/<arm name>``. ``grpo``: the ``GRPORunConfig`` fields every arm
     shares (steps, group size, turns, learning rate, reward, temperature, ...); the evaluation settings
-    (``max_steps`` of an episode, tokens per action, prompt limit) are the warm start's evaluation's, and
+    (``max_turns`` of an episode, tokens per action, prompt limit) are the warm start's evaluation's, and
     RL's episodes are the same (``one_task``: its fields are filled in from them, a mismatch raises).
     ``curriculum``: the stages of a 'curriculum' arm (default ``CURRICULUM``), whose ``max_steps`` is the
     total over its stages (``stage_steps``); only curriculum arms' specs carry it. ``require_knobs``: an arm
@@ -405,7 +406,7 @@ def arm_jobs(arms: Sequence[OrdebugArm], root: str | Path, warm_start_dir: str |
     clash = set(grpo) & set(PER_ARM_FIELDS)
     if clash:
         raise ValueError(f"{sorted(clash)} are set per arm, not in the shared GRPO settings")
-    grpo = one_task(grpo, max_steps, max_new_tokens, max_prompt_tokens)
+    grpo = one_task(grpo, max_turns, max_new_tokens, max_prompt_tokens)
     from ..training.config import GRPORunConfig
 
     stages = check_stages(CURRICULUM if curriculum is None else curriculum)
@@ -419,7 +420,7 @@ def arm_jobs(arms: Sequence[OrdebugArm], root: str | Path, warm_start_dir: str |
     def spec(a):
         s = {"arm": dataclasses.asdict(a), "grpo": dict(grpo), "warm_start": str(Path(warm_start_dir).resolve()),
              "benchmark": str(Path(benchmark_dir).resolve()), "n_train": n_train, "n_eval": n_eval,
-             "max_steps": max_steps, "max_new_tokens": max_new_tokens, "max_prompt_tokens": max_prompt_tokens,
+             "max_turns": max_turns, "max_new_tokens": max_new_tokens, "max_prompt_tokens": max_prompt_tokens,
              "eval_batch_size": eval_batch_size, "eval_seed": eval_seed, "device": device, "context_policy": "end",
              "require_knobs": require_knobs}
         return {**s, "curriculum": [list(st) for st in stages]} if a.kind == "curriculum" else s
@@ -600,7 +601,7 @@ def run_arm(spec: dict, out_dir: str | Path) -> dict:
     db = out / "results.sqlite"
     db.unlink(missing_ok=True)  # a rerun of this arm evaluates its new weights
     with torch.no_grad():
-        df, episodes = evaluate_lm(model, tok, test, db, arm.name, seed=spec["eval_seed"], max_turns=spec["max_steps"],
+        df, episodes = evaluate_lm(model, tok, test, db, arm.name, seed=spec["eval_seed"], max_turns=spec["max_turns"],
                                    batch_size=spec["eval_batch_size"], sampling=sampling,
                                    max_prompt_tokens=spec["max_prompt_tokens"],
                                    context_policy=spec.get("context_policy", "trim"))

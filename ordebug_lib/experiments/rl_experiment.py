@@ -38,7 +38,7 @@ from .ordebug_rl import (append_section, arm_jobs, baseline_rows, breakdown_tabl
 
 # the notebook parameters every OR-Debug RL experiment has (the parameters cell of notebook 20)
 COMMON = ("run_dir", "seed", "warm_start", "require_warm_start", "benchmark_dir", "warm_start_config", "arms",
-          "rl_seeds", "grpo", "n_train", "n_eval", "max_steps", "max_new_tokens", "max_prompt_tokens",
+          "rl_seeds", "grpo", "n_train", "n_eval", "max_turns", "max_new_tokens", "max_prompt_tokens",
           "eval_batch_size", "baselines", "workers", "parallel", "device")
 # parameters only some experiments have, passed to arm_jobs (dgro to make_arms) when the notebook defines them
 OPTIONAL = ("dgro", "require_knobs", "curriculum")
@@ -113,12 +113,12 @@ class RLExperiment:
         p = self.params
         t0 = time.perf_counter()
         if p["warm_start"]:
-            self.ws = given_warm_start(p["warm_start"], p["benchmark_dir"], p["max_steps"])
+            self.ws = given_warm_start(p["warm_start"], p["benchmark_dir"], p["max_turns"])
         else:
             if p["require_warm_start"]:
                 raise ValueError("this profile needs -p warm_start runs/04_ordebug_sft/<profile>/<id>/model -p "
                                  "benchmark_dir <the benchmark that SFT used> (a warm start trained earlier in the session)")
-            self.ws = trained_warm_start(p["warm_start_config"], p["max_steps"], self.run_dir, self.device)
+            self.ws = trained_warm_start(p["warm_start_config"], p["max_turns"], self.run_dir, self.device)
         self.train_insts, self.test_insts = split_instances(self.ws.benchmark, p["n_train"], p["n_eval"])
         self.timings["warm_start_s"] = time.perf_counter() - t0
         return self.ws
@@ -138,7 +138,7 @@ class RLExperiment:
         p = self.params
         t0 = time.perf_counter()
         parallel_baselines(p["baselines"], self.test_insts, self.run_dir / "baselines.sqlite", seed=p["seed"],
-                           max_turns=p["max_steps"], workers=p["workers"], train=self.train_insts)
+                           max_turns=p["max_turns"], workers=p["workers"], train=self.train_insts)
         self.base = baseline_rows(self.run_dir / "baselines.sqlite", p["baselines"], self.test_insts, seed=p["seed"])
         self.timings["baselines_s"] = time.perf_counter() - t0
         return self.base
@@ -148,7 +148,7 @@ class RLExperiment:
         """The shared GRPO settings with the episode fields of the evaluated task (``one_task``)."""
         p = self.params
         if self.grpo is None:
-            self.grpo = one_task(p["grpo"], p["max_steps"], p["max_new_tokens"], p["max_prompt_tokens"])
+            self.grpo = one_task(p["grpo"], p["max_turns"], p["max_new_tokens"], p["max_prompt_tokens"])
         return self.grpo
 
     def run_arms(self) -> ArmResults:
@@ -161,7 +161,7 @@ class RLExperiment:
         arm_list = make_arms(p["arms"], seeds=p["rl_seeds"], **({"dgro": p["dgro"]} if "dgro" in p else {}))
         extra = {k: p[k] for k in ("require_knobs", "curriculum") if k in p}
         jobs = arm_jobs(arm_list, self.run_dir / "arms", self.ws.model_dir, self.ws.benchmark, self.task_grpo(),
-                        n_train=p["n_train"], n_eval=p["n_eval"], max_steps=p["max_steps"],
+                        n_train=p["n_train"], n_eval=p["n_eval"], max_turns=p["max_turns"],
                         max_new_tokens=p["max_new_tokens"], max_prompt_tokens=p["max_prompt_tokens"],
                         eval_batch_size=p["eval_batch_size"], eval_seed=p["seed"], device=self.device, **extra)
         print(f"{len(arm_list)} arms:", ", ".join(a.name for a in arm_list))
@@ -210,7 +210,7 @@ class RLExperiment:
 
     def setup_evaluation(self) -> str:
         p = self.params
-        return (f"{len(self.test_insts)} test-split instances, greedy, at most {p['max_steps']} steps of "
+        return (f"{len(self.test_insts)} test-split instances, greedy, at most {p['max_turns']} steps of "
                 f"{p['max_new_tokens']} tokens; baselines {', '.join(p['baselines'])} on the same instances")
 
     def write_metrics(self, trends, found: Sequence[str], extra: dict | None = None) -> dict:
@@ -237,10 +237,11 @@ class RLExperiment:
         return metrics
 
 
-def given_warm_start(warm_start: str | Path, benchmark_dir: str | Path | None, max_steps: int) -> WarmStart:
+def given_warm_start(warm_start: str | Path, benchmark_dir: str | Path | None, max_turns: int) -> WarmStart:
     """A model saved by notebook 04 (``runs/04_ordebug_sft/<profile>/<id>/model``; or by ``03_sft``, which it replaced)
-    and the benchmark its SFT used; refused when it was trained with another step budget (its observations name it)."""
-    from .sft_experiment import trained_step_budget
+    and the benchmark its SFT used; refused when it was trained with another episode budget (its observations name
+    it)."""
+    from .sft_experiment import trained_max_turns
 
     if not benchmark_dir:
         raise ValueError("warm_start needs benchmark_dir: the benchmark its SFT used (its test split is the evaluation set)")
@@ -253,20 +254,20 @@ def given_warm_start(warm_start: str | Path, benchmark_dir: str | Path | None, m
         m03 = json.loads((sft_run / "metrics.json").read_text())
         record = {"source_run": str(sft_run), "data": m03.get("data"), "sft": m03.get("sft"), "ladder": m03.get("ladder")}
     if (sft_run / "provenance.json").exists():
-        trained = trained_step_budget(json.loads((sft_run / "provenance.json").read_text()).get("parameters", {}))
-        if trained is not None and trained != max_steps:  # the observations name the step budget
-            raise ValueError(f"the warm start was trained with max_steps={trained}, not {max_steps}")
+        trained = trained_max_turns(json.loads((sft_run / "provenance.json").read_text()).get("parameters", {}))
+        if trained is not None and trained != max_turns:  # the observations name the episode budget
+            raise ValueError(f"the warm start was trained with max_turns={trained}, not {max_turns}")
     return WarmStart(model_dir, bench, True, record, f"given: `{model_dir}` (benchmark `{bench}`)")
 
 
-def trained_warm_start(config: dict, max_steps: int, run_dir: Path, device: str) -> WarmStart:
+def trained_warm_start(config: dict, max_turns: int, run_dir: Path, device: str) -> WarmStart:
     """An OR-Debug SFT warm start trained here (``policy.ordebug_sft.ordebug_warm_start``)."""
     from ..policy.ordebug_sft import ordebug_warm_start
 
     ws_config = make_ws_config(config)
-    if ws_config.max_steps != max_steps:
-        raise ValueError(f"warm_start_config max_steps={ws_config.max_steps} must equal max_steps={max_steps} "
-                         "(the observations name the step budget)")
+    if ws_config.max_turns != max_turns:
+        raise ValueError(f"warm_start_config max_turns={ws_config.max_turns} must equal max_turns={max_turns} "
+                         "(the observations name the episode budget)")
     ws = ordebug_warm_start(ws_config, run_dir, device=device, save_dir=run_dir / "warm_start_model")
     record = {"config": config, "data": ws.data, "sft": {
         "best_step": ws.sft.best_step, "initial_held_out_loss": ws.sft.initial_eval_loss,

@@ -432,7 +432,7 @@ class OrdebugSFTExperiment(_SFTExperiment):
 
         r = self.run
         df, episodes = evaluate_lm(lm, self.tok, self.eval_insts, self.db, f"{label}:{self.model_name}",
-                                   seed=self.config.seed, max_turns=self.config.max_steps,
+                                   seed=self.config.seed, max_turns=self.config.max_turns,
                                    batch_size=r.sampling.batch_size, sampling=r.sampling,
                                    max_prompt_tokens=r.max_prompt_tokens)
         out = aggregate(df).iloc[0].to_dict()
@@ -457,7 +457,7 @@ class OrdebugSFTExperiment(_SFTExperiment):
         from ..policy.data import parallel_baselines
 
         c, t0 = self.config, time.perf_counter()  # the rows results.evaluate would write, episodes spread over the workers
-        parallel_baselines(list(self.run.baselines), self.eval_insts, self.db, seed=c.seed, max_turns=c.max_steps,
+        parallel_baselines(list(self.run.baselines), self.eval_insts, self.db, seed=c.seed, max_turns=c.max_turns,
                            workers=c.workers, train=load_benchmark(self.ws.benchmark, "train"))
         self.timings["baselines_s"] = time.perf_counter() - t0
         rows = load_results(self.db, seed=c.seed)
@@ -508,7 +508,7 @@ class OrdebugSFTExperiment(_SFTExperiment):
         c, r = self.config, self.result
         cols = ["n", "RR", "RR@5", "RR@10", "faithful_recovery", "DA", "diagnosis_precision", "avg_steps"]
         table = self.ladder_table[cols].reset_index()
-        caption = (f"OR-Debug test split, {len(self.eval_insts)} instances, at most {c.max_steps} steps; SFT on "
+        caption = (f"OR-Debug test split, {len(self.eval_insts)} instances, at most {c.max_turns} steps; SFT on "
                    f"{self.n_train_records} {'per-action records' if c.per_turn else 'expert episodes'}"
                    + (f" (with recovery demonstrations: {', '.join(c.recovery)}"
                       + ("; mistakes that leave the model feasible skipped" if c.recovery_observable_only else "") + ")"
@@ -533,11 +533,23 @@ class OrdebugSFTExperiment(_SFTExperiment):
 
 
 # -- what a finished OR-Debug SFT run recorded -------------------------------------------------------------------------
-def trained_step_budget(parameters: Mapping) -> int | None:
-    """The episode step budget an OR-Debug SFT run trained with (its observations name it), from the parameters its
-    provenance records: ``warm_start_config.max_steps`` of ``04_ordebug_sft`` (absent: ``OrdebugSFTConfig``'s
-    default), or the flat ``max_steps`` of ``03_sft``, the notebook it replaced; None when neither is recorded."""
+LEGACY_MAX_TURNS = "max_steps"
+"""The episode budget's name in the provenance of runs before issue 18 renamed it ``max_turns``: 04_ordebug_sft's
+``warm_start_config.max_steps`` and 03_sft's flat ``max_steps``. Read by ``trained_max_turns`` only, never written."""
+
+
+def trained_max_turns(parameters: Mapping) -> int | None:
+    """The episode budget an OR-Debug SFT run trained with (its observations name it), from the parameters its
+    provenance records: ``warm_start_config.max_turns`` of ``04_ordebug_sft`` (absent: ``OrdebugSFTConfig``'s
+    default), or the flat budget of ``03_sft``, the notebook it replaced; None when neither is recorded. Runs
+    before the rename recorded it as ``max_steps`` (``LEGACY_MAX_TURNS``), which is read the same way.
+
+    >>> trained_max_turns({"warm_start_config": {"max_turns": 8}})
+    8
+    >>> trained_max_turns({"warm_start_config": {"max_steps": 12, "sft": {"max_steps": 600}}})  # before the rename
+    12
+    """
     config = parameters.get("warm_start_config")
     if isinstance(config, Mapping):
-        return config.get("max_steps", OrdebugSFTConfig.max_steps)
-    return parameters.get("max_steps")
+        return config.get("max_turns", config.get(LEGACY_MAX_TURNS, OrdebugSFTConfig.max_turns))
+    return parameters.get(LEGACY_MAX_TURNS)  # 03_sft, retired before the rename

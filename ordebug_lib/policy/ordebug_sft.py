@@ -14,7 +14,7 @@ Steps:
    ``train_benchmark_dir`` when given, a larger build checked apart from the test split), in worker processes:
    successful expert episodes (``experts``) and recovery demonstrations (``recovery``; see
    ``ordebug_episodes.recovery_transcripts``), all with the env settings of evaluation
-   (``episode_env_config(max_steps)``: the observation text names the step budget);
+   (``episode_env_config(max_turns)``: the observation text names the episode budget);
 3. records: one prompt/completion record per trained assistant turn (``per_turn``; ``sft.turn_records``),
    so the loss covers one action per record and never an injected mistake; or, with ``per_turn=False``,
    one multi-turn ``messages`` record per episode (assistant-only loss; no recovery demos then).
@@ -91,8 +91,8 @@ class OrdebugSFTConfig:
     """Skip recovery demos whose mistake leaves the model feasible: a RESET there is not learnable (the
     original optimum is never shown) and taught RESET after success-looking states, where the expert
     demos SUBMIT: the RESET -> same repair loops of the first GPU runs."""
-    max_steps: int = 20
-    """Step budget of an episode; must be the evaluation's (the observations name it)."""
+    max_turns: int = 20
+    """Episode budget (actions per episode); must be the evaluation's (the observations name it)."""
     workers: int = 1
     """Processes for demonstrations and for TRL's tokenisation."""
     sft: SFTRunConfig = field(default_factory=_default_sft)
@@ -205,7 +205,7 @@ def demonstrations(config: OrdebugSFTConfig, instances, workers: int | None = No
     from .data import parallel_recoveries, parallel_transcripts
     from .ordebug_episodes import episode_env_config
 
-    env_config = episode_env_config(config.max_steps)
+    env_config = episode_env_config(config.max_turns)
     workers = config.workers if workers is None else workers
     transcripts, expert_counts = parallel_transcripts(instances, config.experts, env_config, workers)
     counts = {"experts": expert_counts}
@@ -376,7 +376,7 @@ def dagger_round(config: OrdebugSFTConfig, model, tokenizer, instances) -> tuple
     from .ordebug_dagger import dagger_transcripts
     from .ordebug_episodes import episode_env_config, run_lm_episodes
 
-    env_config = episode_env_config(config.max_steps)
+    env_config = episode_env_config(config.max_turns)
     sampling = SamplingConfig(max_new_tokens=config.dagger_max_new_tokens, temperature=0.0,
                               batch_size=config.dagger_batch_size, seed=config.seed)
     t0 = time.perf_counter()

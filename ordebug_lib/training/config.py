@@ -224,7 +224,7 @@ class GRPORunConfig:
 
     # -- multi-turn OR-Debug ------------------------------------------------------------------------
     max_turns: int = 8
-    """K: env steps per OR-Debug episode (the ``RepairEnv`` step budget); brief §3.8: real multi-turn RL."""
+    """K: env steps per OR-Debug episode (``EnvConfig.max_turns``); brief §3.8: real multi-turn RL."""
     max_new_tokens_per_turn: int = 32
     """Generation budget of one action turn; an episode has at most K of them."""
     max_context_tokens: int = 4096
