@@ -216,7 +216,7 @@ AT_LEAST = {
     **dict.fromkeys(("n_per_cell", "max_turns", "max_steps", "workers", "steps", "batch_size", "grad_accum",
                      "max_length", "logging_steps", "n_demos", "n_eval", "max_new_tokens", "eval_batch_size",
                      "max_prompt_tokens", "n_rl_problems", "parallel", "bench_n_per_cell", "dagger_steps",
-                     "dagger_max_turn", "matmul_size", "hybrid_reference_length", "short_length", "n_train",
+                     "dagger_max_turns", "matmul_size", "hybrid_reference_length", "short_length", "n_train",
                      "gradient_accumulation_steps", "dataset_num_proc", "dagger_batch_size", "dagger_max_new_tokens",
                      "dagger_max_prompt_tokens"), 1),
     **dict.fromkeys(("seed", "n_val", "warmup_steps", "eval_steps", "pretrain_steps", "dagger_rounds", "temperature",

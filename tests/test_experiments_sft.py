@@ -19,8 +19,8 @@ from ordebug_lib.policy.ordebug_sft import OrdebugSFTConfig, run_sft_config
 from ordebug_lib.policy.sft import SFTRunConfig
 from ordebug_lib.run import ROOT, RunError, check_config_fields, load_params, notebook_path, parameter_cell
 
-RENAMED = {"max_steps": "max_turns"}
-"""OrdebugSFTConfig fields renamed since the fixture was recorded (issue 18: the episode budget is max_turns; the
+RENAMED = {"max_steps": "max_turns", "dagger_max_turn": "dagger_max_turns"}
+"""OrdebugSFTConfig fields renamed since the fixture was recorded (issue 18: turn budgets are spelled max_turns; the
 fixture's optimizer steps, ``sft.max_steps``, keep their name)."""
 
 
@@ -102,7 +102,7 @@ ORDEBUG = {"run_dir": "r", "seed": 0, "benchmark_dir": None, "train_benchmark_di
                                  "recovery": ["wrong_repair", "search_repair", "repeat_get_iis", "repeat_repair",
                                               "near_miss", "rejected_action"],
                                  "recovery_n_wrong": 1, "max_turns": 8, "dagger_rounds": 1, "dagger_steps": 3,
-                                 "dagger_max_turn": 3, "dagger_batch_size": 4, "dagger_max_new_tokens": 24,
+                                 "dagger_max_turns": 3, "dagger_batch_size": 4, "dagger_max_new_tokens": 24,
                                  "dagger_max_prompt_tokens": 2048,
                                  "sft": {"max_steps": 6, "learning_rate": 0.005, "batch_size": 2, "warmup_steps": 1,
                                          "max_length": 2048, "logging_steps": 1, "eval_steps": 3,

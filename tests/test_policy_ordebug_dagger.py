@@ -68,7 +68,7 @@ def test_expert_continuation_in_every_kind_of_state(flip, bound, two_step):
 def test_relabel_episode_keeps_the_policy_turns_as_context_only(flip):
     turns = ["<action>GET_IIS</action>", "<action>DROP cap_assembly</action>", "<action>RESET</action>",
              "oops, not an action", "<action>DROP cap_assembly</action>"]
-    kept, counts = relabel_episode(flip, turns, max_turn=5)
+    kept, counts = relabel_episode(flip, turns, max_turns=5)
     assert dict(counts) == {"get_iis": 1, "repair": 3, "reset": 1}
     assert [t.trained_turns[0] for t in kept] == [0, 1, 2, 3, 4]
     for t in kept:
@@ -81,9 +81,9 @@ def test_relabel_episode_keeps_the_policy_turns_as_context_only(flip):
     # after the refused text (turn 3) the model is still the sabotaged one: the repair, not a RESET
     after_refusal = kept[4 - 1]
     assert after_refusal.messages[2 * 3 + 1]["content"] == "<action>FLIP_SENSE material_plastic</action>"
-    # the policy's own SUBMIT ends the states to label; max_turn bounds them
-    assert len(relabel_episode(flip, ["<action>SUBMIT cap_assembly</action>", "x"], max_turn=5)[0]) == 1
-    assert len(relabel_episode(flip, turns, max_turn=2)[0]) == 2
+    # the policy's own SUBMIT ends the states to label; max_turns bounds them
+    assert len(relabel_episode(flip, ["<action>SUBMIT cap_assembly</action>", "x"], max_turns=5)[0]) == 1
+    assert len(relabel_episode(flip, turns, max_turns=2)[0]) == 2
 
 
 def test_relabel_episode_skips_states_the_env_does_not_reproduce(flip):
@@ -105,7 +105,7 @@ def test_rollouts_stop_after_max_turns_and_relabel_in_workers(flip, bound):
     assert all(e.outcome.truncated and not e.outcome.submitted and e.outcome.steps == 4 for e in eps)
     turns, observations = episode_turns(eps[0].messages)
     assert turns == loop + loop[:1] and len(observations) == 4
-    kept, counts = dagger_transcripts([flip, bound], eps, max_turn=4, workers=2)
+    kept, counts = dagger_transcripts([flip, bound], eps, max_turns=4, workers=2)
     assert sum(counts.values()) == 8 and counts.get("replay_mismatch", 0) == 0
     assert {t.instance_id for t in kept} == {flip.id, bound.id} and all(t.success for t in kept)
     with pytest.raises(ValueError, match="same order"):
@@ -123,7 +123,7 @@ def test_dagger_settings_are_checked():
 def test_warm_start_with_a_dagger_round_on_the_tiny_preset(tmp_path):
     cfg = OrdebugSFTConfig(
         model="tiny", bench_n_per_cell=2, bench_error_types="AFH", n_val=2, max_turns=8, workers=2,
-        recovery=("wrong_repair",), dagger_rounds=1, dagger_steps=2, dagger_max_turn=3, dagger_batch_size=4,
+        recovery=("wrong_repair",), dagger_rounds=1, dagger_steps=2, dagger_max_turns=3, dagger_batch_size=4,
         dagger_max_new_tokens=8,
         sft=SFTRunConfig(max_steps=2, learning_rate=5e-3, batch_size=2, max_length=2048, logging_steps=1,
                          eval_steps=1, eval_batch_size=4, keep_best=True))
@@ -146,7 +146,7 @@ def test_slack_labels_the_policys_own_states_with_what_the_slack_expert_does_fro
 
     inst = production_flip()
     turns = ["<action>RELAX demand_b 1</action>", "<action>CHECK_SLACK</action>", "nonsense"]
-    kept, counts = relabel_episode(inst, turns, max_turn=3, expert="slack")
+    kept, counts = relabel_episode(inst, turns, max_turns=3, expert="slack")
     assert dict(counts) == {"slack:CHECK_SLACK": 2, "slack:RELAX": 1}
     last = kept[2]
     assert [m["content"] for m in last.messages if m["role"] == "assistant"] == [

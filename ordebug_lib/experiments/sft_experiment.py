@@ -516,7 +516,7 @@ class OrdebugSFTExperiment(_SFTExperiment):
                    + (f"; after {c.pretrain_steps} steps of language modelling on "
                       f"{self.data_stats['pretrain']['n_records']} expert transcripts" if c.pretrain_steps else "")
                    + (f"; {c.dagger_rounds} DAgger round(s) of {c.dagger_steps} steps on the policy's own states "
-                      f"(first {c.dagger_max_turn} turns)" if c.dagger_rounds else "")
+                      f"(first {c.dagger_max_turns} turns)" if c.dagger_rounds else "")
                    + (f", weights of step {r.best_step} of {self.total_steps} (best held-out loss)."
                       if r.best_step is not None else "."))
         return table, caption

@@ -87,9 +87,9 @@ def expert_continuation(instance: Instance, info: dict, iis_asked: bool,
 
 
 def relabel_episode(instance: Instance, turns: Sequence[str], env_config: EnvConfig | None = None,
-                    max_turn: int = 8, observations: Sequence[str] | None = None, expert: str = "oracle",
+                    max_turns: int = 8, observations: Sequence[str] | None = None, expert: str = "oracle",
                     ) -> tuple[list[Transcript], Counter]:
-    """Expert-labelled transcripts of the states an episode visited before each of its first ``max_turn``
+    """Expert-labelled transcripts of the states an episode visited before each of its first ``max_turns``
     turns (``turns``: the policy's generated text per turn, verbatim). ``observations`` (the observation
     the policy saw before each turn) are checked against the replay when given: a state the env does not
     reproduce is skipped as "replay_mismatch". ``expert``: "oracle" (``expert_continuation``) or "slack"
@@ -99,7 +99,7 @@ def relabel_episode(instance: Instance, turns: Sequence[str], env_config: EnvCon
     env_config = env_config or episode_env_config()
     fps = repair_prefix_fingerprints(instance) if expert == "oracle" else None
     kept, counts = [], Counter()
-    for k in range(min(len(turns), max_turn)):
+    for k in range(min(len(turns), max_turns)):
         env = RepairEnv(instance, env_config)
         obs, info = env.reset()
         messages: list[dict] = []
@@ -161,18 +161,18 @@ def episode_turns(messages: Sequence[dict]) -> tuple[list[str], list[str]]:
 
 
 def _relabel(args: tuple):
-    instance, messages, env_config, max_turn, expert = args
+    instance, messages, env_config, max_turns, expert = args
     turns, observations = episode_turns(messages)
-    return relabel_episode(instance, turns, env_config, max_turn, observations, expert)
+    return relabel_episode(instance, turns, env_config, max_turns, observations, expert)
 
 
 def dagger_transcripts(instances: Sequence[Instance], episodes: Sequence, env_config: EnvConfig | None = None,
-                       max_turn: int = 8, workers: int = 1, expert: str = "oracle") -> tuple[list[Transcript], dict]:
+                       max_turns: int = 8, workers: int = 1, expert: str = "oracle") -> tuple[list[Transcript], dict]:
     """``relabel_episode`` of every LM episode (``ordebug_episodes.LMEpisode``, one per instance, in the
     same order) in worker processes: (kept transcripts, counts summed over the episodes)."""
     if [i.id for i in instances] != [e.instance_id for e in episodes]:
         raise ValueError("episodes must be those of the instances, in the same order")
-    done = process_map(_relabel, [(inst, ep.messages, env_config, max_turn, expert)
+    done = process_map(_relabel, [(inst, ep.messages, env_config, max_turns, expert)
                                   for inst, ep in zip(instances, episodes)], workers)
     kept, counts = [], Counter()
     for transcripts, c in done:

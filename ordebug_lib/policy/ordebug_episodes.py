@@ -656,7 +656,7 @@ def run_lm_episodes(model, tokenizer, instances: Sequence[Instance], env_config:
     """Run every instance as one lockstep batch: each turn, one ``generate`` call over the live episodes
     (``on_generate(n_live)`` is called once per such call, for tests and progress). ``max_turns`` stops
     the batch early (on-policy data needs only the first turns): episodes still running then end as
-    timeouts (``RepairEnv.truncate``), their observations those of the full step budget."""
+    timeouts (``RepairEnv.truncate``), their observations those of the full budget ``env_config.max_turns``."""
     if context_policy not in CONTEXT_POLICIES:
         raise ValueError(f"context_policy must be one of {CONTEXT_POLICIES}, got {context_policy!r}")
     sampling = sampling or SamplingConfig()

@@ -25,7 +25,7 @@ Steps:
    SFT (``sft.run_sft``) on the train records with the val records as held-out loss, ``keep_best`` on
    by default: the policy returned holds the weights of the best held-out step;
 5. optionally, ``dagger_rounds`` rounds of on-policy relabelling (DAgger; ``ordebug_dagger``): the
-   policy runs greedily on the same train and val instances for ``dagger_max_turn`` turns, every state
+   policy runs greedily on the same train and val instances for ``dagger_max_turns`` turns, every state
    it visited is labelled with the expert's continuation, and ``dagger_steps`` more SFT steps train on
    all records so far (the val records grow the same way, so the held-out loss, and the step kept,
    cover the policy's own states too);
@@ -116,7 +116,7 @@ class OrdebugSFTConfig:
     ``experts=("slack",)``, so the demos and the labels come from one observable expert."""
     dagger_steps: int = 200
     """SFT steps of each DAgger round, on all records so far (same settings as ``sft`` otherwise)."""
-    dagger_max_turn: int = 8
+    dagger_max_turns: int = 8
     """States labelled per rollout: those before its first this many turns (the rollout stops there)."""
     dagger_batch_size: int = 64
     """Rollout episodes stepping together (one ``generate`` call per turn)."""
@@ -168,8 +168,8 @@ def check_config(config: OrdebugSFTConfig) -> None:
         raise ValueError(f"dagger_expert must be one of {DAGGER_EXPERTS}, got {config.dagger_expert!r}")
     if config.pretrain_steps < 0:
         raise ValueError(f"pretrain_steps must be >= 0, got {config.pretrain_steps}")
-    if config.dagger_rounds < 0 or config.dagger_steps < 1 or config.dagger_max_turn < 1:
-        raise ValueError("dagger_rounds must be >= 0, dagger_steps and dagger_max_turn >= 1")
+    if config.dagger_rounds < 0 or config.dagger_steps < 1 or config.dagger_max_turns < 1:
+        raise ValueError("dagger_rounds must be >= 0, dagger_steps and dagger_max_turns >= 1")
     if config.dagger_rounds and not config.per_turn:
         raise ValueError("DAgger needs per_turn=True: its records must not train on the policy's own actions")
 
@@ -369,7 +369,7 @@ def chain_results(rounds: list[SFTResult]) -> SFTResult:
 
 
 def dagger_round(config: OrdebugSFTConfig, model, tokenizer, instances) -> tuple[list, dict]:
-    """Greedy rollouts of the policy on ``instances`` (``dagger_max_turn`` turns) and their expert-labelled
+    """Greedy rollouts of the policy on ``instances`` (``dagger_max_turns`` turns) and their expert-labelled
     states (``ordebug_dagger.dagger_transcripts``): (transcripts, statistics of the rollouts and labels)."""
     from ..ordebug.metrics import episode_metrics
     from .generation import SamplingConfig
@@ -383,9 +383,9 @@ def dagger_round(config: OrdebugSFTConfig, model, tokenizer, instances) -> tuple
     episodes = []
     for start in range(0, len(instances), config.dagger_batch_size):
         episodes += run_lm_episodes(model, tokenizer, instances[start:start + config.dagger_batch_size], env_config,
-                                    sampling, config.dagger_max_prompt_tokens, max_turns=config.dagger_max_turn)
+                                    sampling, config.dagger_max_prompt_tokens, max_turns=config.dagger_max_turns)
     t_roll = time.perf_counter() - t0
-    transcripts, labels = dagger_transcripts(instances, episodes, env_config, config.dagger_max_turn, config.workers,
+    transcripts, labels = dagger_transcripts(instances, episodes, env_config, config.dagger_max_turns, config.workers,
                                              config.dagger_expert)
     rr5 = [episode_metrics(e.outcome)["rr_at_5"] for e in episodes]
     return transcripts, {
