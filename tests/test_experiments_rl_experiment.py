@@ -22,7 +22,7 @@ def test_from_params_takes_the_common_and_the_optional_parameters_only():
         RLExperiment.from_params(bad, slug="s")
 
 
-def test_a_given_warm_start_needs_its_benchmark_a_model_and_the_same_step_budget(tmp_path):
+def test_a_given_warm_start_needs_its_benchmark_a_model_and_the_same_episode_budget(tmp_path):
     model = tmp_path / "sft" / "model"
     with pytest.raises(ValueError, match="needs benchmark_dir"):
         given_warm_start(model, None, 6)
@@ -33,10 +33,14 @@ def test_a_given_warm_start_needs_its_benchmark_a_model_and_the_same_step_budget
     ws = given_warm_start(model, tmp_path / "bench", 6)
     assert ws.given and ws.record is None and ws.benchmark == tmp_path / "bench"
     (model.parent / "metrics.json").write_text(json.dumps({"data": {"n": 3}, "sft": {"best_step": 2}}))
+    # 03_sft's flat record, from before the rename
     (model.parent / "provenance.json").write_text(json.dumps({"parameters": {"max_steps": 20}}))
     with pytest.raises(ValueError, match="trained with max_turns=20, not 6"):
         given_warm_start(model, tmp_path / "bench", 6)
     ws = given_warm_start(model, tmp_path / "bench", 20)
+    (model.parent / "provenance.json").write_text(json.dumps({"parameters": {"warm_start_config": {"max_turns": 8}}}))
+    with pytest.raises(ValueError, match="trained with max_turns=8, not 20"):  # 04_ordebug_sft
+        given_warm_start(model, tmp_path / "bench", 20)
     assert ws.record["data"] == {"n": 3} and ws.record["source_run"] == str(model.parent)
 
 
