@@ -11,9 +11,9 @@ from types import SimpleNamespace
 import pandas as pd
 import pytest
 
+from ordebug_lib.experiments.ordebug_report import curriculum_findings, stage_table
 from ordebug_lib.experiments.ordebug_rl import (CURRICULUM, LABEL, OrdebugArm, arm_jobs, curriculum_configs,
-                                                curriculum_findings, curriculum_stages, make_arms, stage_steps,
-                                                stage_table)
+                                                curriculum_stages, make_arms, stage_steps)
 from ordebug_lib.training.config import GRPORunConfig
 
 sys.path.insert(0, str(Path(__file__).parent))

@@ -128,7 +128,7 @@ def _check_run(run, kinds, advantage, rep, figs):
     # every policy paired against the warm start, recomputable from the per-episode rows the report commits
     import pandas as pd
 
-    from ordebug_lib.experiments.ordebug_rl import paired_to_reference, results_table
+    from ordebug_lib.experiments.ordebug_report import paired_to_reference, results_table
 
     episodes = pd.read_csv(run / "reports" / f"{rep}_episodes.csv")
     assert len(episodes) == len(policies) * len(test) and "trajectory_json" not in episodes
@@ -167,7 +167,7 @@ def test_findings_of_the_published_e3_run_call_a_few_episodes_noise():
     errors, so GRPO does not 'move past' SFT."""
     import pandas as pd
 
-    from ordebug_lib.experiments.ordebug_rl import findings
+    from ordebug_lib.experiments.ordebug_report import findings
 
     root = Path(__file__).resolve().parents[1]
     table = pd.read_csv(root / "reports" / "published" / "20_ordebug_sft_vs_grpo.legacy" / "reports" / "ordebug_sft_vs_grpo.csv")
@@ -181,7 +181,7 @@ def test_the_published_e3_v2_paired_table_is_recomputed_from_its_episodes():
     over 378 instances and 3 RL seeds; GRPO's DA drop is beyond the CI, its faithful recovery change not detected."""
     import pandas as pd
 
-    from ordebug_lib.experiments.ordebug_rl import paired_to_reference
+    from ordebug_lib.experiments.ordebug_report import paired_to_reference
 
     root = Path(__file__).resolve().parents[1] / "reports"
     again = paired_to_reference(pd.read_csv(root / "ordebug_sft_vs_grpo_episodes.csv"))

@@ -65,7 +65,7 @@ def render_figures(out: str | Path, reports: str | Path = ROOT / "reports") -> l
     from .countdown_e1 import accuracy_figure
     from .curves import plot_step_curves
     from .e1_parts import budget_figure
-    from .ordebug_rl import mark_stages, stage_table
+    from .ordebug_report import mark_stages, stage_table
     from .rl_experiment import breakdown_figure, metrics_figure, training_figure, variance_figure
 
     reports, names = Path(reports), []

@@ -17,7 +17,7 @@ warm_start     ``warm_start`` + ``benchmark_dir`` (the SFT's own benchmark: its 
                test split the evaluation set), the step budget it was trained with, or ``ordebug_warm_start``
 ladder         ``policy.data.parallel_baselines`` into ``baselines.sqlite`` (kind_prior learns on the train split)
 run_arms       ``ordebug_rl.make_arms`` / ``one_task`` / ``arm_jobs`` / ``jobs.run_jobs``, then the tables
-write_report   ``ordebug_rl.write_report`` and the per-run CSVs named ``<slug>[_suffix].csv``
+write_report   ``ordebug_report.write_report`` and the per-run CSVs named ``<slug>[_suffix].csv``
 =============  ===============================================================================================
 
 Arm-specific parameters (``dgro``, ``require_knobs``, ``curriculum``) are passed through to ``arm_jobs`` only when
@@ -32,9 +32,9 @@ from pathlib import Path
 from typing import Any, Sequence
 
 from .jobs import run_jobs
-from .ordebug_rl import (append_section, arm_jobs, baseline_rows, breakdown_table, episode_table, load_arm_results,
-                         make_arms, one_task, paired_to_reference, results_table, split_instances,
-                         warm_start_config as make_ws_config, write_report)
+from .ordebug_report import (append_section, baseline_rows, breakdown_table, episode_table, load_arm_results,
+                             paired_to_reference, results_table, write_report)
+from .ordebug_rl import arm_jobs, make_arms, one_task, split_instances, warm_start_config as make_ws_config
 
 # the notebook parameters every OR-Debug RL experiment has (the parameters cell of notebook 20)
 COMMON = ("run_dir", "seed", "warm_start", "require_warm_start", "benchmark_dir", "warm_start_config", "arms",
