@@ -370,7 +370,7 @@ def one_task(grpo: dict, max_turns: int, max_new_tokens: int, max_prompt_tokens:
     >>> one_task({"max_turns": 6}, 20, 48, 4048)
     Traceback (most recent call last):
     ...
-    ValueError: grpo max_turns=6 but the evaluation's max_turns=20: RL would train another task than the one evaluated (leave max_turns out: it is the evaluation's)
+    ValueError: grpo max_turns=6 but the evaluation's max_turns=20: RL would train another task than the one evaluated (leave max_turns out: it is the evaluation's max_turns)
     """
     out = dict(grpo)
     want = {"max_turns": max_turns, "max_new_tokens_per_turn": max_new_tokens,
@@ -380,7 +380,7 @@ def one_task(grpo: dict, max_turns: int, max_new_tokens: int, max_prompt_tokens:
             other = TASK_FIELDS.get(name)
             what = (f"the evaluation's {other}={value}" if other else
                     f"max_prompt_tokens + max_new_tokens = {max_prompt_tokens} + {max_new_tokens} = {value}")
-            source = "the evaluation's" if other == name else other or "derived"
+            source = f"the evaluation's {other}" if other else "derived"
             raise ValueError(f"grpo {name}={out[name]} but {what}: RL would train another task than the one "
                              f"evaluated (leave {name} out: it is {source})")
         out[name] = value
