@@ -12,7 +12,7 @@ import pytest
 
 from ordebug_lib.experiments.ordebug_rl import OrdebugArm, arm_jobs, one_task
 from ordebug_lib.ordebug.saboteur import make_instance
-from ordebug_lib.policy import ordebug_episodes
+from ordebug_lib.policy import ordebug_episodes, ordebug_lm_eval
 from ordebug_lib.policy.generation import Generation
 from ordebug_lib.policy.tokenizer import project_tokenizer
 from ordebug_lib.run import load_params
@@ -84,12 +84,12 @@ def rl_and_eval(tokenizer, inst, max_turns: int, max_prompt_tokens: int, max_new
 
     def fake_generate_chats(model, tok, prompts, sampling):
         (msgs,) = prompts
-        ids = ordebug_episodes.render_prompts(tok, [msgs])[0]
+        ids = ordebug_lm_eval.render_prompts(tok, [msgs])[0]
         eval_prompts.append(ids)
         text = ACTIONS[len(eval_prompts) - 1]
         return [Generation(text, tok(text, add_special_tokens=False)["input_ids"] + [eos], True, len(ids))]
 
-    monkeypatch.setattr(ordebug_episodes, "generate_chats", fake_generate_chats)
+    monkeypatch.setattr(ordebug_lm_eval, "generate_chats", fake_generate_chats)  # where run_lm_episodes reads it
     (ev,) = ordebug_episodes.run_lm_episodes(None, tokenizer, [inst], ordebug_episodes.episode_env_config(max_turns),
                                              max_prompt_tokens=max_prompt_tokens, context_policy="end")
     return rl_contexts, rl, eval_prompts, ev

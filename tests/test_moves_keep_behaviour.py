@@ -24,6 +24,10 @@ timestamps left out):
 The published tables (``reports/``) are written from committed result files that these moves do not
 touch; the ladder table above is the code path that renders them from results rows.
 
+A module split into parts keeps every public name it had, as the same object as in the part it now lives in
+(``SPLITS``: ``policy/ordebug_episodes.py`` into ``ordebug_experts``, ``ordebug_recovery`` and ``ordebug_lm_eval``),
+so its importers and the digests above read the moved code itself.
+
 The cells are read from the fixture, so a type or family added later is no cell of this test. Keys renamed
 since the fixture was written (``RENAMED``: issue 18, item 3, the episode budget ``max_steps`` became
 ``max_turns``) are digested under their recorded names: a rename moves nothing, and the values must still agree.
@@ -39,6 +43,18 @@ import pytest
 FIXTURE = Path(__file__).parent / "data" / "moves_keep_behaviour.json"
 VOLATILE = {"wall_time", "created_at", "build_seconds"}
 RENAMED = {"max_turns": "max_steps"}  # new name -> the name the fixture recorded
+SPLITS = {  # module split -> {its part: the public names it had that the part now defines}
+    "ordebug_lib.policy.ordebug_episodes": {
+        "ordebug_lib.policy.ordebug_experts": (
+            "EXPERTS", "RECOVERING_EXPERTS", "DiagnoseThenOracle", "Transcript", "action_message", "episode_env_config",
+            "expert_transcript", "expert_transcripts", "keep_demo", "kept_demos", "make_expert"),
+        "ordebug_lib.policy.ordebug_recovery": (
+            "RECOVERY_KINDS", "RECOVERY_PREFIX", "recovery_transcripts", "without_recoveries"),
+        "ordebug_lib.policy.ordebug_lm_eval": (
+            "CONTEXT_POLICIES", "LMEpisode", "action_profile", "evaluate_lm", "fit_context", "profile_summary",
+            "run_lm_episodes", "turn_prompts"),
+    },
+}
 
 
 def scrub(x):
@@ -216,6 +232,20 @@ def test_baseline_rows_and_ladder_are_those_of_before(build_now, before, tmp_pat
 
 def test_seeds_and_ids_are_those_of_before(before):
     assert seeds_snapshot() == before["seeds"]
+
+
+@pytest.mark.parametrize("split", sorted(SPLITS))
+def test_a_split_module_re_exports_the_objects_of_its_parts(split):
+    import importlib
+
+    module, parts = importlib.import_module(split), SPLITS[split]
+    names = [n for part_names in parts.values() for n in part_names]
+    assert sorted(module.__all__) == sorted(names)  # every public name it had, and no other
+    for part, part_names in parts.items():
+        home = importlib.import_module(part)
+        for name in part_names:
+            assert getattr(module, name) is getattr(home, name), f"{split}.{name} is not {part}.{name}"
+            assert getattr(getattr(home, name), "__module__", part) in (part, "builtins"), f"{part} only imports {name}"
 
 
 if __name__ == "__main__":  # write the fixture (on the code before a move; see the module docstring)

@@ -566,7 +566,7 @@ def run_arm(spec: dict, out_dir: str | Path) -> dict:
     from ..ordebug.metrics import aggregate
     from ..policy.generation import SamplingConfig
     from ..policy.loader import load_policy, resolve_device
-    from ..policy.ordebug_episodes import evaluate_lm
+    from ..policy.ordebug_lm_eval import evaluate_lm
     from ..provenance import device_info
 
     out = Path(out_dir)

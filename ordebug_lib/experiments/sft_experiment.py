@@ -428,7 +428,7 @@ class OrdebugSFTExperiment(_SFTExperiment):
         """Aggregated results of ``lm`` on the test instances (rows ``<label>:<model>`` in ``results.sqlite``);
         its action profile goes to ``profiles[label]``."""
         from ..ordebug.metrics import aggregate
-        from ..policy.ordebug_episodes import action_profile, evaluate_lm
+        from ..policy.ordebug_lm_eval import action_profile, evaluate_lm
 
         r = self.run
         df, episodes = evaluate_lm(lm, self.tok, self.eval_insts, self.db, f"{label}:{self.model_name}",
@@ -471,7 +471,7 @@ class OrdebugSFTExperiment(_SFTExperiment):
         import pandas as pd
 
         from ..artifacts import write_table
-        from ..policy.ordebug_episodes import profile_summary
+        from ..policy.ordebug_lm_eval import profile_summary
         from .copying import copy_table
 
         self.failure = {stage: profile_summary(p) for stage, p in self.profiles.items()}

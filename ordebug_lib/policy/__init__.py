@@ -11,5 +11,6 @@ Qwen3-architecture models from config presets; real checkpoints load through the
 - :mod:`.decoding`   sampling settings, EOS ids and one ``model.generate`` call over token ids (under both
                      ``.generation`` and the engines of :mod:`.engine`)
 - :mod:`.countdown_eval`     Countdown accuracy, correct / partial / failed, output tokens
-- :mod:`.ordebug_episodes`   expert transcripts for SFT; batched multi-turn OR-Debug evaluation
+- :mod:`.ordebug_episodes`   expert transcripts for SFT; batched multi-turn OR-Debug evaluation (its parts:
+                             :mod:`.ordebug_experts`, :mod:`.ordebug_recovery`, :mod:`.ordebug_lm_eval`)
 """

@@ -8,7 +8,7 @@ test, and checked disjoint (``tasks.countdown.check_disjoint``).
 
 ``parallel_transcripts`` runs expert episodes on OR-Debug instances in worker processes (the search
 baseline solves many candidate repairs per step); ``parallel_recoveries`` makes the recovery
-demonstrations of ``ordebug_episodes.recovery_transcripts`` the same way (``processes.process_map``).
+demonstrations of ``ordebug_recovery.recovery_transcripts`` the same way (``processes.process_map``).
 """
 from __future__ import annotations
 
@@ -20,7 +20,8 @@ from ..ordebug.baselines import BASELINES
 from ..ordebug.results import parallel_baselines
 from ..processes import process_map
 from ..tasks.countdown import CountdownInstance, check_disjoint, generate_instances
-from .ordebug_episodes import expert_transcript, kept_demos, recovery_transcripts
+from .ordebug_experts import expert_transcript, kept_demos
+from .ordebug_recovery import recovery_transcripts
 
 # BASELINES and parallel_baselines (the baseline ladder into a results database) live in ordebug/, beside the
 # baselines and the results store; they are importable from here as before
@@ -68,7 +69,7 @@ def _transcript(args: tuple):
 
 
 def parallel_transcripts(instances: Sequence, experts: Sequence[str], env_config=None, workers: int = 1):
-    """Every expert on every instance, in worker processes: (the demonstrations, ``ordebug_episodes.keep_demo``,
+    """Every expert on every instance, in worker processes: (the demonstrations, ``ordebug_experts.keep_demo``,
     in expert then instance order; counts per expert ``{"search": {"episodes": n, "successful": k,
     "kept": j}, ...}``, successful: faithful with the exact root cause)."""
     jobs = [(inst, e, env_config) for e in experts for inst in instances]
@@ -82,7 +83,7 @@ def _recovery(args: tuple):
 
 def parallel_recoveries(instances: Sequence, kinds: Sequence[str], n_wrong: int = 2, env_config=None,
                         workers: int = 1, seed: int = 0, observable_only: bool = True):
-    """``ordebug_episodes.recovery_transcripts`` of every instance in worker processes: (successful
+    """``ordebug_recovery.recovery_transcripts`` of every instance in worker processes: (successful
     recovery transcripts in instance order, counts per kind summed over the instances)."""
     done = process_map(_recovery, [(inst, tuple(kinds), n_wrong, env_config, seed, observable_only)
                             for inst in instances], workers)

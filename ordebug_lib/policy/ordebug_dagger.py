@@ -17,7 +17,7 @@ true repair done, or faithful         SUBMIT of the root cause
 anything else, still infeasible       RESET, the true repair, SUBMIT
 feasible but not faithful             no label ("looks_solved"): the original optimum is never shown,
                                       so the policy cannot tell this state from success (see
-                                      ``ordebug_episodes._replay``)
+                                      ``ordebug_recovery._replay``)
 ====================================  =============================================================
 
 With ``expert="slack"`` the label is instead what ``baselines.SlackRelaxPolicy`` does from the state on
@@ -53,7 +53,8 @@ from ..ordebug.baselines import SlackRelaxPolicy, submit_line
 from ..ordebug.env import EnvConfig, RepairEnv
 from ..ordebug.instance import Instance
 from ..processes import process_map
-from .ordebug_episodes import Transcript, _is_faithful_now, action_message, episode_env_config
+from .ordebug_experts import Transcript, action_message, episode_env_config
+from .ordebug_recovery import _is_faithful_now
 
 DAGGER_EXPERTS = ("oracle", "slack")
 
@@ -168,7 +169,7 @@ def _relabel(args: tuple):
 
 def dagger_transcripts(instances: Sequence[Instance], episodes: Sequence, env_config: EnvConfig | None = None,
                        max_turns: int = 8, workers: int = 1, expert: str = "oracle") -> tuple[list[Transcript], dict]:
-    """``relabel_episode`` of every LM episode (``ordebug_episodes.LMEpisode``, one per instance, in the
+    """``relabel_episode`` of every LM episode (``ordebug_lm_eval.LMEpisode``, one per instance, in the
     same order) in worker processes: (kept transcripts, counts summed over the episodes)."""
     if [i.id for i in instances] != [e.instance_id for e in episodes]:
         raise ValueError("episodes must be those of the instances, in the same order")

@@ -13,7 +13,7 @@ Steps:
 2. demonstrations on its train split (and, for the held-out loss, its val split; both from
    ``train_benchmark_dir`` when given, a larger build checked apart from the test split), in worker processes:
    successful expert episodes (``experts``) and recovery demonstrations (``recovery``; see
-   ``ordebug_episodes.recovery_transcripts``), all with the env settings of evaluation
+   ``ordebug_recovery.recovery_transcripts``), all with the env settings of evaluation
    (``episode_env_config(max_turns)``: the observation text names the episode budget);
 3. records: one prompt/completion record per trained assistant turn (``per_turn``; ``sft.turn_records``),
    so the loss covers one action per record and never an injected mistake; or, with ``per_turn=False``,
@@ -40,7 +40,7 @@ from pathlib import Path
 
 from ..ordebug.error_types import ALL_TYPES, error_type_letters
 from ..selection import check_instances_for_choice
-from .ordebug_episodes import RECOVERY_KINDS, without_recoveries
+from .ordebug_recovery import RECOVERY_KINDS, without_recoveries
 from .sft import SFTResult, SFTRunConfig
 
 
@@ -80,11 +80,11 @@ class OrdebugSFTConfig:
     n_val: int | None = 16
     """Val-split instances that give the held-out loss records (None: all of them)."""
     experts: tuple[str, ...] = ("oracle_iis", "search")
-    """Demonstrators (``ordebug_episodes.EXPERTS``); only their successful episodes are kept."""
+    """Demonstrators (``ordebug_experts.EXPERTS``); only their successful episodes are kept."""
     per_turn: bool = True
     """One prompt/completion record per trained action (False: one multi-turn record per episode)."""
     recovery: tuple[str, ...] = RECOVERY_KINDS
-    """Recovery demonstration kinds (``ordebug_episodes.RECOVERY_KINDS``); () for none. Needs ``per_turn``."""
+    """Recovery demonstration kinds (``ordebug_recovery.RECOVERY_KINDS``); () for none. Needs ``per_turn``."""
     recovery_n_wrong: int = 2
     """``wrong_repair`` and ``near_miss`` demonstrations per instance (distinct wrong repairs)."""
     recovery_observable_only: bool = True
@@ -151,7 +151,7 @@ class OrdebugWarmStart:
 
 def check_config(config: OrdebugSFTConfig) -> None:
     """Reject settings that cannot work, before any data is made."""
-    from .ordebug_episodes import EXPERTS
+    from .ordebug_experts import EXPERTS
 
     bad = set(config.experts) - set(EXPERTS)
     if bad or not config.experts:
@@ -203,7 +203,7 @@ def benchmark_path(config: OrdebugSFTConfig, run_dir: str | Path) -> Path:
 def demonstrations(config: OrdebugSFTConfig, instances, workers: int | None = None) -> tuple[list, dict]:
     """(successful transcripts: experts then recovery demos, counts) on ``instances``."""
     from .data import parallel_recoveries, parallel_transcripts
-    from .ordebug_episodes import episode_env_config
+    from .ordebug_experts import episode_env_config
 
     env_config = episode_env_config(config.max_turns)
     workers = config.workers if workers is None else workers
@@ -374,7 +374,8 @@ def dagger_round(config: OrdebugSFTConfig, model, tokenizer, instances) -> tuple
     from ..ordebug.metrics import episode_metrics
     from .generation import SamplingConfig
     from .ordebug_dagger import dagger_transcripts
-    from .ordebug_episodes import episode_env_config, run_lm_episodes
+    from .ordebug_experts import episode_env_config
+    from .ordebug_lm_eval import run_lm_episodes
 
     env_config = episode_env_config(config.max_turns)
     sampling = SamplingConfig(max_new_tokens=config.dagger_max_new_tokens, temperature=0.0,

@@ -92,7 +92,8 @@ from ..ordebug.prm_labels import ReplayMismatch, episode_id, label_stored_rows, 
 from ..ordebug.results import load_results
 from ..selection import check_choice_split, choose
 from .generation import SamplingConfig, generate_chats, render_prompts
-from .ordebug_episodes import CONTEXT_POLICIES, LMEpisode, episode_env_config, fit_context, turn_prompts
+from .ordebug_experts import episode_env_config
+from .ordebug_lm_eval import CONTEXT_POLICIES, LMEpisode, fit_context, turn_prompts
 
 CHOOSERS = ("prm", "solver", "first")
 PAIRED_METRICS = {"RR@5": "rr_at_5", "faithful_recovery": "faithful", "DA": "diagnosis_recall"}

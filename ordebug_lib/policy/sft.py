@@ -20,7 +20,7 @@ Two record formats, both conversational so a real chat checkpoint trains on exac
   prompt with ``add_generation_prompt=True`` and the prompt + completion without it; with the project
   template the first is a prefix of the second, so ``completion_only_loss`` covers exactly that one
   action and its EOS. Earlier assistant turns are context: a prefix may hold actions the loss must not
-  cover (the injected mistakes of recovery demonstrations, ``ordebug_episodes.recovery_transcript``).
+  cover (the injected mistakes of recovery demonstrations, ``ordebug_recovery.recovery_transcripts``).
 
 - Language modelling, ``{"text": ...}`` (``text_records``): whole transcripts rendered by the chat template,
   loss on every token, observations included. Not imitation: a phase before SFT

@@ -39,7 +39,7 @@ from ..ordebug.difficulty import DIFFICULTY
 from ..ordebug.families import FAMILIES
 from ..ordebug.instance import DIFFICULTIES, ERROR_TYPES
 from ..ordebug.saboteur import GenerationError, make_instance
-from .ordebug_episodes import Transcript, expert_transcript
+from .ordebug_experts import Transcript, expert_transcript
 
 PAD_TOKEN = "<|pad|>"
 EOS_TOKEN = "<|im_end|>"  # ends every turn; generation stops at it

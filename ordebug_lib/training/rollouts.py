@@ -50,7 +50,7 @@ from ..ordebug.env_batch import make_envs
 from ..ordebug.instance import Instance
 from ..ordebug.rewards import REWARD_COMPONENTS
 from ..policy.generation import SamplingConfig, eos_ids, generate_ids, render_prompts
-from ..policy.ordebug_episodes import episode_env_config
+from ..policy.ordebug_experts import episode_env_config
 
 # generate_fn(contexts, max_new_tokens) -> per context (generated ids cut at EOS, stopped with EOS)
 GenerateFn = Callable[[list[list[int]], int], list[tuple[list[int], bool]]]
@@ -83,7 +83,7 @@ class TokenEpisode:
 
 
 def env_config_for(max_turns: int, reward: str) -> EnvConfig:
-    """The conversational env settings of ``policy.ordebug_episodes`` (SFT demos use the same), with
+    """The conversational env settings of ``policy.ordebug_experts`` (SFT demos use the same), with
     the step budget K = ``max_turns`` and the terminal reward ``reward``."""
     if reward not in REWARD_COMPONENTS:
         raise ValueError(f"OR-Debug reward must be one of {REWARD_COMPONENTS}, got {reward!r}")
