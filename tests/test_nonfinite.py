@@ -87,3 +87,29 @@ def test_a_nan_gradient_past_the_allowance_fails_the_run_before_it_is_applied(ti
 def test_config_refuses_a_negative_allowance():
     with pytest.raises(ValueError, match="max_nonfinite_updates must be >= 0"):
         GRPORunConfig(max_nonfinite_updates=-1)
+
+
+class PoisonOne(TrainerCallback):
+    """A NaN in one parameter's gradient from micro-batch ``k`` (0-based) of optimizer step ``NAN_STEP`` only."""
+
+    def __init__(self, trainer, k: int):
+        self.trainer, self.k, self.calls = trainer, k, 0
+        next(p for n, p in trainer.model.named_parameters() if n.endswith("q_proj.weight")).register_hook(self.poison)
+
+    def on_step_begin(self, args, state, control, **kwargs):
+        self.calls = 0
+
+    def poison(self, grad):
+        self.calls += 1
+        return grad * math.nan if self.trainer.state.global_step + 1 == NAN_STEP and self.calls == self.k + 1 else grad
+
+
+@pytest.mark.parametrize("k", [0, 1, 2])
+def test_the_record_names_the_micro_batch_whose_backward_made_the_gradient_non_finite(tiny_path, tmp_path, k):
+    tr, _ = tiny_countdown_trainer(tiny_path, tmp_path / "run", l_max=L_MAX, max_steps=2, engine="static",
+                                   gradient_accumulation_steps=3, max_nonfinite_updates=1)
+    tr.add_callback(PoisonOne(tr, k))
+    tr.train()
+    (r,) = [json.loads(line) for line in (tmp_path / "run" / RECORD).read_text().splitlines()]
+    assert r["step"] == NAN_STEP and len(r["micro_batches"]) == 3 and r["first_nonfinite_micro_batch"] == k
+    assert all(mb["max_length"] < mb["max_sequence_length"] for mb in r["micro_batches"])  # prompt + completion
