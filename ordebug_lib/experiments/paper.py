@@ -32,7 +32,8 @@ EMBEDDED = {f"{slug}{suffix}": slug for slug, _ in RL_SLUGS.values() for suffix 
 EMBEDDED.update({f"countdown_grpo_vs_drgrpo_budgets{suffix}": "countdown_grpo_vs_drgrpo_budgets"
                  for suffix in ("_results", "_tests", "_interaction")})  # E1 v2 joined from its parts (e1_parts.py)
 EMBEDDED["countdown_grpo_vs_drgrpo_warm_starts_tests"] = "countdown_grpo_vs_drgrpo_warm_starts"  # e1_parts.across_warm_starts
-NOT_TABLES = ("_arms", "_curves", "_episodes", "_stages")  # per-arm and per-step data behind a report, not its tables
+NOT_TABLES = ("_arms", "_curves", "_episodes", "_stages", "_instances")  # per-arm, per-step and per-instance data
+# behind a report, not its tables
 
 
 def check_tables(reports: str | Path = ROOT / "reports"):
