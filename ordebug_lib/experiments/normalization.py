@@ -18,6 +18,10 @@ advantages_figure         reward group and estimator (``reports/advantages.csv``
 ========================  ========================================================  ============================
 
 Lines and bars come in the tables' row order (the notebook's: ``losses.LOSS_TYPES``, ``advantages.METHODS``).
+The committed ``reports/token_weights.csv`` holds only each batch's shortest and longest completion, so
+``weights_from_metrics`` rebuilds the whole weight table from the run's ``metrics.json`` (every length's
+weight, recorded by the notebook) and checks it against that CSV; ``rewards_from_metrics`` gives the reward
+groups, which ``advantages.csv`` does not hold.
 """
 from __future__ import annotations
 
@@ -101,4 +105,43 @@ def advantages_figure(advantages, rewards: Mapping[str, Sequence[float]]):
     return fig
 
 
-__all__ = ["COLORS", "advantages_figure", "sequence_weight_figure", "token_weight_figure"]
+
+def weights_from_metrics(metrics: Mapping, committed=None):
+    """The weight table (columns of ``token_weight_figure``) from a run's ``metrics.json``: per L_max (in
+    ``committed``'s order, else ascending) and loss type (``committed``'s order, else the notebook's) each
+    length's weight, a scalar for DR-GRPO and DAPO (the same for every token). With ``committed`` (the run's
+    ``token_weights.csv``), every row of it must be in the table, same weights: else ValueError."""
+    import pandas as pd
+
+    budgets = ([int(b) for b in dict.fromkeys(committed["L_max"])] if committed is not None
+               else sorted(int(k) for k in metrics["weights"]))
+    loss_types = (list(dict.fromkeys(committed["loss_type"])) if committed is not None
+                  else ["grpo", "dr_grpo", "dapo", "hybrid"])
+    rows = []
+    for L_max in budgets:
+        w = metrics["weights"][str(L_max)]
+        for loss_type in loss_types:
+            weights = w[f"{loss_type}_token_weight"]
+            for i, L in enumerate(w["lengths"]):
+                wi = weights[i] if isinstance(weights, list) else weights
+                rows.append({"L_max": L_max, "loss_type": loss_type, "length": int(L), "token_weight": wi,
+                             "sequence_weight": wi * L, "alpha": w["hybrid_alpha"] if loss_type == "hybrid" else None})
+    table = pd.DataFrame(rows)
+    if committed is not None:
+        both = committed.merge(table, on=["L_max", "loss_type", "length"], how="left", suffixes=("", "_metrics"))
+        bad = both[~(both["token_weight"].sub(both["token_weight_metrics"]).abs() <= 1e-12 * both["token_weight"].abs())
+                   | ~(both["sequence_weight"].sub(both["sequence_weight_metrics"]).abs()
+                       <= 1e-12 * both["sequence_weight"].abs())]
+        if len(bad):
+            raise ValueError(f"the metrics are not the run of the committed token weights: {len(bad)} rows differ, "
+                             f"first {bad.iloc[0][['L_max', 'loss_type', 'length']].to_dict()}")
+    return table
+
+
+def rewards_from_metrics(metrics: Mapping) -> dict:
+    """Each reward group's rewards, in generation order, from a run's ``metrics.json``."""
+    return {name: a["rewards"] for name, a in metrics["advantages"].items()}
+
+
+__all__ = ["COLORS", "advantages_figure", "rewards_from_metrics", "sequence_weight_figure", "token_weight_figure",
+           "weights_from_metrics"]

@@ -564,6 +564,39 @@ def ordebug_figure(train_curve, eval_curve, ladder, shares, **loss):
     return fig
 
 
+
+def recorded_loss_inputs(metrics: Mapping) -> dict:
+    """``loss_axes``'s keywords from what a finished run recorded (its ``metrics.json``, as ``write_metrics``
+    writes it): the records it trained on (Countdown: its streams, ``n_demos``; OR-Debug: after the last DAgger
+    round), the pretraining curve, the step kept (None for runs from before ``keep_best``: they kept none)."""
+    data, sft, task = metrics["data"], metrics["sft"], metrics["task"]
+    dagger = data.get("dagger") or []
+    n = data["n_demos"] if task == "countdown" else dagger[-1]["n_records"] if dagger else data["n_records"]
+    return {"model": metrics["model"], "task": task, "n_records": n,
+            "pretrain": data.get("pretrain") if task == "ordebug" else None, "best_step": sft.get("best_step"),
+            "dagger": dagger}
+
+
+def recorded_curves(metrics: Mapping):
+    """(training loss, held-out loss) as DataFrames from a finished run's ``metrics.json`` (what ``curves`` gave)."""
+    import pandas as pd
+
+    return (pd.DataFrame(metrics["sft"]["train_curve"], columns=["step", "train_loss"]),
+            pd.DataFrame(metrics["sft"]["eval_curve"], columns=["step", "held_out_loss"]))
+
+
+def recorded_action_shares(failure: Mapping):
+    """``action_shares`` from a finished run's ``failure_analysis`` (``profile_summary`` per stage: the same
+    shares, kinds never taken left out), kinds in the grammar's order as in the action table."""
+    import pandas as pd
+
+    from ..ordebug.actions import GRAMMAR
+
+    shares = pd.DataFrame({stage: s["action_share"] for stage, s in failure.items()}).T.fillna(0.0)
+    shares.index.name = "stage"
+    return shares[[k for k in (*GRAMMAR, "malformed") if k in shares.columns]]
+
+
 # -- what a finished OR-Debug SFT run recorded -------------------------------------------------------------------------
 LEGACY_MAX_TURNS = "max_steps"
 """The episode budget's name in the provenance of runs before issue 18 renamed it ``max_turns``: 04_ordebug_sft's
