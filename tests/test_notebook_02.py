@@ -5,6 +5,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pandas as pd
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -31,6 +32,12 @@ def test_notebook_02_smoke_builds_the_benchmark_and_the_ladder():
                                                                      ("oracle - search", "DA")}
     assert all(d["mde"] >= 0 and d["n"] == 6 for d in m["paired"])
     assert m["mean_single_drop_faithful_frac"] <= m["mean_single_drop_feasible_frac"]
+    # the IIS-size boxplot's data, per instance, for 90_paper to draw it again (a CSV without a report)
+    instances = pd.read_csv(run_dir / "reports" / "ordebug_benchmark_instances.csv")
+    assert list(instances.columns) == ["id", "family", "error_type", "difficulty", "split", "iis_size", "n_vars", "n_constrs"]
+    assert len(instances) == m["n_instances"] and instances["id"].is_unique
+    assert instances["iis_size"].mean() == pytest.approx(m["mean_iis_size"])
+    assert (instances["split"] == "test").sum() == m["n_evaluated"]
     with sqlite3.connect(run_dir / "results.sqlite") as conn:
         n = conn.execute("SELECT COUNT(*) FROM episodes").fetchone()[0]
         splits = {r[0] for r in conn.execute("SELECT DISTINCT split FROM episodes")}

@@ -608,6 +608,21 @@ def accuracy_figure(summaries, n_eval: int, hybrid_alpha: float | None = None):
     return fig
 
 
+
+def reward_length_figure(curves, smooth: int):
+    """Per-step training curves of every arm (rolling mean over ``smooth`` steps): the mean training reward of
+    the arms trained on the seed reward (the graduated arm's reward is another definition), completion length,
+    the fraction truncated at L_max and the token entropy; from the per-step curves (``load_arm_results`` or the
+    committed ``_curves.csv``)."""
+    from .curves import plot_step_curves
+
+    seed_reward = curves.assign(**{"reward (seed reward arms)": curves["ordebug/reward/mean"].where(curves["kind"] != "graduated")})
+    return plot_step_curves(seed_reward, [("reward (seed reward arms)", "mean training reward"),
+                                          ("completions/mean_length", "mean completion length (tokens)"),
+                                          ("completions/clipped_ratio", "fraction truncated at L_max"),
+                                          ("entropy", "token entropy")],
+                            smooth=smooth, title=f"Training curves (rolling mean over {smooth} steps)")
+
 def write_e1_report(path: str | Path, table, findings: Sequence[str], setup: dict, sections: dict | None = None) -> Path:
     """The markdown report: setup, the seeds/004 table, further tables (``sections``: title -> DataFrame, e.g.
     the paired tests, the sweep, the stage timings), the computed findings."""

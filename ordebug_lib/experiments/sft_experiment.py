@@ -17,6 +17,9 @@ the parameters into what runs (checked, no side effect); the experiment classes 
     exp.evaluate_after()
     exp.ladder(); exp.failure_analysis()                 # OR-Debug: baselines on the same test instances, why episodes fail
     exp.figure(); exp.write_tables(); exp.write_metrics()   # reports/sft_<task>_eval|curve, metrics.json
+
+The figures are functions of tables (``countdown_figure``, ``ordebug_figure``; the learning curve ``loss_axes``),
+so that the committed CSVs of a published run draw them again (``experiments/paper.py``).
 """
 from __future__ import annotations
 
@@ -25,7 +28,7 @@ import json
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any, Mapping, Sequence
 
 from ..policy.countdown_sft import CountdownSFTConfig
 from ..policy.generation import SamplingConfig
@@ -216,23 +219,12 @@ class _SFTExperiment:
         return (pd.DataFrame(self.result.train_curve, columns=["step", "train_loss"]),
                 pd.DataFrame(self.result.eval_curve, columns=["step", "held_out_loss"]))
 
-    def _loss_axes(self, ax) -> None:
-        """The learning curve: training and held-out loss, the pretraining curve, the step kept, DAgger rounds."""
-        train_curve, eval_curve = self.curves()
-        ax.plot(train_curve["step"], train_curve["train_loss"], label="training loss")
-        ax.plot(eval_curve["step"], eval_curve["held_out_loss"], "o-", label="held-out loss")
-        pre = self.data_stats.get("pretrain") if self.TASK == "ordebug" else None
-        if pre:  # a different loss (every token of the transcripts), drawn before step 0
-            ax.plot([s - pre["steps"] for s, _ in pre["eval_curve"]], [x for _, x in pre["eval_curve"]], "s--",
-                    color="grey", label=f"pretraining held-out loss, every token ({pre['steps']} steps)")
-        if self.result.best_step is not None:
-            ax.axvline(self.result.best_step, color="grey", ls=":", label=f"kept: step {self.result.best_step}")
-        for r in (self.data_stats.get("dagger") or []):  # the held-out set grows at each round: the loss jumps there
-            ax.axvline(r["starts_at_step"], color="tab:red", ls="--", lw=0.8,
-                       label=f"DAgger round {r['round']} (+{r['n_transcripts']} relabelled states)")
-        ax.set(xlabel="optimizer step", ylabel="cross-entropy per trained token (nats)",
-               title=f"SFT of {self.model_name} on {self.TASK} ({self.n_train_records} records)")
-        ax.legend()
+    def loss_inputs(self) -> dict:
+        """What ``loss_axes`` draws beside the two curves: the model, the task, the records, the pretraining
+        curve (OR-Debug), the step kept, the DAgger rounds."""
+        return {"model": self.model_name, "task": self.TASK, "n_records": self.n_train_records,
+                "pretrain": self.data_stats.get("pretrain") if self.TASK == "ordebug" else None,
+                "best_step": self.result.best_step, "dagger": self.data_stats.get("dagger") or []}
 
     def write_tables(self):
         """``reports/sft_<task>_eval`` (the evaluation table, with its caption) and ``sft_<task>_curve``; the table."""
@@ -343,19 +335,13 @@ class CountdownSFTExperiment(_SFTExperiment):
         return self.result
 
     def figure(self):
-        """Learning curve, and the outcomes (correct / partial / failed) before and after SFT."""
-        import matplotlib.pyplot as plt
+        """Learning curve, and the outcomes (correct / partial / failed) before and after SFT (``countdown_figure``)."""
         import pandas as pd
 
-        fig, axes = plt.subplots(1, 2, figsize=(11, 4))
-        self._loss_axes(axes[0])
         stages = {"before SFT": self.before, "after SFT": self.after} if self.before else {"after SFT": self.after}
         counts = pd.DataFrame({k: [v["n_correct"], v["n_partial"], v["n_failed"]] for k, v in stages.items()},
                               index=["correct", "partial", "failed"]).T
-        counts.plot.bar(stacked=True, ax=axes[1], color=["tab:green", "tab:orange", "tab:red"], rot=0)
-        axes[1].set(ylabel=f"held-out problems (of {len(self.eval_insts)})", title="Countdown outcomes")
-        fig.tight_layout()
-        return fig
+        return countdown_figure(*self.curves(), counts, len(self.eval_insts), **self.loss_inputs())
 
     def eval_table(self):
         import pandas as pd
@@ -487,22 +473,9 @@ class OrdebugSFTExperiment(_SFTExperiment):
                                                    "consecutive_repeat_frac", "malformed", "rejected"]].mean()
 
     def figure(self):
-        """Learning curve, RR@5 and DA of every policy, and the share of each action kind the LM policy took."""
-        import matplotlib.pyplot as plt
-
-        fig, axes = plt.subplots(1, 3, figsize=(16, 4))
-        self._loss_axes(axes[0])
-        self.ladder_table[["RR@5", "DA"]].plot.bar(ax=axes[1], rot=30)
-        axes[1].set(ylabel="fraction of test episodes", ylim=(0, 1.05), title="OR-Debug: RR@5 and DA")
-        a = self.action_table
-        kinds = [k for k in a.columns if k.isupper() or k == "malformed"]
-        share = a.groupby("stage")[kinds].sum()
-        share = share.loc[:, share.sum() > 0].div(a.groupby("stage")["steps"].sum(), axis=0)
-        share.plot.barh(stacked=True, ax=axes[2])
-        axes[2].set(xlabel="share of all steps", title="OR-Debug: what the LM policy did")
-        axes[2].legend(fontsize=7, ncol=2)
-        fig.tight_layout()
-        return fig
+        """Learning curve, RR@5 and DA of every policy, and the share of each action kind the LM policy took
+        (``ordebug_figure``)."""
+        return ordebug_figure(*self.curves(), self.ladder_table, action_shares(self.action_table), **self.loss_inputs())
 
     def eval_table(self):
         c, r = self.config, self.result
@@ -530,6 +503,98 @@ class OrdebugSFTExperiment(_SFTExperiment):
 
     def _saved_model(self):
         return self.ws.model_dir  # saved by the warm start when save_model
+
+
+# -- the figures, from tables (a run's, or the committed CSVs of one) --------------------------------------------------
+def loss_axes(ax, train_curve, eval_curve, *, model: str, task: str, n_records: int, pretrain: Mapping | None = None,
+              best_step: int | None = None, dagger: Sequence[Mapping] = ()) -> None:
+    """The learning curve: training loss (``step``, ``train_loss``) and held-out loss (``step``,
+    ``held_out_loss``), the pretraining curve (``pretrain``: its ``steps`` and ``eval_curve``), the step kept,
+    the DAgger rounds (each ``round``, ``starts_at_step``, ``n_transcripts``)."""
+    ax.plot(train_curve["step"], train_curve["train_loss"], label="training loss")
+    ax.plot(eval_curve["step"], eval_curve["held_out_loss"], "o-", label="held-out loss")
+    pre = pretrain
+    if pre:  # a different loss (every token of the transcripts), drawn before step 0
+        ax.plot([s - pre["steps"] for s, _ in pre["eval_curve"]], [x for _, x in pre["eval_curve"]], "s--",
+                color="grey", label=f"pretraining held-out loss, every token ({pre['steps']} steps)")
+    if best_step is not None:
+        ax.axvline(best_step, color="grey", ls=":", label=f"kept: step {best_step}")
+    for r in (dagger or []):  # the held-out set grows at each round: the loss jumps there
+        ax.axvline(r["starts_at_step"], color="tab:red", ls="--", lw=0.8,
+                   label=f"DAgger round {r['round']} (+{r['n_transcripts']} relabelled states)")
+    ax.set(xlabel="optimizer step", ylabel="cross-entropy per trained token (nats)",
+           title=f"SFT of {model} on {task} ({n_records} records)")
+    ax.legend()
+
+
+def countdown_figure(train_curve, eval_curve, outcomes, n_eval: int, **loss):
+    """Countdown SFT: the learning curve (``loss_axes``, ``loss`` its keywords but ``task``), and the held-out
+    outcomes per stage (``outcomes``: one row per stage, columns correct, partial, failed) of ``n_eval`` problems."""
+    import matplotlib.pyplot as plt
+
+    fig, axes = plt.subplots(1, 2, figsize=(11, 4))
+    loss_axes(axes[0], train_curve, eval_curve, **loss)
+    outcomes.plot.bar(stacked=True, ax=axes[1], color=["tab:green", "tab:orange", "tab:red"], rot=0)
+    axes[1].set(ylabel=f"held-out problems (of {n_eval})", title="Countdown outcomes")
+    fig.tight_layout()
+    return fig
+
+
+def action_shares(actions):
+    """Per stage, each action kind's share of all steps (kinds never taken left out), from the per-episode
+    action table (``reports/sft_ordebug_actions``: stage, steps, one count column per kind, malformed)."""
+    kinds = [k for k in actions.columns if k.isupper() or k == "malformed"]
+    share = actions.groupby("stage")[kinds].sum()
+    return share.loc[:, share.sum() > 0].div(actions.groupby("stage")["steps"].sum(), axis=0)
+
+
+def ordebug_figure(train_curve, eval_curve, ladder, shares, **loss):
+    """OR-Debug SFT: the learning curve (``loss_axes``), RR@5 and DA of every policy (``ladder``, indexed by
+    policy) and the share of each action kind the LM policy took (``shares``: ``action_shares``)."""
+    import matplotlib.pyplot as plt
+
+    fig, axes = plt.subplots(1, 3, figsize=(16, 4))
+    loss_axes(axes[0], train_curve, eval_curve, **loss)
+    ladder[["RR@5", "DA"]].plot.bar(ax=axes[1], rot=30)
+    axes[1].set(ylabel="fraction of test episodes", ylim=(0, 1.05), title="OR-Debug: RR@5 and DA")
+    shares.plot.barh(stacked=True, ax=axes[2])
+    axes[2].set(xlabel="share of all steps", title="OR-Debug: what the LM policy did")
+    axes[2].legend(fontsize=7, ncol=2)
+    fig.tight_layout()
+    return fig
+
+
+
+def recorded_loss_inputs(metrics: Mapping) -> dict:
+    """``loss_axes``'s keywords from what a finished run recorded (its ``metrics.json``, as ``write_metrics``
+    writes it): the records it trained on (Countdown: its streams, ``n_demos``; OR-Debug: after the last DAgger
+    round), the pretraining curve, the step kept (None for runs from before ``keep_best``: they kept none)."""
+    data, sft, task = metrics["data"], metrics["sft"], metrics["task"]
+    dagger = data.get("dagger") or []
+    n = data["n_demos"] if task == "countdown" else dagger[-1]["n_records"] if dagger else data["n_records"]
+    return {"model": metrics["model"], "task": task, "n_records": n,
+            "pretrain": data.get("pretrain") if task == "ordebug" else None, "best_step": sft.get("best_step"),
+            "dagger": dagger}
+
+
+def recorded_curves(metrics: Mapping):
+    """(training loss, held-out loss) as DataFrames from a finished run's ``metrics.json`` (what ``curves`` gave)."""
+    import pandas as pd
+
+    return (pd.DataFrame(metrics["sft"]["train_curve"], columns=["step", "train_loss"]),
+            pd.DataFrame(metrics["sft"]["eval_curve"], columns=["step", "held_out_loss"]))
+
+
+def recorded_action_shares(failure: Mapping):
+    """``action_shares`` from a finished run's ``failure_analysis`` (``profile_summary`` per stage: the same
+    shares, kinds never taken left out), kinds in the grammar's order as in the action table."""
+    import pandas as pd
+
+    from ..ordebug.actions import GRAMMAR
+
+    shares = pd.DataFrame({stage: s["action_share"] for stage, s in failure.items()}).T.fillna(0.0)
+    shares.index.name = "stage"
+    return shares[[k for k in (*GRAMMAR, "malformed") if k in shares.columns]]
 
 
 # -- what a finished OR-Debug SFT run recorded -------------------------------------------------------------------------
