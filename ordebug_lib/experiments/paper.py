@@ -145,12 +145,8 @@ def figure_sources(reports: str | Path = ROOT / "reports") -> dict:
     def rl(stem, slug, kind):
         files = (f"{slug}.csv", f"{slug}_by_error_type.csv", f"{slug}_by_difficulty.csv", f"{slug}_curves.csv")
 
-        def tables(r):
-            table = _read(r, files[0], ["policy", "episodes"])
-            return table, _read(r, files[1]), _read(r, files[2]), _read(r, files[3], ["arm", "step"])
-
         def curves_figure(r, name):
-            curves = tables(r)[3]
+            curves = _read(r, files[3], ["arm", "step"])
             smooth = max(1, int(curves["step"].max()) // 12)
             reward = "composite"  # every published OR-Debug RL run trained on the composite reward (their reports say so)
             f = variance_figure(curves, smooth) if name == "reward_variance" else training_figure(curves, smooth, reward)
@@ -160,11 +156,12 @@ def figure_sources(reports: str | Path = ROOT / "reports") -> dict:
             return f
 
         def test_metrics(r):
-            table = tables(r)[0]
+            table = _read(r, files[0], ["policy", "episodes"])
             return metrics_figure(table, int(table["episodes"].iloc[0]), f"{stem}: test split")
 
         out[f"ordebug_{kind}_test_metrics"] = (files, test_metrics)
-        out[f"ordebug_{kind}_breakdown"] = (files, lambda r: breakdown_figure(*tables(r)[:3]))
+        out[f"ordebug_{kind}_breakdown"] = (files, lambda r: breakdown_figure(
+            _read(r, files[0], ["policy", "episodes"]), _read(r, files[1]), _read(r, files[2])))
         for name in ("reward_variance", "training_curves"):
             out[f"ordebug_{kind}_{name}"] = (files, lambda r, name=name: curves_figure(r, name))
 
