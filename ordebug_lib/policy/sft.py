@@ -43,6 +43,7 @@ from pathlib import Path
 from typing import Sequence
 
 from ..tasks.countdown import CountdownInstance, make_prompt
+from .attention import training_attention
 from ..tasks.countdown_streams import SearchTrace, make_streams
 
 
@@ -253,6 +254,7 @@ def make_trainer(model, tokenizer, train_records: Sequence[dict], config: SFTRun
                              "drop them with fit_records (truncation would cut the answer / SUBMIT)")
     output_dir = str(output_dir or tempfile.mkdtemp(prefix="ordebug-sft-"))
     args = sft_config(config, kind, output_dir, has_eval=eval_records is not None)
+    training_attention()  # cuDNN's SDPA backward makes NaN gradients on H100/H200 (policy/attention.py)
     return SFTTrainer(
         model=model, args=args, processing_class=tokenizer, train_dataset=Dataset.from_list(list(train_records)),
         eval_dataset=Dataset.from_list(list(eval_records)) if eval_records is not None else None,

@@ -33,6 +33,8 @@ which picks the engine itself.
 
 A gradient with a NaN or inf is never applied (``nonfinite.py``): the update is skipped and recorded, and the run
 fails past ``GRPORunConfig.max_nonfinite_updates`` (default 0: at the first), pinned by ``tests/test_nonfinite.py``.
+On CUDA the trainer first turns off the cuDNN SDPA backend, whose backward bug fits the ones E3/E4 v2 met
+(``policy/attention.py``; ``benchmarks/sdpa_cudnn_probe.py`` checks it on the GPU).
 
 Rewards are used as the reward functions return them (weighted sum, TRL's ``reward_weights``); a
 reward function returning None for a completion raises here (TRL would zero its advantage silently).
@@ -59,6 +61,7 @@ from trl import GRPOTrainer
 from .. import step_credit as sc
 from ..advantages import compute_advantages, dgro_floor_binding, dynamic_sampling_mask, informative_groups
 from ..losses import aggregate_loss, dgro_loss_terms, hybrid_alpha, per_token_loss
+from ..policy.attention import training_attention
 from .config import GRPORunConfig
 from .nonfinite import NonfiniteGuardCallback, micro_batch_summary
 from .sampling import RefillSampler, concat_batches, select_rows
@@ -69,6 +72,7 @@ class OrdebugGRPOTrainer(GRPOTrainer):
     """``GRPOTrainer(model, reward_funcs, args=run_config.to_grpo_config(...), ..., run_config=run_config)``."""
 
     def __init__(self, *args, run_config: GRPORunConfig, **kwargs):
+        self.attention = training_attention()  # cuDNN's SDPA backward makes NaN gradients (policy/attention.py)
         super().__init__(*args, **kwargs)
         self.run_config = run_config
         self._check_consistent()
