@@ -1,6 +1,6 @@
 # An OR-Debug RL notebook on the GPU machine (OR_NB, OR_PROFILE; default E3 v2: 20_ordebug_sft_vs_grpo gpu_v2), after
 # its warm start (04_ordebug_sft gpu_slack_lm) on the same format-2 benchmark: start both in the background, poll,
-# bring the files back. The benchmarks are built here on the CPU (a seeded function of their parameters) and carried as one archive:
+# bring the files back; first, benchmarks/sdpa_cudnn_probe.py checks the cuDNN attention bug (policy/attention.py). The benchmarks are built here on the CPU (a seeded function of their parameters) and carried as one archive:
 #   python -c "from ordebug_lib.ordebug.dataset import build_benchmark as b; \
 #       b('runs/bench/v2_od40', 40, seed=0, split_fractions=(0.5, 0.15, 0.35)); b('runs/bench/v2_od100', 100, seed=0, split_fractions=(0.5, 0.15, 0.35))"
 #   tar czf runs/bench/v2.tgz -C runs/bench v2_od40 v2_od100
@@ -22,7 +22,9 @@ start)
   nvidia-smi --query-gpu=name,memory.used,memory.total --format=csv
   tar xzf runs/bench/v2.tgz -C runs/bench || exit 1
   ls runs/bench/v2_od40/manifest.json runs/bench/v2_od100/manifest.json || exit 1
-  mkdir -p /tmp/or
+  mkdir -p /tmp/or $OUT
+  timeout 180 python benchmarks/sdpa_cudnn_probe.py --device cuda --out $OUT/sdpa_probe.json 2>&1 | tail -8
+  cp $OUT/sdpa_probe.json /tmp/or/ 2>/dev/null
   cat > /tmp/or/chain.sh <<CHAIN
 set -e
 export PYTORCH_CUDA_ALLOC_CONF=expandable_segments:True  # many processes share the GPU: return freed blocks
@@ -43,12 +45,12 @@ poll)
   date; tail -c 2000 /tmp/or/run.log; echo; ls $WS $RUN $RUN/arms 2>/dev/null | head -40
   nvidia-smi --query-compute-apps=pid,used_memory --format=csv
   for f in $RUN/arms/*/log.txt; do [ -f "$f" ] && { echo "== $f"; tail -c 400 "$f"; }; done 2>/dev/null | tail -40
-  mkdir -p $OUT; cp /tmp/or/run.log /tmp/or/gpu.csv $OUT/ 2>/dev/null
+  mkdir -p $OUT; cp /tmp/or/run.log /tmp/or/gpu.csv /tmp/or/sdpa_probe.json $OUT/ 2>/dev/null
   tar czf $OUT/partial.tgz --exclude='*.safetensors' --exclude='*.pt' --exclude='*.bin' --exclude='*.pth' \
       --exclude='checkpoint-*' --exclude='*.arrow' --exclude='model' --exclude='warm_start_model' $WS $RUN 2>/dev/null ;;
 fetch)
   mkdir -p $OUT
-  cp /tmp/or/run.log /tmp/or/gpu.csv $OUT/
+  cp /tmp/or/run.log /tmp/or/gpu.csv /tmp/or/sdpa_probe.json $OUT/
   tar czf $OUT/or_run.tgz --exclude='*.safetensors' --exclude='*.pt' --exclude='*.bin' --exclude='*.pth' \
       --exclude='checkpoint-*' --exclude='*.arrow' --exclude='model' $WS $RUN
   ls -la $OUT ;;
