@@ -15,6 +15,7 @@ step           what it owns
 =============  ===============================================================================================
 warm_start     ``warm_start`` + ``benchmark_dir`` (the SFT's own benchmark: its train split is the RL prompts, its
                test split the evaluation set), the step budget it was trained with, or ``ordebug_warm_start``
+               (trained once per settings and code and copied into the run: ``warm_start_cache.py``)
 ladder         ``policy.data.parallel_baselines`` into ``baselines.sqlite`` (kind_prior learns on the train split)
 run_arms       ``ordebug_rl.make_arms`` / ``one_task`` / ``arm_jobs`` / ``jobs.run_jobs``, then the tables
 write_report   ``ordebug_report.write_report`` and the per-run CSVs named ``<slug>[_suffix].csv``
@@ -41,7 +42,7 @@ COMMON = ("run_dir", "seed", "warm_start", "require_warm_start", "benchmark_dir"
           "rl_seeds", "grpo", "n_train", "n_eval", "max_turns", "max_new_tokens", "max_prompt_tokens",
           "eval_batch_size", "baselines", "workers", "parallel", "device")
 # parameters only some experiments have, passed to arm_jobs (dgro to make_arms) when the notebook defines them
-OPTIONAL = ("dgro", "require_knobs", "curriculum")
+OPTIONAL = ("dgro", "require_knobs", "curriculum", "warm_start_cache")
 
 
 @dataclass
@@ -118,7 +119,8 @@ class RLExperiment:
             if p["require_warm_start"]:
                 raise ValueError("this profile needs -p warm_start runs/04_ordebug_sft/<profile>/<id>/model -p "
                                  "benchmark_dir <the benchmark that SFT used> (a warm start trained earlier in the session)")
-            self.ws = trained_warm_start(p["warm_start_config"], p["max_turns"], self.run_dir, self.device)
+            self.ws = trained_warm_start(p["warm_start_config"], p["max_turns"], self.run_dir, self.device,
+                                         cache=p.get("warm_start_cache", True))
         self.train_insts, self.test_insts = split_instances(self.ws.benchmark, p["n_train"], p["n_eval"])
         self.timings["warm_start_s"] = time.perf_counter() - t0
         return self.ws
@@ -260,21 +262,33 @@ def given_warm_start(warm_start: str | Path, benchmark_dir: str | Path | None, m
     return WarmStart(model_dir, bench, True, record, f"given: `{model_dir}` (benchmark `{bench}`)")
 
 
-def trained_warm_start(config: dict, max_turns: int, run_dir: Path, device: str) -> WarmStart:
-    """An OR-Debug SFT warm start trained here (``policy.ordebug_sft.ordebug_warm_start``)."""
+def trained_warm_start(config: dict, max_turns: int, run_dir: Path, device: str, cache: bool = True) -> WarmStart:
+    """An OR-Debug SFT warm start trained here (``policy.ordebug_sft.ordebug_warm_start``), once per settings and
+    code when ``cache`` (``warm_start_cache.py``: the run gets its own copy of the cached model and benchmark)."""
     from ..policy.ordebug_sft import ordebug_warm_start
+    from .warm_start_cache import cached_warm_start
 
     ws_config = make_ws_config(config)
     if ws_config.max_turns != max_turns:
         raise ValueError(f"warm_start_config max_turns={ws_config.max_turns} must equal max_turns={max_turns} "
                          "(the observations name the episode budget)")
-    ws = ordebug_warm_start(ws_config, run_dir, device=device, save_dir=run_dir / "warm_start_model")
-    record = {"config": config, "data": ws.data, "sft": {
-        "best_step": ws.sft.best_step, "initial_held_out_loss": ws.sft.initial_eval_loss,
-        "final_held_out_loss": ws.sft.final_eval_loss, "best_held_out_loss": ws.sft.best_eval_loss}}
-    desc = (f"trained here: `{ws_config.model}`, {ws.data['n_records']} per-action records from "
-            f"{ws.data['n_train_instances']} train instances, {ws_config.sft.max_steps} SFT steps (kept step {ws.sft.best_step})")
-    return WarmStart(ws.model_dir, ws.benchmark, False, record, desc)
+
+    def train(out: Path) -> tuple[dict, str]:
+        ws = ordebug_warm_start(ws_config, out, device=device, save_dir=out / "warm_start_model")
+        record = {"config": config, "data": ws.data, "sft": {
+            "best_step": ws.sft.best_step, "initial_held_out_loss": ws.sft.initial_eval_loss,
+            "final_held_out_loss": ws.sft.final_eval_loss, "best_held_out_loss": ws.sft.best_eval_loss}}
+        desc = (f"trained here: `{ws_config.model}`, {ws.data['n_records']} per-action records from "
+                f"{ws.data['n_train_instances']} train instances, {ws_config.sft.max_steps} SFT steps (kept step {ws.sft.best_step})")
+        return record, desc
+
+    if cache and not ws_config.benchmark_dir:  # a given benchmark_dir is not the run's own: train in the run
+        record, desc = cached_warm_start(config, device, run_dir, train)
+    else:
+        record, desc = train(run_dir)
+    # where ordebug_warm_start puts them (benchmark_path), or the run's copies of the cached ones
+    return WarmStart(run_dir / "warm_start_model", Path(ws_config.benchmark_dir or run_dir / "benchmark"), False,
+                     record, desc)
 
 
 # -- figures every OR-Debug RL notebook draws ----------------------------------------------------------------
