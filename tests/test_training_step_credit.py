@@ -178,6 +178,9 @@ def test_gigpo_step_reaches_the_loss_per_token(tmp_path, instances):
     row = _rows(tmp_path)[0]
     assert row["ordebug/gigpo/steps_in_shared_anchor_frac"] > 0
     assert row["nonfinite_keys"] == []
+    spread = [float(a.std()) for a in steps if len(a) > 1]  # the knob of the 'gigpo' arm (experiments.ordebug_rl)
+    assert row["ordebug/step_credit/within_episode_std"] == pytest.approx(sum(spread) / len(spread) if spread else 0.0,
+                                                                          abs=1e-6)
 
 
 @pytest.mark.slow
@@ -201,6 +204,8 @@ def test_pure_min_step_uses_prm_scores_of_the_exact_contexts(tmp_path, instances
     flat = [p for ps in scores for p in ps]
     assert row["ordebug/prm/score_mean"] == pytest.approx(sum(flat) / len(flat), rel=1e-5)
     assert not any(k.startswith("ordebug/hacking/") for k in row)  # one round: the window is not full yet
+    spread = [float(a.std()) for a in steps if len(a) > 1]
+    assert spread and row["ordebug/step_credit/within_episode_std"] == pytest.approx(sum(spread) / len(spread), abs=1e-6)
 
 
 @pytest.mark.slow
@@ -217,6 +222,8 @@ def test_prm_sum_is_grpo_on_the_summed_reward(tmp_path, instances):
     assert tr.last_batch_info["advantages"].tolist() == pytest.approx(want.tolist(), abs=1e-6)
     _match_rows(batch, episodes, want)
     assert tr.last_batch_info["rewards"].tolist() == R.tolist()  # the env's rewards are still reported as such
+    change = (want - compute_advantages(R, 2, "grpo")).abs().mean().item()  # the 'prm_sum' arm's knob
+    assert _rows(tmp_path)[0]["ordebug/step_credit/advantage_change"] == pytest.approx(change, abs=1e-6)
 
 
 @pytest.mark.slow

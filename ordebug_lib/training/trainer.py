@@ -46,7 +46,10 @@ P(progress). 'prm_sum' replaces each episode's reward by c·r + λ·Σ_k p_k bef
 (``step_credit.pure_advantages`` on 2p_k − 1) and 'gigpo' (``step_credit.gigpo_advantages``) give a (B, T)
 advantage, every action token of step k A_k (``step_credit.step_token_advantages``), env tokens and padding 0;
 TRL's loss takes (B, T) advantages as they are, and ``ordebug/advantage/*`` then summarise the values on the action
-tokens. 'gigpo' logs how many steps share an anchor state (``ordebug/gigpo/*``: near 0, GiGPO is GRPO). With a
+tokens. 'gigpo' logs how many steps share an anchor state (``ordebug/gigpo/*``: near 0, GiGPO is GRPO). What shows
+each acted: 'prm_sum' ``ordebug/step_credit/advantage_change`` (mean |A(c·r + λ·Σp) − A(r)| over the batch),
+'pure_min' and 'gigpo' ``ordebug/step_credit/within_episode_std`` (the mean std of an episode's step advantages;
+0 when every step got the episode's credit). With a
 PRM, every round logs ``ordebug/prm/score_mean`` and ``ordebug/prm/faithful_rate`` and, once its window is full,
 the reward-hacking detector (``step_credit.HackingMonitor``, one point per generation round, ``ordebug/hacking/*``).
 """
@@ -298,6 +301,8 @@ class OrdebugGRPOTrainer(GRPOTrainer):
         if rc.step_credit == "prm_sum":
             R_sum = sc.summed_episode_rewards(scores, R, rc.prm_coef, rc.prm_outcome_coef)  # (B,)
             advantages = compute_advantages(R_sum, G, rc.advantage_method, **rc.advantage_options())
+            plain = compute_advantages(R, G, rc.advantage_method, **rc.advantage_options())  # (B,) without the PRM
+            metrics["ordebug/step_credit/advantage_change"] = (advantages - plain).abs().mean().item()
             info["step_credit_rewards"] = R_sum.clone()
         elif rc.step_credit == "pure_min":
             steps = sc.pure_advantages([sc.prm_score_to_process_reward(p) for p in scores], G, rc.pure_temperature,
@@ -316,7 +321,10 @@ class OrdebugGRPOTrainer(GRPOTrainer):
             metrics["ordebug/gigpo/anchor_groups_per_step"] = len(sizes) / n_steps
             metrics["ordebug/gigpo/steps_in_shared_anchor_frac"] = sum(s for s in sizes if s > 1) / n_steps
             info["step_advantages"] = steps
-        else:  # 'none' with a PRM: GRPO-family advantages; the PRM only monitors
+        if rc.step_credit in ("pure_min", "gigpo"):  # 0: every step of an episode got its episode's credit
+            spread = [float(a.std()) for a in info["step_advantages"] if len(a) > 1]
+            metrics["ordebug/step_credit/within_episode_std"] = sum(spread) / len(spread) if spread else 0.0
+        if rc.step_credit not in ("prm_sum", "pure_min", "gigpo"):  # 'none' with a PRM: the PRM only monitors
             advantages = compute_advantages(R, G, rc.advantage_method, **rc.advantage_options())
         if scores is not None:
             flat = [p for ps in scores for p in ps]
