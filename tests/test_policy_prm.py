@@ -341,3 +341,20 @@ def test_the_solver_upper_bound_is_at_least_best_of_n(policy, world):
     ctx = render_prompts(tok, [real.episodes[0].messages[:1]])[0]
     want = prm_model([ctx + action_token_ids(tok, t) for t in first["texts"]])
     assert np.allclose(first["scores"], want, atol=1e-5) and first["chosen"] == int(np.argmax(want))
+
+
+def test_the_head_reads_the_last_position_even_when_an_action_holds_the_pad_token():
+    """A sampled action may hold the pad token (the tiny warm start's rollouts did): the head still reads each
+    sequence's last position, as transformers' pooling does for a sequence without one."""
+    prm = build_prm("tiny", seed=0)
+    pad = prm.tokenizer.pad_token_id
+    seq, with_pad = [5, 6, 7, 8, 9], [5, pad, 7, 8]
+    with torch.no_grad():
+        hf = prm.model(input_ids=torch.tensor([seq])).logits[0, 0].item()
+        last = prm.model.model(input_ids=torch.tensor([with_pad])).last_hidden_state[0, -1]
+        by_hand = prm.model.score(last)[0].item()
+        got = prm.forward_logits([with_pad, seq])  # padded to one width: positions stay those of each row
+    assert got[1].item() == pytest.approx(hf, abs=1e-5)
+    assert got[0].item() == pytest.approx(by_hand, abs=1e-5)
+    with pytest.raises(ValueError, match="empty sequence"):
+        prm.forward_logits([[]])

@@ -269,15 +269,20 @@ class PRM:
         return int(self.model.config.max_position_embeddings)
 
     def forward_logits(self, sequences: Sequence[Sequence[int]]):
-        """Logits (B,) of one batch, with gradients (training)."""
-        pad = self.tokenizer.pad_token_id
+        """Logits (B,) of one batch, with gradients (training): the head reads each sequence's last position.
+        Pooled here by length, not by transformers' 'last non-pad token': a sampled action may hold the pad
+        token (the tiny warm start's RL rollouts did), which that rule would skip or stop at."""
+        import torch
+
         long = [len(s) for s in sequences if len(s) > self.max_length]
         if long:
             raise ValueError(f"a sequence of {max(long)} tokens exceeds the PRM's context of {self.max_length}")
-        if any(pad in s for s in sequences):
-            raise ValueError("a sequence holds the pad token: the head pools at the last non-pad token")
-        ids, mask = _right_pad(sequences, pad)
-        return self.model(input_ids=ids.to(self.device), attention_mask=mask.to(self.device)).logits[:, 0]
+        if any(len(s) == 0 for s in sequences):
+            raise ValueError("an empty sequence has no last token to score")
+        ids, mask = _right_pad(sequences, self.tokenizer.pad_token_id)
+        hidden = self.model.model(input_ids=ids.to(self.device), attention_mask=mask.to(self.device)).last_hidden_state
+        last = torch.tensor([len(s) - 1 for s in sequences], device=hidden.device)
+        return self.model.score(hidden[torch.arange(len(sequences), device=hidden.device), last])[:, 0]  # (B,)
 
     def logits(self, sequences: Sequence[Sequence[int]], batch_size: int = 16) -> np.ndarray:
         """Logits of every sequence, in order (batches of similar length, eval mode, no gradients)."""
