@@ -483,12 +483,24 @@ def _check_2x(stem: str, params: dict) -> None:
     _refusal(stem, "grpo", arm_jobs, arms, ".", ".", ".", params.get("grpo", {}), curriculum=params.get("curriculum"))
 
 
+def _check_24(stem: str, params: dict) -> None:
+    """20-23's checks, with the prm_path the notebook sets once its PRM is trained (the step-credit arms need one)."""
+    from .experiments.prm_experiment import PRM_SOURCES
+
+    if params.get("prm_source", "warm_start") not in PRM_SOURCES:
+        raise RunError(f"{stem}: prm_source must be one of {PRM_SOURCES}, got {params['prm_source']!r}")
+    if any(int(n) < 2 for n in params.get("best_of_n", [2])) or not params.get("best_of_n", [2]):
+        raise RunError(f"{stem}: best_of_n must list sample counts N >= 2, got {params['best_of_n']!r}")
+    _check_2x(stem, {**params, "grpo": {**params.get("grpo", {}), "prm_path": "tiny"}})
+
+
 # notebook -> its checks beyond types, ranges and CUDA (which every notebook listed here gets)
 PREFLIGHT: dict[str, Callable[[str, dict], None] | None] = {
     "00_environment_check": None, "01_normalization_math": None, "02_ordebug_benchmark": _check_02,
     "03_countdown_sft": _check_countdown_sft, "04_ordebug_sft": _check_ordebug_sft,
     "10_countdown_grpo_vs_drgrpo": _check_10, "20_ordebug_sft_vs_grpo": _check_2x,
     "21_ordebug_dgro": _check_2x, "22_ordebug_dapo_ablation": _check_2x, "23_ordebug_curriculum": _check_2x,
+    "24_ordebug_prm": _check_24,
 }
 
 

@@ -28,7 +28,15 @@ arm              what changes (``GRPORunConfig`` fields)         why
 ``curriculum``   GRPO as above, trained in stages on the train   seeds/003 Task 4: easy → easy+medium →
                  split's difficulties ``CURRICULUM``; stage k    medium+hard → hard, the same total
                  starts from stage k−1's weights                 number of optimizer steps as ``grpo``
+``prm_sum``      GRPO on c·r + λ·Σ_k p_k, p_k the PRM's score    seeds/001 Strategy 2 (summed PRM reward)
+                 of step k (``step_credit='prm_sum'``)
+``pure_min``     each action token gets PURE's min-form step     PURE arXiv 2504.15275 (``step_credit.py``)
+                 advantage of the PRM's process rewards
+``gigpo``        episode + anchor-state step advantages, no PRM  GiGPO arXiv 2505.10978 Eq. 3–8
 ===============  ==============================================  =========================================
+
+The three step-credit arms (E8, notebook 24) need the PRM's ``prm_path`` in the shared settings, where it also
+makes every trained arm log the reward-hacking detector (``training/trainer.py``).
 
 Every other setting (steps, group size, turns, learning rate, reward, temperature, ``num_iterations``) is
 shared and may not set a per-arm field (``arm_jobs`` refuses it).
@@ -158,6 +166,16 @@ ARMS: dict[str, ArmKind] = {
         "completions/clipped_ratio", 0.0, "share of episodes whose last action hit its token budget (the overlong "
         "filter masks them)")),
     "curriculum": ArmKind("GRPO curriculum (easy → hard)", {}),  # GRPO, staged data (train_curriculum)
+    # E8 (notebook 24): step credit from a PRM (its prm_path is in the experiment's shared grpo settings)
+    "prm_sum": ArmKind("GRPO + summed PRM reward (seeds/001)", {"step_credit": "prm_sum"}, knob=Knob(
+        "ordebug/step_credit/advantage_change", 0.0, "mean |A(c·r + λ·Σ_k p_k) − A(r)| over the batch (0: the PRM "
+        "term left every advantage as the env reward's)")),
+    "pure_min": ArmKind("PURE min-form credit (arXiv 2504.15275)", {"step_credit": "pure_min"}, knob=Knob(
+        "ordebug/step_credit/within_episode_std", 0.0, "mean std of an episode's step advantages (0: every step got "
+        "its episode's credit, as in GRPO)")),
+    "gigpo": ArmKind("GiGPO anchor-state steps (arXiv 2505.10978)", {"step_credit": "gigpo"}, knob=Knob(
+        "ordebug/gigpo/steps_in_shared_anchor_frac", 0.0, "share of steps whose anchor state another episode of "
+        "the group shares (0: no step advantage, GiGPO is GRPO)")),
 }
 """Every arm kind, in the tables' order: adding an arm is one entry here (its label, its fields over GRPO's, the
 knob that proves it acted). The knobs follow DAPO arXiv 2503.14476 §3.1-3.4 and DGRO arXiv 2505.12951 (β₂'s
