@@ -35,6 +35,10 @@ arm              what changes (``GRPORunConfig`` fields)         why
 ``gigpo``        episode + anchor-state step advantages, no PRM  GiGPO arXiv 2505.10978 Eq. 3–8
 ===============  ==============================================  =========================================
 
+The E9 arms (notebook 25) ``failure_curriculum``, ``uniform_control`` and ``self_play`` are GRPO on training sets
+chosen from the warm start's train/val evaluation and generated instances (``self_play.py``, its table); their specs
+carry the ``self_play`` settings.
+
 The three step-credit arms (E8, notebook 24) need the PRM's ``prm_path`` in the shared settings, where it also
 makes every trained arm log the reward-hacking detector (``training/trainer.py``).
 
@@ -176,6 +180,16 @@ ARMS: dict[str, ArmKind] = {
     "gigpo": ArmKind("GiGPO anchor-state steps (arXiv 2505.10978)", {"step_credit": "gigpo"}, knob=Knob(
         "ordebug/gigpo/steps_in_shared_anchor_frac", 0.0, "share of steps whose anchor state another episode of "
         "the group shares (0: no step advantage, GiGPO is GRPO)")),
+    # E9 (notebook 25): GRPO on chosen instances (experiments/self_play.py), the same steps and episodes as grpo
+    "failure_curriculum": ArmKind("GRPO on the warm start's failures + weak cells", {}, knob=Knob(
+        "ordebug/targeted/failed_share", 0.0, "share of its training set that the warm start failed on the train "
+        "split (self_play.json; 0: it trained on none of the failures)")),
+    "uniform_control": ArmKind("GRPO on uniform draws + uniform fresh (control)", {}, knob=Knob(
+        "ordebug/targeted/fresh_accepted", 0.0, "fresh generated instances in its training set (0: the control "
+        "lacks the curriculum's fresh half)")),
+    "self_play": ArmKind("self-play rounds (weak cells ∝ learnability)", {}, knob=Knob(
+        "ordebug/self_play/generated_accepted", 0.0, "validated, val/test-disjoint instances generated for the "
+        "round the step belongs to (0: nothing was generated)")),
 }
 """Every arm kind, in the tables' order: adding an arm is one entry here (its label, its fields over GRPO's, the
 knob that proves it acted). The knobs follow DAPO arXiv 2503.14476 §3.1-3.4 and DGRO arXiv 2505.12951 (β₂'s
@@ -410,14 +424,15 @@ def arm_jobs(arms: Sequence[OrdebugArm], root: str | Path, warm_start_dir: str |
              grpo: dict, n_train: int | None = None, n_eval: int | None = None, max_turns: int = 20,
              max_new_tokens: int = 48, max_prompt_tokens: int = 3584, eval_batch_size: int = 64,
              eval_seed: int = 0, device: str = "auto", curriculum: Sequence[Sequence[str]] | None = None,
-             require_knobs: bool = True) -> list[Job]:
+             require_knobs: bool = True, self_play: dict | None = None) -> list[Job]:
     """One ``jobs.Job`` per arm, in ``root/<arm name>``. ``grpo``: the ``GRPORunConfig`` fields every arm
     shares (steps, group size, turns, learning rate, reward, temperature, ...); the evaluation settings
     (``max_turns`` of an episode, tokens per action, prompt limit) are the warm start's evaluation's, and
     RL's episodes are the same (``one_task``: its fields are filled in from them, a mismatch raises).
     ``curriculum``: the stages of a 'curriculum' arm (default ``CURRICULUM``), whose ``max_steps`` is the
     total over its stages (``stage_steps``); only curriculum arms' specs carry it. ``require_knobs``: an arm
-    whose ``KNOBS`` entry never acted in its run fails (after writing its evaluation)."""
+    whose ``KNOBS`` entry never acted in its run fails (after writing its evaluation). ``self_play``: the
+    settings of the E9 arms (``self_play.check_self_play``), carried only by their specs."""
     clash = set(grpo) & set(PER_ARM_FIELDS)
     if clash:
         raise ValueError(f"{sorted(clash)} are set per arm, not in the shared GRPO settings")
@@ -430,6 +445,17 @@ def arm_jobs(arms: Sequence[OrdebugArm], root: str | Path, warm_start_dir: str |
             cfg = GRPORunConfig.from_dict({**grpo, **a.run_fields(), "seed": a.seed})
             if a.kind == "curriculum":
                 curriculum_configs(cfg, stages)
+    from .self_play import SELF_PLAY_KINDS, check_self_play
+
+    sp_kinds = [a.kind for a in arms if a.kind in SELF_PLAY_KINDS]
+    if sp_kinds:
+        sp = check_self_play(self_play)
+        if not sp["warm_start_db"]:
+            raise ValueError(f"arms {sorted(set(sp_kinds))} need self_play['warm_start_db'] (the warm start's "
+                             "train/val evaluation: self_play.evaluate_policy)")
+        sp["warm_start_db"] = str(Path(sp["warm_start_db"]).resolve())
+        if "self_play" in sp_kinds:
+            curriculum_configs(GRPORunConfig.from_dict({**grpo, **GRPO_FIELDS}), [["easy"]] * sp["rounds"])
     root = Path(root)
 
     def spec(a):
@@ -438,6 +464,8 @@ def arm_jobs(arms: Sequence[OrdebugArm], root: str | Path, warm_start_dir: str |
              "max_turns": max_turns, "max_new_tokens": max_new_tokens, "max_prompt_tokens": max_prompt_tokens,
              "eval_batch_size": eval_batch_size, "eval_seed": eval_seed, "device": device, "context_policy": "end",
              "require_knobs": require_knobs}
+        if a.kind in SELF_PLAY_KINDS:
+            return {**s, "self_play": sp}
         return {**s, "curriculum": [list(st) for st in stages]} if a.kind == "curriculum" else s
 
     return [Job(a.name, MODULE, root / a.name, spec(a)) for a in arms]
@@ -604,6 +632,11 @@ def run_arm(spec: dict, out_dir: str | Path) -> dict:
         t0 = time.perf_counter()
         if arm.kind == "curriculum":  # the stages one after another, each from the previous one's weights
             model = train_curriculum(cfg, model, tok, train, out, spec["curriculum"], **overrides)
+        elif "self_play" in spec:  # E9's arms: their training sets are chosen in self_play.py
+            from .self_play import train_arm
+
+            model = train_arm(arm.kind, cfg, model, tok, train, out, spec, arm.seed, arm.name, test,
+                              curriculum_configs, _param_checksum, **overrides)
         else:
             trainer = build_ordebug_trainer(cfg, model, tok, train, out, **overrides)
             trainer.train()

@@ -42,7 +42,7 @@ COMMON = ("run_dir", "seed", "warm_start", "require_warm_start", "benchmark_dir"
           "rl_seeds", "grpo", "n_train", "n_eval", "max_turns", "max_new_tokens", "max_prompt_tokens",
           "eval_batch_size", "baselines", "workers", "parallel", "device")
 # parameters only some experiments have, passed to arm_jobs (dgro to make_arms) when the notebook defines them
-OPTIONAL = ("dgro", "require_knobs", "curriculum", "warm_start_cache")
+OPTIONAL = ("dgro", "require_knobs", "curriculum", "warm_start_cache", "self_play")
 
 
 @dataclass
@@ -161,7 +161,7 @@ class RLExperiment:
             raise RuntimeError("run warm_start() and ladder() first")
         p = self.params
         arm_list = make_arms(p["arms"], seeds=p["rl_seeds"], **({"dgro": p["dgro"]} if "dgro" in p else {}))
-        extra = {k: p[k] for k in ("require_knobs", "curriculum") if k in p}
+        extra = {k: p[k] for k in ("require_knobs", "curriculum", "self_play") if k in p}
         jobs = arm_jobs(arm_list, self.run_dir / "arms", self.ws.model_dir, self.ws.benchmark, self.task_grpo(),
                         n_train=p["n_train"], n_eval=p["n_eval"], max_turns=p["max_turns"],
                         max_new_tokens=p["max_new_tokens"], max_prompt_tokens=p["max_prompt_tokens"],
