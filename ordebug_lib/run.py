@@ -480,7 +480,8 @@ def _check_2x(stem: str, params: dict) -> None:
         check_model(stem, "warm_start_config model", ws.model, budget)
     arms = _refusal(stem, "arms", make_arms, params.get("arms", []), seeds=params.get("rl_seeds", [0]),
                     dgro=params.get("dgro"))
-    _refusal(stem, "grpo", arm_jobs, arms, ".", ".", ".", params.get("grpo", {}), curriculum=params.get("curriculum"))
+    _refusal(stem, "grpo", arm_jobs, arms, ".", ".", ".", params.get("grpo", {}), curriculum=params.get("curriculum"),
+             **({"self_play": params["self_play"]} if "self_play" in params else {}))
 
 
 def _check_24(stem: str, params: dict) -> None:
@@ -494,13 +495,23 @@ def _check_24(stem: str, params: dict) -> None:
     _check_2x(stem, {**params, "grpo": {**params.get("grpo", {}), "prm_path": "tiny"}})
 
 
+def _check_25(stem: str, params: dict) -> None:
+    """20-23's checks, with the warm start's train/val evaluation the notebook writes before the arms start."""
+    from .experiments.self_play import check_self_play
+
+    sp = _refusal(stem, "self_play", check_self_play, params.get("self_play"))
+    if sp["warm_start_db"] is not None:
+        raise RunError(f"{stem}: self_play warm_start_db is set by the notebook (its own evaluation of the warm start)")
+    _check_2x(stem, {**params, "self_play": {**params.get("self_play", {}), "warm_start_db": "."}})
+
+
 # notebook -> its checks beyond types, ranges and CUDA (which every notebook listed here gets)
 PREFLIGHT: dict[str, Callable[[str, dict], None] | None] = {
     "00_environment_check": None, "01_normalization_math": None, "02_ordebug_benchmark": _check_02,
     "03_countdown_sft": _check_countdown_sft, "04_ordebug_sft": _check_ordebug_sft,
     "10_countdown_grpo_vs_drgrpo": _check_10, "20_ordebug_sft_vs_grpo": _check_2x,
     "21_ordebug_dgro": _check_2x, "22_ordebug_dapo_ablation": _check_2x, "23_ordebug_curriculum": _check_2x,
-    "24_ordebug_prm": _check_24,
+    "24_ordebug_prm": _check_24, "25_ordebug_self_play": _check_25,
 }
 
 

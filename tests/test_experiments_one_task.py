@@ -21,7 +21,7 @@ from ordebug_lib.training.rollouts import env_config_for, run_token_episodes
 
 ROOT = Path(__file__).resolve().parents[1]
 RL_NOTEBOOKS = ("20_ordebug_sft_vs_grpo", "21_ordebug_dgro", "22_ordebug_dapo_ablation", "23_ordebug_curriculum",
-                "24_ordebug_prm")
+                "24_ordebug_prm", "25_ordebug_self_play")
 
 
 def test_one_task_fills_and_refuses():
