@@ -130,6 +130,16 @@ def test_failure_curriculum_and_control_sets(bench, db, train):
         sp.targeted_set("failure_curriculum", train, bench, sp.check_self_play({}), seed=0)
 
 
+def test_both_sets_draw_their_train_part_from_the_evaluated_pool_only(tmp_path, bench, train):
+    path = tmp_path / "pool.sqlite"
+    pool = train[:5]
+    evaluate(RandomPolicy(), pool + load_benchmark(bench, "val"), path, POLICY, max_turns=4, progress=False)
+    for kind in ("failure_curriculum", "uniform_control"):
+        _, rec = sp.targeted_set(kind, train, bench, conf(path, n_failed=len(train)), seed=0)
+        assert set(rec["train_split_ids"]) <= {i.id for i in pool}
+    assert rec["n_train_split"] == 5  # the control took the whole pool, nothing outside it
+
+
 def test_the_e9_arms_are_grpo_with_a_knob_read_from_their_own_rows(tmp_path):
     for kind in sp.SELF_PLAY_KINDS:
         assert OrdebugArm(kind).run_fields() == OrdebugArm("grpo").run_fields()  # only the data differ

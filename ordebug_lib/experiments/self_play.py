@@ -14,7 +14,7 @@ arm kind                training set (``self_play`` parameters in brackets)
                         instances for the weak cells of its *val* profile, drawn ∝ learnability
                         (``weakness.generate_for_cells``, prior [prior])
 ``uniform_control``     the control of the same size: [n_failed] train-split instances drawn uniformly
-                        (``uniform_draw``) plus [n_fresh] fresh instances drawn uniformly over the train
+                        (``uniform_draw``) from the same evaluated pool ([n_train_eval]) plus [n_fresh] fresh instances drawn uniformly over the train
                         split's cells (``uniform_profile``); the warm start's failure share of its train part
                         is recorded beside the curriculum's
 ``self_play``           Strategy 4: [rounds] rounds; round k profiles the round k−1 policy on val (round 1:
@@ -60,9 +60,11 @@ from .weakness import CELL, collect_episodes, generate_for_cells, instance_finge
 
 SELF_PLAY_KINDS = ("failure_curriculum", "uniform_control", "self_play")
 DEFAULTS = {"rounds": 3, "n_failed": 8, "n_fresh": 8, "prior": 1.0, "max_draws": None, "eval_test_rounds": True,
-            "warm_start_db": None, "warm_start_policy": "warm_start"}
-"""The ``self_play`` parameters (module table); ``warm_start_db``: the results store holding the warm start's
-greedy evaluation on the train and val splits under ``warm_start_policy`` (``evaluate_policy``)."""
+            "n_train_eval": None, "warm_start_db": None, "warm_start_policy": "warm_start"}
+"""The ``self_play`` parameters (module table); ``n_train_eval``: the first train-split prompts the warm start is
+evaluated on, the pool both the curriculum and the control draw their train-split part from (None: all);
+``warm_start_db``: the results store holding that greedy evaluation on the train and val splits under
+``warm_start_policy`` (``evaluate_policy``)."""
 KNOB_METRICS = {"failure_curriculum": "ordebug/targeted/failed_share",
                 "uniform_control": "ordebug/targeted/fresh_accepted",
                 "self_play": "ordebug/self_play/generated_accepted"}
@@ -77,7 +79,7 @@ def check_self_play(d: Mapping | None) -> dict:
     >>> check_self_play({"round": 2})
     Traceback (most recent call last):
     ...
-    ValueError: unknown self_play setting(s) ['round']; settings: ['rounds', 'n_failed', 'n_fresh', 'prior', 'max_draws', 'eval_test_rounds', 'warm_start_db', 'warm_start_policy']
+    ValueError: unknown self_play setting(s) ['round']; settings: ['rounds', 'n_failed', 'n_fresh', 'prior', 'max_draws', 'eval_test_rounds', 'n_train_eval', 'warm_start_db', 'warm_start_policy']
     """
     d = dict(d or {})
     bad = set(d) - set(DEFAULTS)
@@ -89,6 +91,8 @@ def check_self_play(d: Mapping | None) -> dict:
             raise ValueError(f"self_play {k} must be an integer >= 0, got {out[k]!r}")
     if out["rounds"] < 1 or out["n_fresh"] < 1:
         raise ValueError("self_play needs rounds >= 1 and n_fresh >= 1 (every arm here trains on fresh instances)")
+    if out["n_train_eval"] is not None and (not isinstance(out["n_train_eval"], int) or out["n_train_eval"] < 1):
+        raise ValueError(f"self_play n_train_eval must be None or an integer >= 1, got {out['n_train_eval']!r}")
     if not isinstance(out["prior"], (int, float)) or out["prior"] < 0:
         raise ValueError(f"self_play prior must be a number >= 0, got {out['prior']!r}")
     return out
@@ -180,7 +184,7 @@ def targeted_set(kind: str, train: Sequence, benchmark: str | Path, conf: dict, 
         raise ValueError(f"a {kind} arm needs self_play['warm_start_db']: the warm start's train/val evaluation")
     train_rows = collect_episodes(db, conf["warm_start_policy"], "train")
     rows_of = {r["instance_id"] for r in train_rows}
-    train = [i for i in train if i.id in rows_of] if kind == "failure_curriculum" else list(train)
+    train = [i for i in train if i.id in rows_of]  # the evaluated pool: the same for the curriculum and the control
     failed_ids = {r["instance_id"] for r in train_rows if r["failure_class"] is not None}
     exclude = split_fingerprints(benchmark, ("train",))
     if kind == "failure_curriculum":
