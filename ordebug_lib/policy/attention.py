@@ -19,7 +19,10 @@ is correct, so generation and log-probs are unaffected; the memory-efficient and
 same inputs. ``training_attention()`` disables the cuDNN backend process-wide (a process-global switch of
 torch, like ``allow_tf32``) before a trainer is built, and says what it did; on a CPU it changes nothing.
 ``benchmarks/sdpa_cudnn_probe.py`` runs our own case on the GPU with the backend on and off: a ``small``
-policy's bf16 backward on left-padded batches of padded length 4160 (≡ 64 mod 128) and 4096.
+policy's bf16 backward on left-padded batches of padded length 4160 (≡ 64 mod 128) and 4096. Measured on the H200
+(torch 2.11.0+cu130, cuDNN 9.19; ``reports/partial/21_ordebug_dgro.gpu_v2.e4v2b/sdpa_probe.json``): backend on,
+81 of 90 gradients non-finite at 4160 with a finite loss and none at 4096; backend off, none. E4 v2's next try
+(e4v2b) then trained all nine arms 16 steps without a non-finite update.
 
 >>> training_attention(cuda=False)
 {'sdpa_cudnn': 'not used (no CUDA)'}
