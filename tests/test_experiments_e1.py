@@ -93,6 +93,21 @@ def test_run_jobs_raises_with_the_log_of_a_failed_job(tmp_path):
         run_jobs(fake_jobs(tmp_path, [{"name": "x", "value": 1}, {"name": "x", "value": 2}]), progress=False)
 
 
+def test_a_failed_job_lets_the_running_ones_finish_and_starts_no_more(tmp_path):
+    """One arm's failure (e4v2b: out of memory) must not throw away the arms beside it: they finish and keep
+    their results, nothing new starts, and the error names the failure and what was not started."""
+    env = {"PYTHONPATH": os.pathsep.join([str(TESTS), str(ROOT)])}
+    jobs = fake_jobs(tmp_path, [{"name": "bad", "value": 1, "exit": 3}, {"name": "slow", "value": 2, "sleep": 3},
+                                {"name": "later", "value": 3}])
+    with pytest.raises(JobFailed, match="(?s)arm 'bad' failed \\(exit code 3\\).*1 not started after the failure: later"):
+        run_jobs(jobs, parallel=2, progress=False, env=env, poll_s=0.1)
+    bad, slow, later = jobs
+    assert slow.done and json.loads((slow.dir / "done.json").read_text())["value"] == 4  # finished after the failure
+    assert not bad.done and not later.dir.exists()  # never started
+    assert not (slow.dir / "running.json").exists()
+    assert set(run_jobs([slow, later], parallel=2, progress=False, env=env)) == {"later"}  # a rerun redoes the rest
+
+
 def test_run_jobs_refuses_to_start_an_arm_an_earlier_attempt_is_still_running(tmp_path):
     """A command time limit kills the runner, not its arms: the next attempt must not start a second copy."""
     import socket

@@ -89,8 +89,10 @@ def child_threads(parallel: int, cores: int | None = None) -> int:
 def run_jobs(jobs: Sequence[Job], parallel: int = 1, poll_s: float = 0.5, progress: bool = True,
              env: dict | None = None) -> dict[str, float]:
     """Run the jobs that are not done yet, at most ``parallel`` at a time; returns {name: wall seconds}
-    of the jobs run now. Raises ``JobFailed`` when a job exits non-zero or exits without its ``done.json``
-    (the others still running are stopped)."""
+    of the jobs run now. Raises ``JobFailed`` when a job exits non-zero or exits without its ``done.json``:
+    after a failure no job starts, and those already running finish first, so that their results are kept and a
+    rerun redoes only what failed (E4 v2's e4v2b lost eight arms' evaluations when one arm's out-of-memory error
+    stopped them all)."""
     from tqdm.auto import tqdm
 
     if parallel < 1:
@@ -108,9 +110,10 @@ def run_jobs(jobs: Sequence[Job], parallel: int = 1, poll_s: float = 0.5, progre
     walls: dict[str, float] = {}
     bar = tqdm(total=len(jobs), initial=len(jobs) - len(todo), desc="arms", disable=not progress)
     slot = 0
+    failures: list[str] = []
     try:
-        while todo or running:
-            while todo and len(running) < parallel:
+        while (todo and not failures) or running:
+            while todo and not failures and len(running) < parallel:
                 job = todo.pop(0)
                 job.dir.mkdir(parents=True, exist_ok=True)
                 (job.dir / DONE).unlink(missing_ok=True)
@@ -141,11 +144,15 @@ def run_jobs(jobs: Sequence[Job], parallel: int = 1, poll_s: float = 0.5, progre
                 walls[job.name] = time.perf_counter() - t0
                 if rc != 0 or not job.done:
                     why = f"exit code {rc}" if rc != 0 else f"exit 0 without {DONE}"
-                    raise JobFailed(f"arm {job.name!r} failed ({why}); end of {job.dir / 'log.txt'}:\n"
+                    failures.append(f"arm {job.name!r} failed ({why}); end of {job.dir / 'log.txt'}:\n"
                                     f"{_tail(job.dir / 'log.txt')}")
+                    continue
                 bar.update(1)
                 bar.set_postfix_str(f"{job.name} {walls[job.name]:.0f}s")
             running = still
+        if failures:
+            waiting = f"\n{len(todo)} not started after the failure: {', '.join(j.name for j in todo)}" if todo else ""
+            raise JobFailed("\n".join(failures) + waiting)
     finally:
         for job, proc, _, log in running:
             if proc.poll() is None:
