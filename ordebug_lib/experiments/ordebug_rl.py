@@ -90,7 +90,7 @@ GRPO_BETA = 0.04  # DeepSeekMath arXiv 2402.03300 Eq. 3–4
 # fields an arm sets; the shared settings may not
 PER_ARM_FIELDS = ("advantage_method", "loss_type", "beta", "epsilon_high", "dynamic_sampling",
                   "mask_truncated_completions", "dgro_beta_1", "dgro_beta_2", "dgro_beta_reward", "dgro_min_variance",
-                  "seed", "save_final")
+                  "step_credit", "seed", "save_final")
 SEEDS_DGRO = {"beta": 0.001, "dgro_beta_reward": 2.0, "dgro_min_variance": 0.01}
 """seeds/000's settings of its variance-scaled advantage: β_kl 0.001 (the KL coefficient), β_reward 2.0, v_min 0.01."""
 REWARD_RANGES = {"outcome": (-50.0, 100.0), "diagnosis": (0.0, 100.0), "efficiency": (0.0, 100.0),
