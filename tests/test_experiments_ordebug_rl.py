@@ -42,9 +42,13 @@ def test_arm_fields_are_the_papers_settings_and_valid_configs():
     diff = {k: {n: v for n, v in f[k].items() if base.get(n) != v} for k in ("no_kl", "asym_clip", "dynamic", "token_loss")}
     assert diff == {"no_kl": {"beta": 0.0}, "asym_clip": {"epsilon_high": 0.28}, "dynamic": {"dynamic_sampling": True},
                     "token_loss": {"loss_type": "dapo", "mask_truncated_completions": True}}
+    # E8's step-credit arms: GRPO's fields plus their step credit (the PRM's path is a shared setting)
+    assert {k: {n: v for n, v in f[k].items() if base.get(n) != v} for k in ("prm_sum", "pure_min", "gigpo")} == \
+        {"prm_sum": {"step_credit": "prm_sum"}, "pure_min": {"step_credit": "pure_min"}, "gigpo": {"step_credit": "gigpo"}}
     for fields in f.values():
         assert set(fields) <= set(PER_ARM_FIELDS)
-        cfg = GRPORunConfig.from_dict({**fields, "max_turns": 2, "max_new_tokens_per_turn": 8,
+        shared = {"prm_path": "tiny"} if fields.get("step_credit") in ("prm_sum", "pure_min") else {}
+        cfg = GRPORunConfig.from_dict({**fields, **shared, "max_turns": 2, "max_new_tokens_per_turn": 8,
                                        "max_completion_length": 16, "reward": "composite", "num_iterations": 2})
         assert cfg.advantage_method == fields["advantage_method"]
     with pytest.raises(ValueError, match="does not train"):
