@@ -43,8 +43,8 @@ from pathlib import Path
 from typing import Sequence
 
 from ..tasks.countdown import CountdownInstance, make_prompt
-from .attention import training_attention
 from ..tasks.countdown_streams import SearchTrace, make_streams
+from .attention import training_attention
 
 
 @dataclass

@@ -321,11 +321,11 @@ class OrdebugGRPOTrainer(GRPOTrainer):
             metrics["ordebug/gigpo/anchor_groups_per_step"] = len(sizes) / n_steps
             metrics["ordebug/gigpo/steps_in_shared_anchor_frac"] = sum(s for s in sizes if s > 1) / n_steps
             info["step_advantages"] = steps
-        if rc.step_credit in ("pure_min", "gigpo"):  # 0: every step of an episode got its episode's credit
+        else:  # 'none' with a PRM: GRPO-family advantages; the PRM only monitors
+            advantages = compute_advantages(R, G, rc.advantage_method, **rc.advantage_options())
+        if "step_advantages" in info:  # pure_min, gigpo; 0: every step of an episode got its episode's credit
             spread = [float(a.std()) for a in info["step_advantages"] if len(a) > 1]
             metrics["ordebug/step_credit/within_episode_std"] = sum(spread) / len(spread) if spread else 0.0
-        if rc.step_credit not in ("prm_sum", "pure_min", "gigpo"):  # 'none' with a PRM: the PRM only monitors
-            advantages = compute_advantages(R, G, rc.advantage_method, **rc.advantage_options())
         if scores is not None:
             flat = [p for ps in scores for p in ps]
             prm_mean = sum(flat) / len(flat)
