@@ -486,12 +486,9 @@ def _check_2x(stem: str, params: dict) -> None:
 
 def _check_24(stem: str, params: dict) -> None:
     """20-23's checks, with the prm_path the notebook sets once its PRM is trained (the step-credit arms need one)."""
-    from .experiments.prm_experiment import PRM_SOURCES
+    from .experiments.prm_experiment import check_prm_params
 
-    if params.get("prm_source", "warm_start") not in PRM_SOURCES:
-        raise RunError(f"{stem}: prm_source must be one of {PRM_SOURCES}, got {params['prm_source']!r}")
-    if any(int(n) < 2 for n in params.get("best_of_n", [2])) or not params.get("best_of_n", [2]):
-        raise RunError(f"{stem}: best_of_n must list sample counts N >= 2, got {params['best_of_n']!r}")
+    _refusal(stem, "E8 settings", check_prm_params, params)
     _check_2x(stem, {**params, "grpo": {**params.get("grpo", {}), "prm_path": "tiny"}})
 
 

@@ -61,6 +61,18 @@ SAMPLED = "sft_sampled"
 """Policy name of the warm start's sampled episodes in the PRM's database."""
 
 
+def check_prm_params(params: dict) -> None:
+    """Refuse E8 parameters that cannot work (ValueError); the notebook and the runner's preflight call it. Absent
+    keys are not checked (the preflight sees a profile's delta over the notebook's defaults)."""
+    if "best_of_n" in params and (not params["best_of_n"] or any(int(n) < 2 for n in params["best_of_n"])):
+        raise ValueError(f"best_of_n must list sample counts N >= 2, got {params['best_of_n']!r}")
+    if any(params.get(k, 1.0) <= 0 for k in ("bon_temperature", "label_temperature")):
+        raise ValueError("label_temperature and bon_temperature must be > 0 (N equal greedy samples tell nothing)")
+    if params.get("prm_source", PRM_SOURCES[0]) not in PRM_SOURCES:
+        raise ValueError(f"prm_source must be one of {PRM_SOURCES} ('warm_start': the policy's backbone), "
+                         f"got {params['prm_source']!r}")
+
+
 def roc_points(scores, targets) -> pd.DataFrame:
     """The ROC curve of ``scores`` for binary ``targets``: one row per distinct threshold (descending), the
     false- and true-positive rates of 'score ≥ threshold', from (0, 0) to (1, 1)."""
@@ -91,6 +103,7 @@ class PRMExperiment:
     bon: dict = field(default_factory=dict)
     """'rows' (per episode), 'steps', 'paired', 'summary' DataFrames."""
     timings: dict = field(default_factory=dict)
+    _loaded: Any = None  # the warm start (model, tokenizer), loaded once for every step that reads it
 
     @classmethod
     def from_params(cls, namespace: dict, slug: str = "ordebug_prm") -> "PRMExperiment":
@@ -98,13 +111,7 @@ class PRMExperiment:
         if missing:
             raise ValueError(f"the notebook does not define the parameters {missing}")
         params = {k: namespace[k] for k in PARAMS}
-        if not params["best_of_n"] or any(int(n) < 2 for n in params["best_of_n"]):
-            raise ValueError(f"best_of_n must list sample counts N >= 2, got {params['best_of_n']!r}")
-        if params["bon_temperature"] <= 0 or params["label_temperature"] <= 0:
-            raise ValueError("label_temperature and bon_temperature must be > 0 (N equal greedy samples tell nothing)")
-        if params["prm_source"] not in PRM_SOURCES:
-            raise ValueError(f"prm_source must be one of {PRM_SOURCES} ('warm_start': the policy's backbone), "
-                             f"got {params['prm_source']!r}")
+        check_prm_params(params)
         return cls(RLExperiment.from_params(namespace, slug), params)
 
     @property
@@ -120,7 +127,9 @@ class PRMExperiment:
 
         if self.rl.ws is None:
             raise RuntimeError("run exp.rl.warm_start() first")
-        return load_policy(self.rl.ws.model_dir, device=self.rl.device, trainable=False)
+        if self._loaded is None:
+            self._loaded = load_policy(self.rl.ws.model_dir, device=self.rl.device, trainable=False)
+        return self._loaded
 
     def _by_id(self) -> dict:
         return {i.id: i for insts in self.instances.values() for i in insts}
