@@ -214,10 +214,34 @@ def test_the_published_e4_v2_paired_tables_are_recomputed_from_its_episodes():
     d = committed[committed["policy"] == "DGRO"].set_index("metric")
     assert (d["instances"] == 378).all() and (d["seeds"] == 3).all()
     assert d.loc["DA", "verdict"] == "beyond the CI" and round(d.loc["DA", "diff"], 3) == -0.078
-    per = {kind: episodes[episodes["kind"] == kind].groupby("instance_id")[list(PAIRED.values())].mean() for kind in ("dgro", "grpo")}
-    got = {m: paired_test(per["dgro"][c], per["grpo"].loc[per["dgro"].index, c]) for m, c in PAIRED.items()}
-    assert {m: (round(t["diff"], 3), round(t["se"], 3)) for m, t in got.items()} == {
+    vs = paired_to_reference(episodes, reference="grpo")
+    vs = vs[vs["policy"] == "DGRO"].set_index("metric")
+    assert {m: (round(vs.loc[m, "diff"], 3), round(vs.loc[m, "se"], 3)) for m in PAIRED} == {
         "faithful_recovery": (-0.006, 0.005), "DA": (-0.05, 0.011), "RR@5": (-0.157, 0.016)}
+    assert vs["verdict"].to_dict() == {"faithful_recovery": "not detected", "DA": "beyond the CI", "RR@5": "beyond the CI"}
+    per = {kind: episodes[episodes["kind"] == kind].groupby("instance_id")[list(PAIRED.values())].mean() for kind in ("dgro", "grpo")}
+    by_hand = {m: paired_test(per["dgro"][c], per["grpo"].loc[per["dgro"].index, c]) for m, c in PAIRED.items()}
     seeds = {kind: episodes[episodes["kind"] == kind].groupby("rl_seed")[list(PAIRED.values())].mean() for kind in ("dgro", "grpo")}
-    verdicts = {m: verdict(t["diff"], t["se"], seed_se(seeds["dgro"][c], seeds["grpo"][c])) for (m, t), c in zip(got.items(), PAIRED.values())}
-    assert verdicts == {"faithful_recovery": "not detected", "DA": "beyond the CI", "RR@5": "beyond the CI"}  # the seed spread too
+    for m, c in PAIRED.items():  # the multi-seed reference: each side averaged over its seeds, both sides' seed spread
+        assert vs.loc[m, "diff"] == pytest.approx(by_hand[m]["diff"]) and vs.loc[m, "se"] == pytest.approx(by_hand[m]["se"])
+        assert vs.loc[m, "seed se"] == pytest.approx(seed_se(seeds["dgro"][c], seeds["grpo"][c]))
+        assert vs.loc[m, "verdict"] == verdict(by_hand[m]["diff"], by_hand[m]["se"], vs.loc[m, "seed se"])
+
+
+def test_paired_to_reference_refuses_seeds_that_did_not_evaluate_the_same_instances_once():
+    """A trained reference's seeds are averaged per instance, so each must hold every instance exactly once: a
+    missing instance or a repeated row would weigh some instances by more seeds than others."""
+    import pandas as pd
+
+    from ordebug_lib.experiments.ordebug_report import paired_to_reference
+
+    r = pd.DataFrame({"kind": ["sft"] * 2 + ["grpo"] * 4, "label": ["SFT (no RL)"] * 2 + ["GRPO"] * 4,
+                      "rl_seed": [0, 0, 0, 0, 1, 1], "instance_id": list("ab") * 3, "faithful": [0, 1, 1, 1, 0, 1]})
+    metrics = {"faithful_recovery": "faithful"}
+    assert paired_to_reference(r, reference="grpo", metrics=metrics).iloc[0]["diff"] == pytest.approx(-0.25)
+    with pytest.raises(ValueError, match="grpo: not every seed evaluated the same instances once"):
+        paired_to_reference(r.drop(index=5), reference="grpo", metrics=metrics)
+    with pytest.raises(ValueError, match="grpo: not every seed evaluated the same instances once"):
+        paired_to_reference(pd.concat([r, r.iloc[[4]]]), reference="grpo", metrics=metrics)
+    with pytest.raises(ValueError, match="no episodes of the reference 'dgro'"):
+        paired_to_reference(r, reference="dgro", metrics=metrics)

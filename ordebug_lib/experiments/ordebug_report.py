@@ -121,10 +121,12 @@ def episode_table(rows):
 
 def paired_to_reference(rows, reference: str = "sft", metrics: dict[str, str] = PAIRED):
     """Every other policy (arm kinds pooled over their RL seeds, baselines) against ``reference`` (a kind), per
-    metric: the paired per-instance test (``stats.paired_test`` on each instance's value averaged over the seeds,
-    so seeds on the same instances do not count as more instances), its 95% CI, the minimum detectable effect,
-    the between-seed spread of the policy's mean and its SE (the reference, one evaluation, counts as fixed), and
-    ``stats.verdict``: "beyond the CI", "within the seed spread" (only the problem CI excludes 0) or "not detected".
+    metric: the paired per-instance test (``stats.paired_test`` on each instance's value averaged over the seeds
+    of each side, so seeds on the same instances do not count as more instances), its 95% CI, the minimum
+    detectable effect, the between-seed spread of the policy's mean, the SE of the difference across seeds
+    (``stats.seed_se`` over both sides: a reference of one evaluation, as SFT, counts as fixed; a trained reference,
+    as GRPO over its seeds, adds its own spread), and ``stats.verdict``: "beyond the CI", "within the seed spread"
+    (only the problem CI excludes 0) or "not detected".
 
     >>> import pandas as pd
     >>> r = pd.DataFrame({"kind": ["sft"] * 4 + ["grpo"] * 8, "label": ["SFT (no RL)"] * 4 + ["GRPO"] * 8,
@@ -137,6 +139,9 @@ def paired_to_reference(rows, reference: str = "sft", metrics: dict[str, str] = 
     (0.375, 0.239, 'not detected')
     >>> round(float(t["seed se"]), 3)   # seed means 0.5 and 0.75
     0.125
+    >>> t = paired_to_reference(r, reference="grpo", metrics={"faithful_recovery": "faithful"}).iloc[0]
+    >>> t["policy"], float(t["reference mean"]), round(float(t["diff"]), 3), round(float(t["seed se"]), 3)
+    ('SFT (no RL)', 0.625, -0.375, 0.125)
     """
     import pandas as pd
 
@@ -145,20 +150,23 @@ def paired_to_reference(rows, reference: str = "sft", metrics: dict[str, str] = 
     ref = rows[rows["kind"] == reference]
     if ref.empty:
         raise ValueError(f"no episodes of the reference {reference!r}")
-    if ref["rl_seed"].nunique() != 1:
-        raise ValueError(f"the reference {reference!r} must be one evaluation, got seeds {sorted(ref['rl_seed'].unique())}")
-    ref = ref.set_index("instance_id")
+
+    def by_seed(g, label, col):  # (instances, seeds); every seed must hold every instance once
+        wide = g.pivot_table(index="instance_id", columns="rl_seed", values=col, aggfunc="mean").astype(float)
+        if g.duplicated(["instance_id", "rl_seed"]).any() or wide.isna().any().any():
+            raise ValueError(f"{label}: not every seed evaluated the same instances once ({col})")
+        return wide
+
     out = []
     for label in [x for x in _ordered_labels(rows) if x not in set(ref["label"])]:
         g = rows[rows["label"] == label]
         for name, col in metrics.items():
-            wide = g.pivot_table(index="instance_id", columns="rl_seed", values=col, aggfunc="mean")  # (instances, seeds)
-            wide = wide.astype(float)
-            if set(wide.index) != set(ref.index) or wide.isna().any().any():
+            ref_wide, wide = by_seed(ref, reference, col), by_seed(g, label, col)
+            if set(wide.index) != set(ref_wide.index):
                 raise ValueError(f"{label}: not every seed evaluated the reference's instances ({name})")
             per_seed = wide.mean(axis=0)
-            t = paired_test(wide.mean(axis=1).to_numpy(), ref.loc[wide.index, col].astype(float).to_numpy())
-            spread = seed_se(per_seed)
+            t = paired_test(wide.mean(axis=1).to_numpy(), ref_wide.loc[wide.index].mean(axis=1).to_numpy())
+            spread = seed_se(per_seed, ref_wide.mean(axis=0))  # a one-evaluation reference counts as fixed
             lo, hi = t["diff"] - 1.96 * t["se"], t["diff"] + 1.96 * t["se"]
             out.append({"policy": label, "metric": name, "instances": t["n"], "seeds": wide.shape[1],
                         "policy mean": t["a"], "reference mean": t["b"], "diff": t["diff"], "se": t["se"],
