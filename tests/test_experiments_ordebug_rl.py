@@ -142,6 +142,15 @@ def _check_run(run, kinds, advantage, rep, figs):
     assert again[["policy", "metric", "diff", "mde"]].to_dict("records") == \
         pd.DataFrame(m["paired"])[["policy", "metric", "diff", "mde"]].to_dict("records")
     assert "## Paired against the SFT warm start (test split)" in report
+    others = [labels[k] for k in trained if k != "grpo"]  # and every other trained arm against GRPO, both sides' seeds
+    if "grpo" in trained and others:
+        assert sorted(set(pd.DataFrame(m["paired_grpo"])["policy"])) == sorted(others)
+        assert "## Paired against GRPO (test split)" in report
+        vs = paired_to_reference(episodes[~episodes["kind"].isin(["sft", *params["baselines"]])], reference="grpo")
+        assert vs[["policy", "metric", "diff"]].to_dict("records") == \
+            pd.DataFrame(m["paired_grpo"])[["policy", "metric", "diff"]].to_dict("records")
+    else:
+        assert m["paired_grpo"] is None and "Paired against GRPO" not in report
 
 
 @pytest.mark.slow

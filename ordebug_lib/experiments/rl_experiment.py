@@ -69,6 +69,7 @@ class ArmResults:
     by_difficulty: Any
     wall_s: dict
     paired: Any = None  # DataFrame: every policy against the SFT warm start, paired per instance (None: no sft arm)
+    paired_grpo: Any = None  # DataFrame: every other trained arm against GRPO over both sides' seeds (None: no such pair)
 
 
 @dataclass
@@ -173,9 +174,12 @@ class RLExperiment:
         summaries, rows, curves = load_arm_results(self.run_dir / "arms", arm_list, self.test_insts)
         all_rows = pd.concat([rows, self.base], ignore_index=True)
         paired = paired_to_reference(all_rows) if "sft" in set(all_rows["kind"]) else None
+        trained = rows[rows["kind"] != "sft"]  # the arms' question is often "better than GRPO?", not only "than SFT?"
+        paired_grpo = (paired_to_reference(trained, reference="grpo")
+                       if "grpo" in set(trained["kind"]) and trained["kind"].nunique() > 1 else None)
         self.results = ArmResults(arm_list, summaries, all_rows, curves, results_table(all_rows),
                                   breakdown_table(all_rows, "error_type"), breakdown_table(all_rows, "difficulty"), wall,
-                                  paired)
+                                  paired, paired_grpo)
         return self.results
 
     # -- 4. report and metrics ------------------------------------------------------------------------------
@@ -194,9 +198,15 @@ class RLExperiment:
                            "for faithful recovery, DA and RR@5: the mean difference, its 95% CI, the minimum "
                            "detectable effect (80% power) and the between-seed spread; recomputable from "
                            f"`{self.slug}_episodes.csv`.", r.paired)
+        if r.paired_grpo is not None:
+            append_section(report, "Paired against GRPO (test split)",
+                           "Per instance, each other trained arm's value minus GRPO's, each averaged over its own RL "
+                           "seeds; the verdict weighs the seed spread of both sides. Recomputable from "
+                           f"`{self.slug}_episodes.csv`.", r.paired_grpo)
         frames = {"": r.table, "_by_error_type": r.by_type, "_by_difficulty": r.by_difficulty, "_arms": r.summaries,
                   **(extra_csv or {}), "_curves": r.curves.drop(columns=["nonfinite_keys"], errors="ignore"),
-                  "_episodes": episode_table(r.rows), **({"_paired": r.paired} if r.paired is not None else {})}
+                  "_episodes": episode_table(r.rows), **({"_paired": r.paired} if r.paired is not None else {}),
+                  **({"_paired_grpo": r.paired_grpo} if r.paired_grpo is not None else {})}
         for suffix, df in frames.items():
             df.to_csv(out / f"{self.slug}{suffix}.csv", index=False)
         return report
@@ -230,7 +240,8 @@ class RLExperiment:
             "n_train": len(self.train_insts), "n_eval": len(self.test_insts), "rl_seeds": self.params["rl_seeds"],
             "arms": records(r.summaries), "table": records(r.table), "by_error_type": records(r.by_type),
             "by_difficulty": records(r.by_difficulty), "trends": records(trends), "findings": list(found),
-            "paired": records(r.paired) if r.paired is not None else None, "arm_wall_s": r.wall_s,
+            "paired": records(r.paired) if r.paired is not None else None,
+            "paired_grpo": records(r.paired_grpo) if r.paired_grpo is not None else None, "arm_wall_s": r.wall_s,
             "nonfinite_logged": int(r.curves["nonfinite_keys"].map(len).sum()) if "nonfinite_keys" in r.curves else 0,
             **(extra or {}),
             "timings_s": self.timings, "wall_time_s": time.perf_counter() - self.t_start,
