@@ -28,6 +28,33 @@ def test_roc_points_end_at_both_corners_and_refuse_one_class():
         roc_points([0.1, 0.2], [1, 1])
 
 
+def test_a_run_without_trained_arms_has_empty_tables_and_says_so_in_its_figure():
+    """The PRM-only profile (gpu_prm: arms [sft]) logs no training step: the trends and the hacking table are
+    empty with their columns, and the hacking figure's panels say there was no trained arm."""
+    from types import SimpleNamespace
+
+    import matplotlib.pyplot as plt
+
+    from ordebug_lib.experiments.ordebug_report import curve_trends
+    from ordebug_lib.experiments.prm_experiment import hacking_figure
+    from ordebug_lib.experiments.rl_experiment import ArmResults
+
+    curves = pd.DataFrame(columns=["arm", "kind", "label", "seed", "step"])  # load_arm_results' curves then
+    trends = curve_trends(curves)
+    assert trends.empty and {"arm", "steps", "reward_first", "reward_last", "faithful_rate_last"} <= set(trends)
+    exp = PRMExperiment(rl=SimpleNamespace(results=ArmResults([], None, None, curves, None, None, None, {})), params={})
+    table = exp.hacking_table()
+    assert table.empty and {"arm", "flagged_steps", "prm_score_first", "faithful_rate_last"} <= set(table)
+    fig = hacking_figure(curves)
+    assert [t.get_text() for ax in fig.axes for t in ax.texts] == ["no trained arm in this run"] * 2
+    plt.close(fig)
+    from ordebug_lib.experiments.rl_experiment import RLExperiment
+
+    rl = RLExperiment(params={"arms": ["sft"]}, slug="x")
+    rl.task_grpo = lambda: {}  # the RL line reads the shared settings only when an arm trains
+    assert rl.setup_rl() == "none: no trained arm among the arms ['sft']"
+
+
 def _namespace(**over):
     from test_experiments_one_task import notebook_parameters
 

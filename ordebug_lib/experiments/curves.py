@@ -8,7 +8,8 @@ def plot_step_curves(curves, panels: Sequence[tuple[str, str]], by: str = "arm",
                      title: str | None = None):
     """A grid of panels, each one logged key against the optimizer step, one line per ``by`` value.
     ``panels``: (column, y label) pairs; ``smooth``: centred rolling mean over this many steps (1: raw).
-    A run that never logged a key is left out of that panel (never drawn as zeros)."""
+    A run that never logged a key is left out of that panel (never drawn as zeros); with no logged step at all
+    (no trained arm) each panel says so."""
     import matplotlib.pyplot as plt
 
     n = len(panels)
@@ -21,6 +22,8 @@ def plot_step_curves(curves, panels: Sequence[tuple[str, str]], by: str = "arm",
             y = g[col].astype(float).rolling(smooth, center=True, min_periods=1).mean()
             ax.plot(g["step"], y, label=str(name), lw=1.4, marker="o" if len(g) < 10 else None)
         ax.set(xlabel="optimizer step", ylabel=label)
+        if curves.empty:
+            ax.text(0.5, 0.5, "no trained arm in this run", ha="center", va="center", transform=ax.transAxes)
         ax.grid(alpha=0.3)
     for ax in list(axes.flat)[n:]:
         ax.remove()

@@ -10,7 +10,7 @@ load_arm_results         per arm: summary, one row per test episode, one row per
 baseline_rows            the ladder's episode rows (``baselines.sqlite``)
 results_table            the seeds/000 table: per policy, RR, RR@k, faithful recovery, DA, steps
 episode_table            the per-episode rows a report commits
-paired_to_reference      every policy against SFT, paired per instance over the RL seeds (CI, MDE, verdict)
+paired_to_reference      every policy against SFT or GRPO, paired per instance (CI, MDE, verdict)
 breakdown_table          per policy and error type (or difficulty)
 curve_trends, findings   first vs last quarter of training; the computed sentences of a report
 write_report, ...        the markdown report; the curriculum's stage table, figure marks and findings
@@ -59,7 +59,8 @@ def load_arm_results(root: str | Path, arms: Sequence[OrdebugArm], instances: Se
         if a.trains:
             for row in read_metrics(d / "metrics.jsonl"):
                 curves.append({"arm": a.name, "kind": a.kind, "label": a.label, "seed": a.seed, **row})
-    return pd.DataFrame(summaries), pd.concat(rows, ignore_index=True), pd.DataFrame(curves)
+    curves = pd.DataFrame(curves) if curves else pd.DataFrame(columns=["arm", "kind", "label", "seed", "step"])  # no trained arm
+    return pd.DataFrame(summaries), pd.concat(rows, ignore_index=True), curves
 
 
 def baseline_rows(db_path: str | Path, names: Sequence[str], instances: Sequence, seed: int = 0):
@@ -204,7 +205,8 @@ def curve_trends(curves):
             first, last = first_last_means(g[col].astype(float)) if col in g and g[col].notna().any() else (np.nan, np.nan)
             row[f"{short}_first"], row[f"{short}_last"] = first, last
         out.append(row)
-    return pd.DataFrame(out)
+    columns = ["arm", "label", "steps", *(f"{short}_{end}" for short in TREND_COLUMNS.values() for end in ("first", "last"))]
+    return pd.DataFrame(out, columns=columns)
 
 
 def findings(table, trends, n_eval: int, seeds: Sequence[int], reward: str, tolerance: float | None = None,

@@ -293,7 +293,8 @@ class PRMExperiment:
                 first, last = first_last_means(s) if len(s) else (np.nan, np.nan)
                 row[f"{name}_first"], row[f"{name}_last"] = first, last
             out.append(row)
-        return pd.DataFrame(out)
+        ends = [f"{name}_{end}" for name in ("prm_score", "faithful_rate") for end in ("first", "last")]
+        return pd.DataFrame(out, columns=["arm", "steps", "detector_steps", "flagged_steps", *ends])
 
     # -- 6. report -----------------------------------------------------------------------------------------------
     def write_report(self, notebook: str, title: str, setup: dict, found: Sequence[str]) -> Path:

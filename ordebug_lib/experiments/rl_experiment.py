@@ -35,7 +35,7 @@ from typing import Any, Sequence
 from .jobs import run_jobs
 from .ordebug_report import (append_section, baseline_rows, breakdown_table, episode_table, load_arm_results,
                              paired_to_reference, results_table, write_report)
-from .ordebug_rl import arm_jobs, make_arms, one_task, split_instances, warm_start_config as make_ws_config
+from .ordebug_rl import ARMS, arm_jobs, make_arms, one_task, split_instances, warm_start_config as make_ws_config
 
 # the notebook parameters every OR-Debug RL experiment has (the parameters cell of notebook 20)
 COMMON = ("run_dir", "seed", "warm_start", "require_warm_start", "benchmark_dir", "warm_start_config", "arms",
@@ -214,6 +214,8 @@ class RLExperiment:
     def setup_rl(self) -> str:
         """The report's 'RL' line: steps, group, episodes per step, turns, lr, temperature, reward, prompts, seeds."""
         g, p = self.task_grpo(), self.params
+        if not any(ARMS[k].fields is not None for k in p["arms"]):
+            return f"none: no trained arm among the arms {p['arms']}"
         return (f"{g.get('max_steps')} optimizer steps per arm, group size {g.get('num_generations')}, "
                 f"{g.get('per_device_train_batch_size') * g.get('gradient_accumulation_steps', 1)} episodes per step, up to "
                 f"{g.get('max_turns')} turns of {g.get('max_new_tokens_per_turn')} tokens, lr {g.get('learning_rate')}, "
