@@ -180,3 +180,25 @@ def test_the_builder_records_how_often_each_row_kind_was_the_root(bench):
     for r in rows:  # the preference each instance was built with is recorded
         assert isinstance(r["meta"]["root_kind_preference"], list)
     assert manifest["quota_rejections"] >= 0 and isinstance(manifest["quota_overruns"], dict)
+
+
+def test_a_cut_split_spreads_over_every_cell_and_keeps_its_order(tmp_path):
+    """A split is written cell by cell, so its first n instances held only the first error types (n_eval 32 of
+    the format-2 test split: all type A). Every cut (RL prompts, evaluation, PRM val, SFT demos) spreads over the
+    cells instead: per cell counts differ by at most one, a smaller cut is a subset of a larger one."""
+    from ordebug_lib.experiments.ordebug_rl import split_instances
+    from ordebug_lib.ordebug.dataset import build_benchmark, load_benchmark, spread_over_cells
+
+    d = build_benchmark(tmp_path / "b", 6, error_types="AB", difficulties=("easy",), seed=5,
+                        split_fractions=(0.5, 0.0, 0.5), progress=False)
+    test = load_benchmark(d, "test")
+    assert [i.error_type for i in test] == list("AAABBB")  # cell by cell
+    cut = spread_over_cells(test, 3)
+    assert [i.error_type for i in cut] == list("AAB") and [i.error_type for i in test[:3]] == list("AAA")
+    assert [test.index(i) for i in cut] == [0, 1, 3]  # the k-th of every cell first, in the split's order
+    assert {i.id for i in spread_over_cells(test, 2)} < {i.id for i in cut} and [i.error_type for i in spread_over_cells(test, 2)] == list("AB")
+    assert spread_over_cells(test, None) == test == spread_over_cells(test, 100)
+    _, evaluated = split_instances(d, n_eval=2)
+    assert [i.error_type for i in evaluated] == list("AB")
+    with pytest.raises(ValueError, match="n must be >= 0"):
+        spread_over_cells(test, -1)

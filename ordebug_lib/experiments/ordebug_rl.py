@@ -472,12 +472,13 @@ def arm_jobs(arms: Sequence[OrdebugArm], root: str | Path, warm_start_dir: str |
 
 
 def split_instances(benchmark_dir: str | Path, n_train: int | None = None, n_eval: int | None = None):
-    """(RL prompts: the train split, evaluation set: the test split) of the benchmark; the test split is
-    disjoint from the train split by construction (``ordebug.dataset``), checked here on the ids."""
-    from ..ordebug.dataset import load_benchmark
+    """(RL prompts: the train split, evaluation set: the test split) of the benchmark, ``n_train`` / ``n_eval`` of
+    each spread over the (error type, difficulty) cells (``dataset.spread_over_cells``; None: all); the test split
+    is disjoint from the train split by construction (``ordebug.dataset``), checked here on the ids."""
+    from ..ordebug.dataset import load_benchmark, spread_over_cells
 
-    train = load_benchmark(benchmark_dir, "train")[:n_train]
-    test = load_benchmark(benchmark_dir, "test")[:n_eval]
+    train = spread_over_cells(load_benchmark(benchmark_dir, "train"), n_train)
+    test = spread_over_cells(load_benchmark(benchmark_dir, "test"), n_eval)
     if not train or not test:
         raise ValueError(f"the benchmark at {benchmark_dir} has {len(train)} train and {len(test)} test instances; "
                          "build more per cell")

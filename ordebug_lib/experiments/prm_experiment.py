@@ -138,7 +138,7 @@ class PRMExperiment:
     def collect(self) -> pd.DataFrame:
         """Episodes of every label policy on train, val and test (stored once; a rerun skips them); returns the
         count per (policy, split)."""
-        from ..ordebug.dataset import load_benchmark
+        from ..ordebug.dataset import load_benchmark, spread_over_cells
         from ..ordebug.results import load_results, parallel_baselines
         from ..policy.generation import SamplingConfig
         from ..policy.ordebug_lm_eval import evaluate_lm
@@ -146,7 +146,7 @@ class PRMExperiment:
         p, rp = self.params, self.rl.params
         t0 = time.perf_counter()
         self.instances = {"train": list(self.rl.train_insts),
-                          "val": load_benchmark(self.rl.ws.benchmark, "val")[:p["n_val"]],
+                          "val": spread_over_cells(load_benchmark(self.rl.ws.benchmark, "val"), p["n_val"]),
                           "test": list(self.rl.test_insts)}
         if not self.instances["val"]:
             raise ValueError(f"the benchmark at {self.rl.ws.benchmark} has no val instances: the PRM's step is chosen there")

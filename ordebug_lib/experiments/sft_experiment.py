@@ -58,7 +58,7 @@ class OrdebugSFTRun:
     config: OrdebugSFTConfig
     """The warm start (``warm_start_config``, seeded with ``seed``, with the benchmark paths)."""
     n_eval: int
-    """Test-split instances the policy and the ladder are evaluated on."""
+    """Test-split instances the policy and the ladder are evaluated on, spread over the cells (``dataset.spread_over_cells``)."""
     baselines: tuple[str, ...]
     sampling: SamplingConfig
     """Decoding of one action in the evaluation (``batch_size``: episodes stepping together)."""
@@ -395,13 +395,13 @@ class OrdebugSFTExperiment(_SFTExperiment):
     def demonstrations(self) -> dict:
         """The warm start (``ordebug_warm_start``: benchmark, demonstrations, SFT, DAgger rounds, saved to
         ``run_dir/model`` when ``save_model``) and the test instances; the data statistics."""
-        from ..ordebug.dataset import load_benchmark
+        from ..ordebug.dataset import load_benchmark, spread_over_cells
         from ..policy.ordebug_sft import ordebug_warm_start
 
         t0 = time.perf_counter()
         self.ws = ordebug_warm_start(self.config, self.run_dir, device=self.device,
                                      save_dir=self.run_dir / "model" if self.run.save_model else None)
-        self.eval_insts = load_benchmark(self.ws.benchmark, "test")[:self.run.n_eval]
+        self.eval_insts = spread_over_cells(load_benchmark(self.ws.benchmark, "test"), self.run.n_eval)
         if not self.eval_insts:
             raise ValueError(f"the benchmark at {self.ws.benchmark} has no test instance: build more per cell")
         self.data_stats.update(self.ws.data, n_eval_instances=len(self.eval_insts))

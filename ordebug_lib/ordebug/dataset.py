@@ -443,6 +443,31 @@ def load_benchmark(directory: str | Path, split: str | None = None) -> list[Inst
     return out
 
 
+def spread_over_cells(instances: list, n: int | None) -> list:
+    """``n`` of ``instances`` taken round-robin over their (error type, difficulty) cells, in their order: the
+    k-th instance of every cell before the (k+1)-th of any. A split is written cell by cell, so its first ``n``
+    would hold only the first error types. The result keeps the split's order, and a smaller ``n`` picks a
+    subset of a larger one's (None or ``n`` ≥ len: all).
+
+    >>> from types import SimpleNamespace as I
+    >>> split = [I(id=f"{t}{d}{k}", error_type=t, difficulty=d) for t in "AB" for d in ("easy", "hard") for k in range(3)]
+    >>> [i.id for i in spread_over_cells(split, 5)]
+    ['Aeasy0', 'Aeasy1', 'Ahard0', 'Beasy0', 'Bhard0']
+    >>> [i.id for i in split[:5]]
+    ['Aeasy0', 'Aeasy1', 'Aeasy2', 'Ahard0', 'Ahard1']
+    """
+    if n is None or n >= len(instances):
+        return list(instances)
+    if n < 0:
+        raise ValueError(f"n must be >= 0 or None, got {n}")
+    cells: dict[tuple, list[int]] = {}
+    for pos, inst in enumerate(instances):
+        cells.setdefault((inst.error_type, inst.difficulty), []).append(pos)
+    rank = {pos: (k, c) for c, members in enumerate(cells.values()) for k, pos in enumerate(members)}
+    order = sorted(rank, key=rank.get)[:n]
+    return [instances[pos] for pos in sorted(order)]
+
+
 def base_model_of(row: dict) -> tuple[str, int, int]:
     """The identity (family, size, base seed) that fixes an index row's split (``split_of``)."""
     return row["family"], DIFFICULTY[row["difficulty"]].size, row["meta"]["base_seed"]

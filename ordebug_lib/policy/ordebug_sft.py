@@ -76,9 +76,10 @@ class OrdebugSFTConfig:
     bench_difficulties: tuple[str, ...] = ("easy",)
     """When building: difficulties."""
     n_train: int | None = None
-    """Train-split instances that give demonstrations (None: all of them)."""
+    """Train-split instances that give demonstrations, spread over the cells (``dataset.spread_over_cells``;
+    None: all of them)."""
     n_val: int | None = 16
-    """Val-split instances that give the held-out loss records (None: all of them)."""
+    """Val-split instances that give the held-out loss records, spread over the cells (None: all of them)."""
     experts: tuple[str, ...] = ("oracle_iis", "search")
     """Demonstrators (``ordebug_experts.EXPERTS``); only their successful episodes are kept."""
     per_turn: bool = True
@@ -258,7 +259,7 @@ def ordebug_warm_start(config: OrdebugSFTConfig, run_dir: str | Path, device: st
     docstring). ``run_dir`` holds the built benchmark (when ``benchmark_dir`` is None)."""
     from collections import Counter
 
-    from ..ordebug.dataset import check_splits_apart, load_benchmark
+    from ..ordebug.dataset import check_splits_apart, load_benchmark, spread_over_cells
     from .loader import load_policy, resolve_device
     from .sft import run_sft
 
@@ -272,8 +273,8 @@ def ordebug_warm_start(config: OrdebugSFTConfig, run_dir: str | Path, device: st
     if config.train_benchmark_dir:
         demo_bench = Path(config.train_benchmark_dir)
         apart = check_splits_apart(demo_bench, bench)
-    train_insts = load_benchmark(demo_bench, "train")[:config.n_train]
-    val_insts = load_benchmark(demo_bench, "val")[:config.n_val]
+    train_insts = spread_over_cells(load_benchmark(demo_bench, "train"), config.n_train)
+    val_insts = spread_over_cells(load_benchmark(demo_bench, "val"), config.n_val)
     if not (train_insts and val_insts):
         raise ValueError(f"the benchmark at {demo_bench} needs train and val instances; has {len(train_insts)}, "
                          f"{len(val_insts)}: build more per cell")
