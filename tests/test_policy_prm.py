@@ -20,7 +20,7 @@ from ordebug_lib.policy.ordebug_episodes import episode_env_config, evaluate_lm,
 from ordebug_lib.policy.prm import (PRMTrainConfig, action_token_ids, auc_bootstrap_ci, auc_roc, bce,
                                     best_of_n_episodes, build_prm, calibration, evaluate_prm, evaluate_scores,
                                     evaluation_labels, first_error_detection, load_prm, paired_compare, pick_best,
-                                    rerank_best_of_n, split_examples, stored_conversations, target_of, train_prm)
+                                    prm_context, rerank_best_of_n, split_examples, stored_conversations, target_of, train_prm)
 from ordebug_lib.policy.scripted import scripted
 from ordebug_lib.selection import SelectionError
 
@@ -105,6 +105,27 @@ def trained(world, tmp_path_factory):
 
 
 # -- examples ------------------------------------------------------------------------------------------------------
+def test_every_example_fits_the_prms_context_its_context_trimmed_as_the_evaluation_trims(world, policy):
+    """Contexts are fitted to the policy's prompt budget, but context + action must also fit the PRM: with the
+    policy's 4048 and an action of ~58 tokens a test example reached 4106 of 4096 (run e8a). With ``max_length``
+    each context leaves out old turns (fit_context, as the policy's prompt) until it fits with its action."""
+    _, tok = policy
+    full = world["examples"]["test"]
+    longest = max(len(e.input_ids) for e in full)
+    limit = longest - 1  # one token short for the longest example(s)
+    fitted = split_examples(world["db"], world["by_id"], "test", tok, max_length=limit)
+    assert [(e.episode_id, e.step) for e in fitted] == [(e.episode_id, e.step) for e in full]  # none dropped
+    assert max(len(e.input_ids) for e in fitted) <= limit
+    for a, b in zip(full, fitted):
+        assert b.action_ids == a.action_ids
+        if len(a.input_ids) <= limit:
+            assert b.context_ids == a.context_ids and b.trimmed == a.trimmed
+        else:  # the first observation plus the latest turns that fit, as fit_context keeps them
+            assert b.trimmed and b.context_ids[:10] == a.context_ids[:10] and len(b.context_ids) < len(a.context_ids)
+    ctx, trimmed = prm_context(tok, [{"role": "user", "content": "x"}], 3072, 5, max_length=4096)
+    assert ctx == render_prompts(tok, [[{"role": "user", "content": "x"}]])[0] and not trimmed
+
+
 def test_examples_hold_exactly_the_policys_tokens(world, policy):
     _, tok = policy
     ex = [e for s in ("train", "val", "test") for e in world["examples"][s]]

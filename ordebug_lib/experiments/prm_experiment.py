@@ -184,11 +184,12 @@ class PRMExperiment:
         t0 = time.perf_counter()
         _, tok = self._policy()
         by_id = self._by_id()
-        for split in ("train", "val", "test"):
-            self.examples[split] = split_examples(self.db, by_id, split, tok, max_prompt_tokens=p["prm_max_prompt_tokens"])
         source = str(self.rl.ws.model_dir) if p["prm_source"] == "warm_start" else p["prm_source"]
         config = PRMTrainConfig(**p["prm_config"])
         prm = build_prm(source, tokenizer=tok, seed=config.seed, device=self.rl.device)
+        for split in ("train", "val", "test"):  # every context + action fits the PRM (4048 + an action passed 4096)
+            self.examples[split] = split_examples(self.db, by_id, split, tok, max_prompt_tokens=p["prm_max_prompt_tokens"],
+                                                  max_length=prm.max_length)
         self.fit = train_prm(self.examples["train"], config, self.run_dir / "prm", val_examples=self.examples["val"],
                              prm=prm)
         self.timings["prm_train_s"] = time.perf_counter() - t0

@@ -202,12 +202,24 @@ def evaluation_labels(db_path: str | Path, instances_by_id: Mapping[str, Instanc
     return label_stored_rows(rows, instances_by_id, split, env_config)
 
 
+def prm_context(tokenizer, messages: list[dict], max_prompt_tokens: int, n_action_tokens: int,
+                max_length: int | None = None) -> tuple[list[int], bool]:
+    """(token ids of the PRM's context for an action of ``n_action_tokens`` tokens, whether turns were left out):
+    ``messages`` fitted to ``max_prompt_tokens`` (``fit_context``, as the policy's prompt) and, with
+    ``max_length`` (the PRM's context), to ``max_length`` − ``n_action_tokens`` where that is less."""
+    budget = max_prompt_tokens if max_length is None else min(max_prompt_tokens, max_length - n_action_tokens)
+    msgs, trimmed = fit_context(tokenizer, messages, budget)
+    return render_prompts(tokenizer, [msgs])[0], trimmed
+
+
 def prm_examples(df_labels: pd.DataFrame, conversations: Mapping[str, list[dict]], tokenizer,
-                 max_prompt_tokens: int = 3072) -> list[PRMExample]:
+                 max_prompt_tokens: int = 3072, max_length: int | None = None) -> list[PRMExample]:
     """One ``PRMExample`` per row of ``df_labels`` (``label_episodes`` / ``evaluation_labels``), its context the
     first 2k−1 messages of the episode's conversation (observation 0 ... observation k−1) fitted to
     ``max_prompt_tokens`` as the evaluation fitted them (``fit_context``; use the evaluation's value). The
-    conversation's k-th assistant turn must be the labelled action text."""
+    conversation's k-th assistant turn must be the labelled action text. ``max_length`` (the PRM's context):
+    where context + action would pass it, the context is fitted to ``max_length`` − the action's tokens (older
+    turns left out, as the evaluation leaves them out), so that no example is too long to train or score."""
     out = []
     for r in df_labels.sort_values(["episode_id", "step"]).itertuples(index=False):
         conv = conversations.get(r.episode_id)
@@ -217,18 +229,18 @@ def prm_examples(df_labels: pd.DataFrame, conversations: Mapping[str, list[dict]
         if len(conv) < 2 * k or conv[2 * k - 1]["content"] != r.action_text:
             raise ValueError(f"{r.episode_id} step {k}: the conversation's action is not the labelled "
                              f"{r.action_text!r}")
-        msgs, trimmed = fit_context(tokenizer, conv[:2 * k - 1], max_prompt_tokens)
-        out.append(PRMExample(r.episode_id, r.instance_id, r.split, k, r.action_text,
-                              render_prompts(tokenizer, [msgs])[0], action_token_ids(tokenizer, r.action_text),
+        action = action_token_ids(tokenizer, r.action_text)
+        context, trimmed = prm_context(tokenizer, conv[:2 * k - 1], max_prompt_tokens, len(action), max_length)
+        out.append(PRMExample(r.episode_id, r.instance_id, r.split, k, r.action_text, context, action,
                               int(r.progress), float(r.seed_label), trimmed, r.policy))
     return out
 
 
 def split_examples(db_path: str | Path, instances_by_id: Mapping[str, Instance], split: str, tokenizer,
                    policy: str | None = None, max_prompt_tokens: int = 3072, label_config: EnvConfig | None = None,
-                   conversation_config: EnvConfig | None = None) -> list[PRMExample]:
+                   conversation_config: EnvConfig | None = None, max_length: int | None = None) -> list[PRMExample]:
     """The examples of one split: labels by ``label_episodes`` for train / val, by ``evaluation_labels`` for
-    test (evaluation only), conversations by ``stored_conversations``."""
+    test (evaluation only), conversations by ``stored_conversations``; contexts as ``prm_examples`` fits them."""
     from ..ordebug.prm_labels import label_episodes
 
     if split == "test":
@@ -236,7 +248,7 @@ def split_examples(db_path: str | Path, instances_by_id: Mapping[str, Instance],
     else:
         labels = label_episodes(db_path, instances_by_id, split, policy, label_config)
     convs = stored_conversations(db_path, instances_by_id, split, policy, conversation_config)
-    return prm_examples(labels, convs, tokenizer, max_prompt_tokens)
+    return prm_examples(labels, convs, tokenizer, max_prompt_tokens, max_length)
 
 
 # -- the model ---------------------------------------------------------------------------------------------------
@@ -752,9 +764,10 @@ def best_of_n_episodes(policy_model, tokenizer, prm: PRM | ScoreFn | None, insta
         cands = [gens[j * n:(j + 1) * n] for j in range(len(live))]
         progress = [[candidate_progress(instances[i], envs[i].model, g.text) for g in c] for i, c in zip(live, cands)]
         if chooser == "prm" and n > 1:  # the PRM reads the prompt the policy read plus each candidate
-            contexts = render_prompts(tokenizer, prompts)
-            ranked = rerank_best_of_n(prm, [(ctx, [action_token_ids(tokenizer, g.text) for g in c])
-                                            for ctx, c in zip(contexts, cands)])
+            actions = [[action_token_ids(tokenizer, g.text) for g in c] for c in cands]
+            limit = prm.max_length if isinstance(prm, PRM) else None  # its longest candidate must fit too
+            ranked = rerank_best_of_n(prm, [(prm_context(tokenizer, msgs, max_prompt_tokens, max(map(len, a)), limit)[0], a)
+                                            for msgs, a in zip(prompts, actions)])
         else:  # one candidate, or a chooser that needs no scores
             ranked = [(0, [math.nan] * n) for _ in live]
         for j, (i, c) in enumerate(zip(live, cands)):
@@ -810,5 +823,5 @@ __all__ = ["BestOfNResult", "CHOOSERS", "PAIRED_METRICS", "PRM", "PRMExample", "
            "action_token_ids", "auc_bootstrap_ci", "auc_roc", "bce", "best_of_n_episodes", "build_prm",
            "calibration", "candidate_progress", "conversation_replay", "evaluate_prm", "evaluate_scores",
            "evaluation_labels", "examples_frame", "first_error_detection", "load_prm", "paired_compare",
-           "pick_best", "prm_examples", "rerank_best_of_n", "split_examples", "stored_conversations",
+           "pick_best", "prm_context", "prm_examples", "rerank_best_of_n", "split_examples", "stored_conversations",
            "target_of", "train_prm"]
