@@ -6,6 +6,7 @@ Stored episodes come from the real evaluation path: ``evaluate_lm`` of the tiny 
 to send a repair or a harmful DROP after GET_IIS, on eight instances split 4 / 2 / 2 into train / val / test."""
 import dataclasses
 import json
+import math
 
 import numpy as np
 import pandas as pd
@@ -270,6 +271,14 @@ def test_first_error_detection_by_hand():
     assert (harm["tp"], harm["fp"], harm["fn"], harm["f1"]) == (0, 2, 1, 0.0)
     out = evaluate_scores(frame, n_boot=20)
     assert out["first_error"]["f1"] == fe["f1"] and out["n_episodes"] == 4 and out["n_steps"] == 10
+    assert out["auc_by_policy"] == {}  # no policy column
+    two = frame.assign(policy=["a"] * 5 + ["b"] * 5)  # a: e1, e2; b: e3, e4
+    by = evaluate_scores(two, n_boot=20)["auc_by_policy"]
+    assert by["a"]["n_steps"] == 5 and by["a"]["positive_rate"] == pytest.approx(0.8)
+    assert by["a"]["auc"] == auc_roc([0.3, 0.8, 0.9, 0.9, 0.4], [0, 1, 1, 1, 1])
+    assert by["b"]["auc"] == auc_roc([0.2, 0.9, 0.8, 0.7, 0.6], [0, 1, 1, 1, 0])
+    one_class = frame.assign(policy=["a"] * 3 + ["b"] * 7, progress=[1, 1, 1] + list(frame["progress"][3:]))
+    assert math.isnan(evaluate_scores(one_class, n_boot=20)["auc_by_policy"]["a"]["auc"])
 
 
 def test_evaluate_prm_on_the_test_split(world, trained):

@@ -221,6 +221,8 @@ class PRMExperiment:
                 ("AUC 95% CI low", lo), ("AUC 95% CI high", hi), ("bootstrap resamples kept", ev["n_boot_used"]),
                 ("ECE", ev["ece"]), ("Brier", ev["brier"]), ("first-error F1", fe["f1"]),
                 ("ProcessBench F1", fe["processbench_f1"])]
+        rows += [(f"AUC within {name}'s steps ({v['n_steps']}, {v['positive_rate']:.1%} progress)", v["auc"])
+                 for name, v in ev.get("auc_by_policy", {}).items()]
         return pd.DataFrame(rows, columns=["metric", "value"])
 
     # -- 4. best-of-N at test time -------------------------------------------------------------------------------

@@ -625,15 +625,23 @@ def first_error_detection(frame: pd.DataFrame, threshold: float = 0.5, error_at:
 
 def evaluate_scores(frame: pd.DataFrame, n_boot: int = 1000, seed: int = 0, n_bins: int = 10,
                     threshold: float = 0.5, error_at: int = 0) -> dict:
-    """Every metric of the module docstring from a frame with episode_id, step, progress and score (p)."""
+    """Every metric of the module docstring from a frame with episode_id, step, progress and score (p); with a
+    policy column also ``auc_by_policy``: steps, positive share and AUC within each policy's episodes (NaN
+    where it has one class). A pooled AUC can come from telling the label policies apart (the oracle's steps
+    are mostly progress, a random policy's rarely); within a policy only the steps' own merits rank them."""
     y = (frame["progress"].to_numpy() > 0).astype(int)
     p = frame["score"].to_numpy(dtype=float)
     low, high, used = auc_bootstrap_ci(p, y, frame["episode_id"].to_numpy(), n_boot, seed)
     table, ece = calibration(p, y, n_bins)
+    by_policy = {}
+    if "policy" in frame:
+        for name, g in frame.groupby("policy", sort=True):
+            yg = (g["progress"].to_numpy() > 0).astype(int)
+            by_policy[name] = {"n_steps": len(g), "positive_rate": float(yg.mean()), "auc": auc_roc(g["score"], yg)}
     return {"n_steps": len(frame), "n_episodes": int(frame["episode_id"].nunique()),
             "positive_rate": float(y.mean()), "auc": auc_roc(p, y), "auc_ci": (low, high), "n_boot_used": used,
             "ece": ece, "brier": float(np.mean((p - y) ** 2)), "calibration": table,
-            "first_error": first_error_detection(frame, threshold, error_at)}
+            "first_error": first_error_detection(frame, threshold, error_at), "auc_by_policy": by_policy}
 
 
 def examples_frame(examples: Sequence[PRMExample], scores=None) -> pd.DataFrame:
