@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from ordebug_lib.experiments.ordebug_rl import (KINDS, PER_ARM_FIELDS, OrdebugArm, arm_jobs, make_arms,
+from ordebug_lib.experiments.ordebug_rl import (KINDS, LABEL, PER_ARM_FIELDS, OrdebugArm, arm_jobs, make_arms,
                                                 warm_start_config)
 from ordebug_lib.training.config import GRPORunConfig
 
@@ -109,7 +109,7 @@ def _check_run(run, kinds, advantage, rep, figs):
         assert cfg["reward"] == params["grpo"]["reward"] and cfg["max_turns"] == params["max_turns"]  # one task
         steps = [json.loads(line)["step"] for line in (d / "metrics.jsonl").read_text().splitlines()]
         assert steps == list(range(1, params["grpo"]["max_steps"] + 1))
-    labels = {"sft": "SFT (no RL)", "grpo": "GRPO", "dgro": "DGRO", "dgro_seeds": "seeds' DGRO (variance-scaled advantage)"}
+    labels = LABEL
     policies = [labels[k] for k in kinds] + [f"baseline: {b}" for b in params["baselines"]]
     assert [r["policy"] for r in m["table"]] == policies
     assert all(r["episodes"] == len(test) for r in m["table"])
@@ -142,11 +142,12 @@ def _check_run(run, kinds, advantage, rep, figs):
     assert again[["policy", "metric", "diff", "mde"]].to_dict("records") == \
         pd.DataFrame(m["paired"])[["policy", "metric", "diff", "mde"]].to_dict("records")
     assert "## Paired against the SFT warm start (test split)" in report
-    others = [labels[k] for k in trained if k != "grpo"]  # and every other trained arm against GRPO, both sides' seeds
-    if "grpo" in trained and others:
+    grpo = next((k for k in ("grpo", "baseline") if k in trained), None)  # every other trained arm against GRPO
+    others = [labels[k] for k in trained if k != grpo]
+    if grpo and others:
         assert sorted(set(pd.DataFrame(m["paired_grpo"])["policy"])) == sorted(others)
         assert "## Paired against GRPO (test split)" in report
-        vs = paired_to_reference(episodes[~episodes["kind"].isin(["sft", *params["baselines"]])], reference="grpo")
+        vs = paired_to_reference(episodes[~episodes["kind"].isin(["sft", *params["baselines"]])], reference=grpo)
         assert vs[["policy", "metric", "diff"]].to_dict("records") == \
             pd.DataFrame(m["paired_grpo"])[["policy", "metric", "diff"]].to_dict("records")
     else:
@@ -254,3 +255,4 @@ def test_paired_to_reference_refuses_seeds_that_did_not_evaluate_the_same_instan
         paired_to_reference(pd.concat([r, r.iloc[[4]]]), reference="grpo", metrics=metrics)
     with pytest.raises(ValueError, match="no episodes of the reference 'dgro'"):
         paired_to_reference(r, reference="dgro", metrics=metrics)
+

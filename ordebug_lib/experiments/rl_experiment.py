@@ -72,6 +72,11 @@ class ArmResults:
     paired_grpo: Any = None  # DataFrame: every other trained arm against GRPO over both sides' seeds (None: no such pair)
 
 
+GRPO_KINDS = ("grpo", "baseline")
+"""The arm kinds that are plain GRPO, the reference of ``ArmResults.paired_grpo`` (the DAPO ablation calls its
+GRPO arm 'baseline')."""
+
+
 @dataclass
 class RLExperiment:
     """An OR-Debug RL experiment's parameters and state (see the module docstring)."""
@@ -175,8 +180,8 @@ class RLExperiment:
         all_rows = pd.concat([rows, self.base], ignore_index=True)
         paired = paired_to_reference(all_rows) if "sft" in set(all_rows["kind"]) else None
         trained = rows[rows["kind"] != "sft"]  # the arms' question is often "better than GRPO?", not only "than SFT?"
-        paired_grpo = (paired_to_reference(trained, reference="grpo")
-                       if "grpo" in set(trained["kind"]) and trained["kind"].nunique() > 1 else None)
+        grpo = next((k for k in GRPO_KINDS if k in set(trained["kind"])), None)
+        paired_grpo = paired_to_reference(trained, reference=grpo) if grpo and trained["kind"].nunique() > 1 else None
         self.results = ArmResults(arm_list, summaries, all_rows, curves, results_table(all_rows),
                                   breakdown_table(all_rows, "error_type"), breakdown_table(all_rows, "difficulty"), wall,
                                   paired, paired_grpo)
@@ -200,8 +205,9 @@ class RLExperiment:
                            f"`{self.slug}_episodes.csv`.", r.paired)
         if r.paired_grpo is not None:
             append_section(report, "Paired against GRPO (test split)",
-                           "Per instance, each other trained arm's value minus GRPO's, each averaged over its own RL "
-                           "seeds; the verdict weighs the seed spread of both sides. Recomputable from "
+                           "Per instance, each other trained arm's value minus GRPO's (the arm without a knob), each "
+                           "averaged over its own RL seeds; the verdict weighs the seed spread of both sides. "
+                           "Recomputable from "
                            f"`{self.slug}_episodes.csv`.", r.paired_grpo)
         frames = {"": r.table, "_by_error_type": r.by_type, "_by_difficulty": r.by_difficulty, "_arms": r.summaries,
                   **(extra_csv or {}), "_curves": r.curves.drop(columns=["nonfinite_keys"], errors="ignore"),
