@@ -256,3 +256,27 @@ def test_paired_to_reference_refuses_seeds_that_did_not_evaluate_the_same_instan
     with pytest.raises(ValueError, match="no episodes of the reference 'dgro'"):
         paired_to_reference(r, reference="dgro", metrics=metrics)
 
+
+@pytest.mark.slow
+def test_notebook_22_smoke_profile_runs_the_dapo_ablation_end_to_end(tmp_path):
+    """Every DAPO arm trains with its own knob set (DAPO arXiv 2503.14476 §3.1-3.4), logs what it did and is
+    paired against the GRPO baseline; the CPU smoke does not require the knobs to act (require_knobs: false)."""
+    run = run_smoke("22_ordebug_dapo_ablation", tmp_path)
+    kinds = ["sft", "baseline", "no_kl", "asym_clip", "dynamic", "token_loss"]
+    _check_run(run, kinds, {k: "grpo" for k in kinds}, "ordebug_dapo_ablation",
+               ["ordebug_dapo_test_metrics", "ordebug_dapo_breakdown", "ordebug_dapo_reward_variance",
+                "ordebug_dapo_training_curves"])
+    cfg = {k: json.loads((run / "arms" / f"{k}-s0" / "run_config.json").read_text()) for k in kinds[1:]}
+    base = cfg["baseline"]
+    assert cfg["no_kl"]["beta"] == 0.0 < base["beta"]
+    assert cfg["asym_clip"]["epsilon_high"] == 0.28 != base["epsilon_high"]
+    assert cfg["dynamic"]["dynamic_sampling"] and not base["dynamic_sampling"]
+    assert (cfg["token_loss"]["loss_type"], cfg["token_loss"]["mask_truncated_completions"]) == ("dapo", True)
+    assert all(c["num_iterations"] == base["num_iterations"] >= 2 for c in cfg.values())  # one schedule, ratios move
+    steps, generations = base["max_steps"], base["max_steps"] // base["num_iterations"]
+    for kind, metric, logged in (("asym_clip", "clip_ratio/high_mean", steps),  # every update
+                                 ("dynamic", "ordebug/dynamic_sampling/rounds", generations),  # every generation
+                                 ("token_loss", "completions/clipped_ratio", generations)):
+        knob = json.loads((run / "arms" / f"{kind}-s0" / "eval.json").read_text())
+        assert (knob["knob_metric"], knob["knob_steps_logged"]) == (metric, logged)
+    shutil.rmtree(run)
