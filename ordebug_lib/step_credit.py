@@ -585,6 +585,32 @@ def step_token_advantages(env_mask, step_advantages, width: int | None = None) -
     return out
 
 
+def prm_step_sequences(prompt_ids, completion_ids, env_mask, stopped, eos_id: int,
+                       max_length: int | None = None) -> tuple[list[list[int]], int]:
+    """(the token sequence the PRM scores for each step of one episode, how many were cut): step k reads the
+    policy's exact context before it (prompt + completion so far) and its action tokens, closed by EOS where the
+    action did not stop itself (``stopped[k]`` False: it hit its token budget). A sequence longer than
+    ``max_length`` (the PRM's context) loses the oldest completion tokens after the prompt: a full context
+    (prompt + completion = 4,096) plus that EOS would pass a 4,096-token PRM by one.
+
+    >>> prm_step_sequences([7, 7], [1, 2, 9, 3], [1, 1, 0, 1], [True, False], eos_id=0)
+    ([[7, 7, 1, 2], [7, 7, 1, 2, 9, 3, 0]], 0)
+    >>> prm_step_sequences([7, 7], [1, 2, 9, 3], [1, 1, 0, 1], [True, False], eos_id=0, max_length=5)
+    ([[7, 7, 1, 2], [7, 7, 9, 3, 0]], 1)
+    """
+    seqs, cut = [], 0
+    prompt, completion = list(prompt_ids), list(completion_ids)
+    for (start, end), done in zip(action_spans(env_mask), stopped):
+        body = completion[:end] + ([] if done else [eos_id])
+        over = 0 if max_length is None else len(prompt) + len(body) - max_length
+        if over > 0:
+            if over > start:  # only the completion before this action may go
+                raise ValueError(f"the prompt and one action alone exceed the PRM's context of {max_length}")
+            body, cut = body[over:], cut + 1
+        seqs.append(prompt + body)
+    return seqs, cut
+
+
 def step_token_counts(env_mask) -> list[int]:
     """Action tokens per step (the ℓ_k of ``baseline='token'``).
 

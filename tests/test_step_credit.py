@@ -340,3 +340,18 @@ def test_monitor_matches_the_batch_rule():
 def test_detector_refuses_bad_input(call, match):
     with pytest.raises(ValueError, match=match):
         call()
+
+
+def test_prm_step_sequences_fit_the_prms_context_by_leaving_out_the_oldest_completion_tokens():
+    """Step k's sequence is prompt + completion up to action k's end (+ EOS if it hit its budget); at a full
+    context that EOS passes the PRM's context by one, so the oldest completion tokens go (never the prompt or
+    the action itself)."""
+    prompt, completion = [5, 5, 5], [1, 1, 9, 9, 2, 2, 2]  # actions (0, 2) and (4, 7), env tokens 9 9
+    mask, stopped = [1, 1, 0, 0, 1, 1, 1], [True, False]
+    full, cut = sc.prm_step_sequences(prompt, completion, mask, stopped, eos_id=0)
+    assert full == [[5, 5, 5, 1, 1], [5, 5, 5, 1, 1, 9, 9, 2, 2, 2, 0]] and cut == 0
+    fitted, cut = sc.prm_step_sequences(prompt, completion, mask, stopped, eos_id=0, max_length=10)
+    assert fitted == [[5, 5, 5, 1, 1], [5, 5, 5, 1, 9, 9, 2, 2, 2, 0]] and cut == 1
+    assert max(map(len, fitted)) <= 10
+    with pytest.raises(ValueError, match="the prompt and one action alone exceed the PRM's context of 6"):
+        sc.prm_step_sequences(prompt, completion, mask, stopped, eos_id=0, max_length=6)

@@ -51,7 +51,9 @@ each acted: 'prm_sum' ``ordebug/step_credit/advantage_change`` (mean |A(cÂ·r + Î
 'pure_min' and 'gigpo' ``ordebug/step_credit/within_episode_std`` (the mean std of an episode's step advantages;
 0 when every step got the episode's credit). With a
 PRM, every round logs ``ordebug/prm/score_mean`` and ``ordebug/prm/faithful_rate`` and, once its window is full,
-the reward-hacking detector (``step_credit.HackingMonitor``, one point per generation round, ``ordebug/hacking/*``).
+the reward-hacking detector (``step_credit.HackingMonitor``, one point per generation round, ``ordebug/hacking/*``);
+``ordebug/prm/cut_sequences`` counts the steps whose oldest completion tokens were left out to fit the PRM's
+context (``step_credit.prm_step_sequences``).
 """
 from __future__ import annotations
 
@@ -269,11 +271,14 @@ class OrdebugGRPOTrainer(GRPOTrainer):
         tok = self.processing_class
         if self.prm.tokenizer.get_vocab() != tok.get_vocab():
             raise ValueError("the PRM's tokenizer is not the policy's: it cannot read the policy's token ids")
-        seqs, owner = [], []
+        seqs, owner, cut = [], [], 0
         for i, ep in enumerate(episodes):
-            for (s, e), stopped in zip(sc.action_spans(ep.env_mask), ep.stopped):
-                seqs.append(list(ep.prompt_ids) + list(ep.completion_ids[:e]) + ([] if stopped else [tok.eos_token_id]))
-                owner.append(i)
+            s, c = sc.prm_step_sequences(ep.prompt_ids, ep.completion_ids, ep.env_mask, ep.stopped,
+                                         tok.eos_token_id, getattr(self.prm, "max_length", None))
+            seqs += s
+            owner += [i] * len(s)
+            cut += c
+        self.prm_cut_sequences = cut  # steps whose oldest completion tokens were left out to fit the PRM
         flat = self.prm(seqs) if seqs else []
         out: list[list[float]] = [[] for _ in episodes]
         for i, p in zip(owner, flat):
@@ -332,6 +337,7 @@ class OrdebugGRPOTrainer(GRPOTrainer):
             faithful = sum(float(bool(ep.faithful)) for ep in episodes) / len(episodes)
             metrics["ordebug/prm/score_mean"] = prm_mean
             metrics["ordebug/prm/faithful_rate"] = faithful
+            metrics["ordebug/prm/cut_sequences"] = float(self.prm_cut_sequences)  # steps shortened to fit the PRM
             if mode == "train":  # one point per generation round; nothing is logged until the window is full
                 for k, v in self.hacking_monitor.update(prm_mean, faithful).items():
                     if math.isfinite(v):
