@@ -265,9 +265,10 @@ class OrdebugGRPOTrainer(GRPOTrainer):
         return batch
 
     # -- step credit ----------------------------------------------------------------------------------
-    def _step_scores(self, episodes) -> list[list[float]]:
-        """P(progress) of every step of every episode under ``self.prm``: step k reads the policy's exact context
-        before it (prompt + completion so far) and its action tokens, closed by EOS (``policy/prm.py``)."""
+    def _step_scores(self, episodes) -> tuple[list[list[float]], int]:
+        """(P(progress) of every step of every episode under ``self.prm``, how many steps were shortened to fit it):
+        step k reads the policy's exact context before it (prompt + completion so far) and its action tokens,
+        closed by EOS (``policy/prm.py``, ``step_credit.prm_step_sequences``)."""
         tok = self.processing_class
         if self.prm.tokenizer.get_vocab() != tok.get_vocab():
             raise ValueError("the PRM's tokenizer is not the policy's: it cannot read the policy's token ids")
@@ -278,12 +279,11 @@ class OrdebugGRPOTrainer(GRPOTrainer):
             seqs += s
             owner += [i] * len(s)
             cut += c
-        self.prm_cut_sequences = cut  # steps whose oldest completion tokens were left out to fit the PRM
         flat = self.prm(seqs) if seqs else []
         out: list[list[float]] = [[] for _ in episodes]
         for i, p in zip(owner, flat):
             out[i].append(float(p))
-        return out
+        return out, cut
 
     def _step_credit(self, batch, rewards_all, G, mode):
         """(advantages (B,) or (B, T), episode rewards (B,), info) of the round under ``run_config.step_credit``
@@ -300,7 +300,7 @@ class OrdebugGRPOTrainer(GRPOTrainer):
                 ids[i, :len(ep.completion_ids)].tolist() != list(ep.completion_ids) for i, ep in enumerate(episodes)):
             raise RuntimeError("the rollout's episodes are not the rows of the batch, in order")
         R = rewards_all  # (B,) the env's terminal rewards
-        scores = self._step_scores(episodes) if self.prm is not None else None
+        scores, cut = self._step_scores(episodes) if self.prm is not None else (None, 0)
         info, metrics = {}, {}
         T = ids.shape[1]
         if rc.step_credit == "prm_sum":
@@ -337,7 +337,7 @@ class OrdebugGRPOTrainer(GRPOTrainer):
             faithful = sum(float(bool(ep.faithful)) for ep in episodes) / len(episodes)
             metrics["ordebug/prm/score_mean"] = prm_mean
             metrics["ordebug/prm/faithful_rate"] = faithful
-            metrics["ordebug/prm/cut_sequences"] = float(self.prm_cut_sequences)  # steps shortened to fit the PRM
+            metrics["ordebug/prm/cut_sequences"] = float(cut)  # steps shortened to fit the PRM
             if mode == "train":  # one point per generation round; nothing is logged until the window is full
                 for k, v in self.hacking_monitor.update(prm_mean, faithful).items():
                     if math.isfinite(v):
