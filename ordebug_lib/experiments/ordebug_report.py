@@ -158,11 +158,12 @@ def paired_to_reference(rows, reference: str = "sft", metrics: dict[str, str] = 
             raise ValueError(f"{label}: not every seed evaluated the same instances once ({col})")
         return wide
 
+    ref_by = {col: by_seed(ref, reference, col) for col in metrics.values()}  # once, for every policy
     out = []
     for label in [x for x in _ordered_labels(rows) if x not in set(ref["label"])]:
         g = rows[rows["label"] == label]
         for name, col in metrics.items():
-            ref_wide, wide = by_seed(ref, reference, col), by_seed(g, label, col)
+            ref_wide, wide = ref_by[col], by_seed(g, label, col)
             if set(wide.index) != set(ref_wide.index):
                 raise ValueError(f"{label}: not every seed evaluated the reference's instances ({name})")
             per_seed = wide.mean(axis=0)
