@@ -144,6 +144,11 @@ class ArmKind:
     """The ``GRPORunConfig`` fields a notebook may set for it (``make_arms(dgro={kind: {...}})``), one spelling,
     the config's (the DGRO arms)."""
 
+    @property
+    def trains(self) -> bool:
+        """Whether it trains (an RL arm) or only evaluates the warm start ('sft')."""
+        return self.fields is not None
+
 
 ARMS: dict[str, ArmKind] = {
     "sft": ArmKind("SFT (no RL)", None),
@@ -265,7 +270,7 @@ class OrdebugArm:
 
     @property
     def trains(self) -> bool:
-        return ARMS[self.kind].fields is not None
+        return ARMS[self.kind].trains
 
     def run_fields(self) -> dict:
         """The ``GRPORunConfig`` fields that define this arm (see the module table).

@@ -207,8 +207,7 @@ class RLExperiment:
             append_section(report, "Paired against GRPO (test split)",
                            "Per instance, each other trained arm's value minus GRPO's (the arm without a knob), each "
                            "averaged over its own RL seeds; the verdict weighs the seed spread of both sides. "
-                           "Recomputable from "
-                           f"`{self.slug}_episodes.csv`.", r.paired_grpo)
+                           f"Recomputable from `{self.slug}_episodes.csv`.", r.paired_grpo)
         frames = {"": r.table, "_by_error_type": r.by_type, "_by_difficulty": r.by_difficulty, "_arms": r.summaries,
                   **(extra_csv or {}), "_curves": r.curves.drop(columns=["nonfinite_keys"], errors="ignore"),
                   "_episodes": episode_table(r.rows), **({"_paired": r.paired} if r.paired is not None else {}),
@@ -220,7 +219,7 @@ class RLExperiment:
     def setup_rl(self) -> str:
         """The report's 'RL' line: steps, group, episodes per step, turns, lr, temperature, reward, prompts, seeds."""
         g, p = self.task_grpo(), self.params
-        if not any(ARMS[k].fields is not None for k in p["arms"]):
+        if not any(ARMS[k].trains for k in p["arms"]):
             return f"none: no trained arm among the arms {p['arms']}"
         return (f"{g.get('max_steps')} optimizer steps per arm, group size {g.get('num_generations')}, "
                 f"{g.get('per_device_train_batch_size') * g.get('gradient_accumulation_steps', 1)} episodes per step, up to "
