@@ -7,7 +7,7 @@ from ordebug_lib.ordebug.saboteur import make_instance
 from ordebug_lib.policy.countdown_eval import evaluate_countdown
 from ordebug_lib.policy.generation import SamplingConfig, render_prompts
 from ordebug_lib.policy.loader import load_policy
-from ordebug_lib.policy.ordebug_episodes import evaluate_lm, fit_context, run_lm_episodes
+from ordebug_lib.policy.ordebug_episodes import evaluate_lm, fit_context, fit_context_ids, run_lm_episodes
 from ordebug_lib.policy.scripted import scripted
 from ordebug_lib.tasks.countdown import CountdownInstance
 
@@ -128,6 +128,9 @@ def test_fit_context_keeps_the_first_observation(policy):
     assert trimmed and kept == msgs[:1] + msgs[-4:]
     with pytest.raises(ValueError, match="exceed max_prompt_tokens"):
         fit_context(tok, msgs, n_tokens(msgs[:1] + msgs[-2:]) - 1)
+    for limit in (n_tokens(msgs), budget):  # the ids it measured are the fitted prompt's, whole or trimmed
+        kept, ids, trimmed = fit_context_ids(tok, msgs, limit)
+        assert (kept, trimmed) == fit_context(tok, msgs, limit) and ids == render_prompts(tok, [kept])[0]
 
 
 def test_countdown_eval_through_the_static_engine_gives_the_generate_rows(policy):

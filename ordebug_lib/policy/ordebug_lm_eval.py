@@ -45,13 +45,22 @@ class LMEpisode:
 def fit_context(tokenizer, messages: list[dict], max_prompt_tokens: int) -> tuple[list[dict], bool]:
     """``messages`` or, if its prompt is longer than ``max_prompt_tokens``, the first observation plus
     the most recent turns that fit; and whether anything was left out."""
-    if len(render_prompts(tokenizer, [messages])[0]) <= max_prompt_tokens:
-        return messages, False
+    fitted, _, trimmed = fit_context_ids(tokenizer, messages, max_prompt_tokens)
+    return fitted, trimmed
+
+
+def fit_context_ids(tokenizer, messages: list[dict], max_prompt_tokens: int) -> tuple[list[dict], list[int], bool]:
+    """``fit_context`` with the token ids of the fitted prompt (``render_prompts``) it measured, for a caller
+    that needs them: rendering a prompt is most of the cost of building PRM examples."""
+    ids = render_prompts(tokenizer, [messages])[0]
+    if len(ids) <= max_prompt_tokens:
+        return messages, ids, False
     head, tail = messages[:1], messages[1:]  # tail: (assistant, user) pairs
     while len(tail) > 2:
         tail = tail[2:]  # drop the oldest pair
-        if len(render_prompts(tokenizer, [head + tail])[0]) <= max_prompt_tokens:
-            return head + tail, True
+        ids = render_prompts(tokenizer, [head + tail])[0]
+        if len(ids) <= max_prompt_tokens:
+            return head + tail, ids, True
     raise ValueError(f"the first observation and the last turn alone exceed max_prompt_tokens={max_prompt_tokens}; "
                      "raise it (the presets have a 4096-token context)")
 

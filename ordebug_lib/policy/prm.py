@@ -93,7 +93,7 @@ from ..ordebug.results import load_results
 from ..selection import check_choice_split, choose
 from .generation import SamplingConfig, generate_chats, render_prompts
 from .ordebug_experts import episode_env_config
-from .ordebug_lm_eval import CONTEXT_POLICIES, LMEpisode, fit_context, turn_prompts
+from .ordebug_lm_eval import CONTEXT_POLICIES, LMEpisode, fit_context_ids, turn_prompts
 
 CHOOSERS = ("prm", "solver", "first")
 PAIRED_METRICS = {"RR@5": "rr_at_5", "faithful_recovery": "faithful", "DA": "diagnosis_recall"}
@@ -208,8 +208,8 @@ def prm_context(tokenizer, messages: list[dict], max_prompt_tokens: int, n_actio
     ``messages`` fitted to ``max_prompt_tokens`` (``fit_context``, as the policy's prompt) and, with
     ``max_length`` (the PRM's context), to ``max_length`` − ``n_action_tokens`` where that is less."""
     budget = max_prompt_tokens if max_length is None else min(max_prompt_tokens, max_length - n_action_tokens)
-    msgs, trimmed = fit_context(tokenizer, messages, budget)
-    return render_prompts(tokenizer, [msgs])[0], trimmed
+    _, ids, trimmed = fit_context_ids(tokenizer, messages, budget)
+    return ids, trimmed
 
 
 def prm_examples(df_labels: pd.DataFrame, conversations: Mapping[str, list[dict]], tokenizer,
