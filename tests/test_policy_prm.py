@@ -20,8 +20,9 @@ from ordebug_lib.policy.loader import load_policy
 from ordebug_lib.policy.ordebug_episodes import episode_env_config, evaluate_lm, run_lm_episodes
 from ordebug_lib.policy.prm import (PRMTrainConfig, action_token_ids, auc_bootstrap_ci, auc_roc, bce,
                                     best_of_n_episodes, build_prm, calibration, evaluate_prm, evaluate_scores,
-                                    evaluation_labels, first_error_detection, load_prm, paired_compare, pick_best,
-                                    prm_context, rerank_best_of_n, split_examples, stored_conversations, target_of, train_prm)
+                                    evaluation_labels, examples_by_split, first_error_detection, load_prm,
+                                    paired_compare, pick_best, prm_context, rerank_best_of_n, split_examples,
+                                    stored_conversations, target_of, train_prm)
 from ordebug_lib.policy.scripted import scripted
 from ordebug_lib.selection import SelectionError
 
@@ -125,6 +126,27 @@ def test_every_example_fits_the_prms_context_its_context_trimmed_as_the_evaluati
             assert b.trimmed and b.context_ids[:10] == a.context_ids[:10] and len(b.context_ids) < len(a.context_ids)
     ctx, trimmed = prm_context(tok, [{"role": "user", "content": "x"}], 3072, 5, max_length=4096)
     assert ctx == render_prompts(tok, [[{"role": "user", "content": "x"}]])[0] and not trimmed
+
+
+def test_examples_built_in_worker_processes_are_the_serial_ones_in_the_same_order(world, policy):
+    """examples_by_split(workers=2), one pool for the three splits: whole instances per part, parts balanced by
+    steps, the same examples back in the same order as split_examples builds them in this process."""
+    from ordebug_lib.ordebug.results import load_results
+    from ordebug_lib.policy.prm import _instance_parts
+
+    _, tok = policy
+    rows = load_results(world["db"])
+    rows = rows[rows["split"] == "train"]
+    parts = _instance_parts(rows, 2)
+    assert len(parts) == 4 and sorted(i for p in parts for i in p["instance_id"].unique()) == sorted(
+        rows["instance_id"].unique())  # 4 train instances, each in exactly one part (min(4 x 2, 4))
+    assert sum(len(p) for p in parts) == len(rows)
+    assert len(_instance_parts(rows, 1)) == 1
+    assert examples_by_split(world["db"], world["by_id"], ("train", "val", "test"), tok, workers=2) == world["examples"]
+    with pytest.raises(ValueError, match="split must be one of"):
+        split_examples(world["db"], world["by_id"], "holdout", tok)
+    with pytest.raises(ValueError, match="workers must be >= 1"):
+        split_examples(world["db"], world["by_id"], "train", tok, workers=0)
 
 
 def test_examples_hold_exactly_the_policys_tokens(world, policy):

@@ -178,7 +178,7 @@ class PRMExperiment:
     # -- 3. the PRM ----------------------------------------------------------------------------------------------
     def train(self):
         """Examples of every split; the PRM trained on train with its step chosen on val, saved to ``prm/``."""
-        from ..policy.prm import PRMTrainConfig, build_prm, split_examples, train_prm
+        from ..policy.prm import PRMTrainConfig, build_prm, examples_by_split, train_prm
 
         p = self.params
         t0 = time.perf_counter()
@@ -187,9 +187,10 @@ class PRMExperiment:
         source = str(self.rl.ws.model_dir) if p["prm_source"] == "warm_start" else p["prm_source"]
         config = PRMTrainConfig(**p["prm_config"])
         prm = build_prm(source, tokenizer=tok, seed=config.seed, device=self.rl.device)
-        for split in ("train", "val", "test"):  # every context + action fits the PRM (4048 + an action passed 4096)
-            self.examples[split] = split_examples(self.db, by_id, split, tok, max_prompt_tokens=p["prm_max_prompt_tokens"],
-                                                  max_length=prm.max_length)
+        # every context + action fits the PRM (4048 + an action passed 4096); the CPU's workers build them
+        self.examples = examples_by_split(self.db, by_id, ("train", "val", "test"), tok,
+                                          max_prompt_tokens=p["prm_max_prompt_tokens"], max_length=prm.max_length,
+                                          workers=self.rl.params["workers"])
         self.fit = train_prm(self.examples["train"], config, self.run_dir / "prm", val_examples=self.examples["val"],
                              prm=prm)
         self.timings["prm_train_s"] = time.perf_counter() - t0

@@ -179,9 +179,15 @@ def stored_conversations(db_path: str | Path, instances_by_id: Mapping[str, Inst
     stored = load_results(db_path, policy=policy)
     if split is not None:
         stored = stored[stored["split"] == split]
+    return conversations_of_rows(stored, instances_by_id, env_config)
+
+
+def conversations_of_rows(rows: pd.DataFrame, instances_by_id: Mapping[str, Instance],
+                          env_config: EnvConfig | None = None) -> dict[str, list[dict]]:
+    """``stored_conversations`` of result rows already loaded (``results.load_results``)."""
     base = env_config or episode_env_config()
     out = {}
-    for row in stored.itertuples(index=False):
+    for row in rows.itertuples(index=False):
         inst = instances_by_id.get(row.instance_id)
         if inst is None:
             raise KeyError(f"instance {row.instance_id!r} of a stored episode is not in instances_by_id")
@@ -238,16 +244,69 @@ def prm_examples(df_labels: pd.DataFrame, conversations: Mapping[str, list[dict]
 
 def split_examples(db_path: str | Path, instances_by_id: Mapping[str, Instance], split: str, tokenizer,
                    policy: str | None = None, max_prompt_tokens: int = 3072, label_config: EnvConfig | None = None,
-                   conversation_config: EnvConfig | None = None, max_length: int | None = None) -> list[PRMExample]:
-    """The examples of one split: labels by ``label_episodes`` for train / val, by ``evaluation_labels`` for
-    test (evaluation only), conversations by ``stored_conversations``; contexts as ``prm_examples`` fits them."""
-    from ..ordebug.prm_labels import label_episodes
+                   conversation_config: EnvConfig | None = None, max_length: int | None = None,
+                   workers: int = 1) -> list[PRMExample]:
+    """The examples of one split: labels as ``label_episodes`` makes them for train / val and as
+    ``evaluation_labels`` for test (evaluation only), conversations as ``stored_conversations``, contexts as
+    ``prm_examples`` fits them. ``workers``: as ``examples_by_split``."""
+    return examples_by_split(db_path, instances_by_id, [split], tokenizer, policy, max_prompt_tokens, label_config,
+                             conversation_config, max_length, workers)[split]
 
-    if split == "test":
-        labels = evaluation_labels(db_path, instances_by_id, split, policy, label_config)
-    else:
-        labels = label_episodes(db_path, instances_by_id, split, policy, label_config)
-    convs = stored_conversations(db_path, instances_by_id, split, policy, conversation_config)
+
+def examples_by_split(db_path: str | Path, instances_by_id: Mapping[str, Instance], splits: Sequence[str], tokenizer,
+                      policy: str | None = None, max_prompt_tokens: int = 3072, label_config: EnvConfig | None = None,
+                      conversation_config: EnvConfig | None = None, max_length: int | None = None,
+                      workers: int = 1) -> dict[str, list[PRMExample]]:
+    """split -> ``split_examples`` of every split in ``splits``. ``workers`` > 1 builds them in one pool of that
+    many spawned processes (``processes.process_map``), all episodes of an instance in one task; the examples and
+    their order are the same. Replaying and tokenising every step's context is CPU work that leaves the GPU idle
+    (e8b: ~270 s of the PRM's 533-s cell)."""
+    from ..ordebug.prm_labels import LABEL_SPLITS
+    from ..processes import process_map
+
+    for split in splits:
+        if split not in (*LABEL_SPLITS, "test"):
+            raise ValueError(f"split must be one of {(*LABEL_SPLITS, 'test')}, got {split!r}")
+    if workers < 1:
+        raise ValueError(f"workers must be >= 1, got {workers}")
+    stored = load_results(db_path, policy=policy)
+    tasks = []
+    for split in splits:
+        rows = stored[stored["split"] == split]
+        if rows.empty:
+            raise ValueError(f"no stored episode of split {split!r} in {db_path}"
+                             f"{f' for policy {policy!r}' if policy else ''}")
+        tasks += [(part, {i: instances_by_id[i] for i in part["instance_id"].unique() if i in instances_by_id},
+                   split, tokenizer, max_prompt_tokens, label_config, conversation_config, max_length)
+                  for part in _instance_parts(rows, workers)]
+    out = {split: [] for split in splits}
+    for task, examples in zip(tasks, process_map(_examples_of_rows, tasks, workers)):
+        out[task[2]] += examples
+    return {split: sorted(ex, key=lambda e: (e.episode_id, e.step)) for split, ex in out.items()}  # prm_examples' order
+
+
+def _instance_parts(rows: pd.DataFrame, workers: int) -> list[pd.DataFrame]:
+    """``rows`` in at most 4 x ``workers`` parts of whole instances (each instance's reference is built once),
+    balanced by stored steps: the instances with most steps first, each into the lightest part so far."""
+    if workers == 1:
+        return [rows]
+    steps = rows.groupby("instance_id")["steps"].sum().sort_values(ascending=False, kind="stable")
+    n = min(4 * workers, len(steps))
+    loads, members = [0] * n, [[] for _ in range(n)]
+    for inst, k in steps.items():
+        j = loads.index(min(loads))
+        loads[j] += int(k)
+        members[j].append(inst)
+    return [rows[rows["instance_id"].isin(m)] for m in members if m]
+
+
+def _examples_of_rows(task) -> list[PRMExample]:
+    """One part of ``split_examples`` (a worker's task): label, replay and fit the rows' steps."""
+    rows, by_id, split, tokenizer, max_prompt_tokens, label_config, conversation_config, max_length = task
+    labels = label_stored_rows(rows, by_id, split, label_config)
+    if labels.empty:
+        return []
+    convs = conversations_of_rows(rows, by_id, conversation_config)
     return prm_examples(labels, convs, tokenizer, max_prompt_tokens, max_length)
 
 
