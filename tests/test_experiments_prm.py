@@ -98,10 +98,17 @@ def test_notebook_24_smoke_profile_trains_tests_and_uses_the_prm(tmp_path):
     ev = pd.read_csv(rep / "ordebug_prm_prm_eval.csv").set_index("metric")["value"]
     assert ev["AUC-ROC"] == pytest.approx(auc_roc(scores["score"], scores["target"]))
     assert ev["AUC 95% CI low"] <= ev["AUC-ROC"] <= ev["AUC 95% CI high"] and ev["test steps"] == len(scores)
+    early = pd.read_csv(run / "prm" / "test_scores.csv")  # written when the scoring ended, before best-of-N
+    assert np.allclose(early["score"], scores["score"]) and list(early["episode_id"]) == list(scores["episode_id"])
     # best-of-N: the paired table follows from the per-episode rows
     eps = pd.read_csv(rep / "ordebug_prm_best_of_n_episodes.csv")
     paired = pd.read_csv(rep / "ordebug_prm_best_of_n_paired.csv")
     assert set(eps["policy"]) == {"greedy decoding", "best-of-2 prm", "best-of-2 first", "best-of-2 solver"}
+    for name, policy in (("n_greedy", "greedy decoding"), ("2_prm", "best-of-2 prm"), ("2_solver", "best-of-2 solver")):
+        each = pd.read_csv(run / "prm" / f"best_of_{name}_episodes.csv")  # written as each chooser ended
+        mine = eps[eps.policy == policy]
+        assert set(each["policy"]) == {policy} and list(each["instance_id"]) == list(mine["instance_id"])
+        assert list(each["faithful"]) == list(mine["faithful"])
     for (pol, against), got in paired.groupby(["policy", "against"]):
         again = paired_compare(eps[eps.policy == pol], eps[eps.policy == against.replace(" (upper bound)", "")])
         assert np.allclose(got["diff"].to_numpy(), again["diff"].to_numpy()), (pol, against)

@@ -55,6 +55,8 @@ PARAMS = ("label_policies", "label_lm_samples", "label_temperature", "n_val", "p
 PRM_SOURCES = ("warm_start", "tiny", "small", "base")
 """The PRM's backbone: the policy's own weights with a fresh scalar head, or a fresh preset."""
 DB = "prm_episodes.sqlite"
+TEST_SCORES = "test_scores.csv"
+"""In ``prm/``: one row per test-split step (``policy.prm.examples_frame`` with the PRM's score), written by ``evaluate``."""
 GREEDY = "greedy decoding"
 """The warm start decoding greedily (one action per step), best-of-N's reference (not the ``greedy`` baseline)."""
 SAMPLED = "sft_sampled"
@@ -191,14 +193,21 @@ class PRMExperiment:
         self.examples = examples_by_split(self.db, by_id, ("train", "val", "test"), tok,
                                           max_prompt_tokens=p["prm_max_prompt_tokens"], max_length=prm.max_length,
                                           workers=self.rl.params["workers"])
-        self.fit = train_prm(self.examples["train"], config, self.run_dir / "prm", val_examples=self.examples["val"],
+        self.fit = train_prm(self.examples["train"], config, self.prm_dir, val_examples=self.examples["val"],
                              prm=prm)
         self.timings["prm_train_s"] = time.perf_counter() - t0
         return self.fit
 
     @property
+    def prm_dir(self) -> Path:
+        """``train_prm``'s output: the model and its training curve; then the test scores and the best-of-N
+        episodes, each written as its step ends (``TEST_SCORES``, ``best_of_n_greedy_episodes.csv``,
+        ``best_of_<N>_<chooser>_episodes.csv``), so that a run cut short keeps the rows it has."""
+        return self.run_dir / "prm"
+
+    @property
     def prm_path(self) -> Path:
-        return self.run_dir / "prm" / "model"
+        return self.prm_dir / "model"
 
     def evaluate(self) -> dict:
         """The PRM on the test split's examples (``evaluate_prm``): AUC and its CI, calibration, first error."""
@@ -210,6 +219,8 @@ class PRMExperiment:
         self.evaluation = evaluate_prm(self.fit.prm, self.examples["test"], n_boot=self.params["n_boot"],
                                        seed=self.rl.params["seed"])
         self.timings["prm_eval_s"] = time.perf_counter() - t0
+        # the rows behind the test AUC, on disk now: e8b's session ended in best-of-N, before the report
+        self.evaluation["frame"].to_csv(self.prm_dir / TEST_SCORES, index=False)
         return self.evaluation
 
     def evaluation_table(self) -> pd.DataFrame:
@@ -245,6 +256,7 @@ class PRMExperiment:
         greedy_eps = run_lm_episodes(model, tok, test, config, SamplingConfig(max_new_tokens=rp["max_new_tokens"],
                                      batch_size=rp["eval_batch_size"]), max_prompt_tokens=rp["max_prompt_tokens"])
         rows = {GREEDY: pd.DataFrame([episode_row(i, e.outcome, GREEDY, rp["seed"]) for i, e in zip(test, greedy_eps)])}
+        rows[GREEDY].to_csv(self.prm_dir / "best_of_n_greedy_episodes.csv", index=False)
         steps = []
         sampling = SamplingConfig(max_new_tokens=rp["max_new_tokens"], temperature=p["bon_temperature"], seed=rp["seed"])
         for n in p["best_of_n"]:
@@ -255,6 +267,7 @@ class PRMExperiment:
                                        generate_batch_size=rp["eval_batch_size"])
                 rows[name] = r.rows
                 steps.append(r.steps.assign(policy=name, n=int(n), chooser=chooser))
+                r.rows.to_csv(self.prm_dir / f"best_of_{int(n)}_{chooser}_episodes.csv", index=False)  # as each ends
         paired = []
         for name, df in rows.items():
             if name != GREEDY:
