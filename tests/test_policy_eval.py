@@ -7,7 +7,8 @@ from ordebug_lib.ordebug.saboteur import make_instance
 from ordebug_lib.policy.countdown_eval import evaluate_countdown
 from ordebug_lib.policy.generation import SamplingConfig, render_prompts
 from ordebug_lib.policy.loader import load_policy
-from ordebug_lib.policy.ordebug_episodes import evaluate_lm, fit_context, fit_context_ids, run_lm_episodes
+from ordebug_lib.policy.ordebug_episodes import evaluate_lm, fit_context, run_lm_episodes
+from ordebug_lib.policy.ordebug_lm_eval import fit_context_ids
 from ordebug_lib.policy.scripted import scripted
 from ordebug_lib.tasks.countdown import CountdownInstance
 
