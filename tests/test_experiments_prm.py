@@ -104,8 +104,9 @@ def test_notebook_24_smoke_profile_trains_tests_and_uses_the_prm(tmp_path):
     eps = pd.read_csv(rep / "ordebug_prm_best_of_n_episodes.csv")
     paired = pd.read_csv(rep / "ordebug_prm_best_of_n_paired.csv")
     assert set(eps["policy"]) == {"greedy decoding", "best-of-2 prm", "best-of-2 first", "best-of-2 solver"}
-    for name, policy in (("n_greedy", "greedy decoding"), ("2_prm", "best-of-2 prm"), ("2_solver", "best-of-2 solver")):
-        each = pd.read_csv(run / "prm" / f"best_of_{name}_episodes.csv")  # written as each chooser ended
+    for name, policy in (("best_of_n_greedy", "greedy decoding"), ("best_of_2_prm", "best-of-2 prm"),
+                         ("best_of_2_solver", "best-of-2 solver")):
+        each = pd.read_csv(run / "prm" / f"{name}_episodes.csv")  # written as each chooser ended
         mine = eps[eps.policy == policy]
         assert set(each["policy"]) == {policy} and list(each["instance_id"]) == list(mine["instance_id"])
         assert list(each["faithful"]) == list(mine["faithful"])

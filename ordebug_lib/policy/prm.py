@@ -280,8 +280,8 @@ def examples_by_split(db_path: str | Path, instances_by_id: Mapping[str, Instanc
                    split, tokenizer, max_prompt_tokens, label_config, conversation_config, max_length)
                   for part in _instance_parts(rows, workers)]
     out = {split: [] for split in splits}
-    for task, examples in zip(tasks, process_map(_examples_of_rows, tasks, workers)):
-        out[task[2]] += examples
+    for (_, _, split, *_), examples in zip(tasks, process_map(_examples_of_rows, tasks, workers)):
+        out[split] += examples
     return {split: sorted(ex, key=lambda e: (e.episode_id, e.step)) for split, ex in out.items()}  # prm_examples' order
 
 
