@@ -83,7 +83,8 @@ def rl_and_eval(tokenizer, inst, max_turns: int, max_prompt_tokens: int, max_new
     (rl,) = run_token_episodes(scripted, tokenizer, [inst], cfg, max_new_tokens, max_prompt_tokens + max_new_tokens)
     eval_prompts = []
 
-    def fake_generate_chats(model, tok, prompts, sampling):
+    def fake_generate_chats(model, tok, prompts, sampling, engine):
+        assert engine == "generate"  # run_lm_episodes' default
         (msgs,) = prompts
         ids = ordebug_lm_eval.render_prompts(tok, [msgs])[0]
         eval_prompts.append(ids)

@@ -348,6 +348,35 @@ def test_best_of_one_is_sampling_once(policy, world):
         best_of_n_episodes(model, tok, None, insts, 2, SamplingConfig(), config, chooser="solver")
 
 
+def test_the_static_engine_gives_greedy_episodes_and_best_of_one_the_generate_engines(policy, world, monkeypatch):
+    """``engine='static'`` reaches generation in ``run_lm_episodes`` and ``best_of_n_episodes`` (one engine per
+    turn, spied), and on CPU fp32 its greedy episodes are ``model.generate``'s (tests/test_policy_engine.py)."""
+    from ordebug_lib.policy import generation
+
+    model, tok = policy
+    insts = world["insts"][:2]
+    config = episode_env_config(max_turns=3)
+    greedy = SamplingConfig(max_new_tokens=8)
+    made = []
+
+    def spy(name, *args, **kwargs):
+        made.append(name)
+        return real_make_engine(name, *args, **kwargs)
+
+    real_make_engine = generation.make_engine
+    plain = run_lm_episodes(model, tok, insts, config, greedy)
+    assert made == []
+    monkeypatch.setattr(generation, "make_engine", spy)
+    static = run_lm_episodes(model, tok, insts, config, greedy, engine="static")
+    assert made == ["static"] * 3  # one engine per turn of the 3-turn budget
+    best = best_of_n_episodes(model, tok, None, insts, 1, greedy, config, chooser="first", engine="static")
+    assert made == ["static"] * 6
+    assert [e.messages for e in static] == [e.messages for e in plain] == [e.messages for e in best.episodes]
+    assert [e.output_tokens for e in static] == [e.output_tokens for e in plain]
+    with pytest.raises(ValueError, match="engine must be one of"):
+        run_lm_episodes(model, tok, insts, config, greedy, engine="vllm")
+
+
 def test_the_solver_upper_bound_is_at_least_best_of_n(policy, world):
     model, tok = policy
     insts = [world["by_id"][i.id] for i in world["insts"][:3]]

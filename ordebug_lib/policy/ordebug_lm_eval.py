@@ -22,6 +22,7 @@ from typing import Callable, Sequence
 
 from ..ordebug.env import EnvConfig, EpisodeOutcome, RepairEnv
 from ..ordebug.instance import Instance
+from .engine import ENGINES
 from .generation import SamplingConfig, generate_chats, render_prompts
 from .ordebug_experts import episode_env_config
 
@@ -86,13 +87,17 @@ def turn_prompts(tokenizer, convs: list[list[dict]], envs: list[RepairEnv], live
 def run_lm_episodes(model, tokenizer, instances: Sequence[Instance], env_config: EnvConfig | None = None,
                     sampling: SamplingConfig | None = None, max_prompt_tokens: int = 3072,
                     on_generate: Callable[[int], None] | None = None,
-                    max_turns: int | None = None, context_policy: str = "trim") -> list[LMEpisode]:
-    """Run every instance as one lockstep batch: each turn, one ``generate`` call over the live episodes
-    (``on_generate(n_live)`` is called once per such call, for tests and progress). ``max_turns`` stops
-    the batch early (on-policy data needs only the first turns): episodes still running then end as
-    timeouts (``RepairEnv.truncate``), their observations those of the full budget ``env_config.max_turns``."""
+                    max_turns: int | None = None, context_policy: str = "trim",
+                    engine: str = "generate") -> list[LMEpisode]:
+    """Run every instance as one lockstep batch: each turn, one ``generate_chats`` call over the live episodes
+    with ``engine`` ('generate' or 'static'; ``on_generate(n_live)`` is called once per such call, for tests and
+    progress). ``max_turns`` stops the batch early (on-policy data needs only the first turns): episodes still
+    running then end as timeouts (``RepairEnv.truncate``), their observations those of the full budget
+    ``env_config.max_turns``."""
     if context_policy not in CONTEXT_POLICIES:
         raise ValueError(f"context_policy must be one of {CONTEXT_POLICIES}, got {context_policy!r}")
+    if engine not in ENGINES:
+        raise ValueError(f"engine must be one of {tuple(ENGINES)}, got {engine!r}")
     sampling = sampling or SamplingConfig()
     env_config = env_config or episode_env_config()
     envs = [RepairEnv(inst, env_config) for inst in instances]
@@ -108,7 +113,7 @@ def run_lm_episodes(model, tokenizer, instances: Sequence[Instance], env_config:
         turn_sampling = dataclasses.replace(sampling, batch_size=len(live), seed=sampling.seed + turn)
         if on_generate is not None:
             on_generate(len(live))
-        gens = generate_chats(model, tokenizer, prompts, turn_sampling)
+        gens = generate_chats(model, tokenizer, prompts, turn_sampling, engine=engine)
         for i, g in zip(live, gens):
             convs[i].append({"role": "assistant", "content": g.text})
             tokens[i].append(g.n_tokens)
@@ -127,11 +132,12 @@ def run_lm_episodes(model, tokenizer, instances: Sequence[Instance], env_config:
 
 def evaluate_lm(model, tokenizer, instances: Sequence[Instance], db_path: str | Path, policy_name: str,
                 seed: int = 0, max_turns: int = 20, batch_size: int = 16, sampling: SamplingConfig | None = None,
-                max_prompt_tokens: int = 3072, env_config: EnvConfig | None = None, context_policy: str = "trim"):
-    """Evaluate an LM policy on ``instances`` in lockstep batches of ``batch_size`` episodes and store one
-    row per episode in the results database (skipping instances already stored for this policy and
-    seed, as ``results.evaluate`` does). Returns (rows of these instances as a DataFrame, LMEpisodes run now).
-    """
+                max_prompt_tokens: int = 3072, env_config: EnvConfig | None = None, context_policy: str = "trim",
+                engine: str = "generate"):
+    """Evaluate an LM policy on ``instances`` in lockstep batches of ``batch_size`` episodes (``run_lm_episodes``
+    with ``engine``) and store one row per episode in the results database (skipping instances already stored
+    for this policy and seed, as ``results.evaluate`` does). Returns (rows of these instances as a DataFrame,
+    LMEpisodes run now)."""
     from ..ordebug import results
 
     instances = list(instances)
@@ -152,7 +158,7 @@ def evaluate_lm(model, tokenizer, instances: Sequence[Instance], db_path: str | 
         for start in range(0, len(todo), batch_size):
             chunk = todo[start:start + batch_size]
             eps = run_lm_episodes(model, tokenizer, chunk, config, sampling, max_prompt_tokens,
-                                  context_policy=context_policy)
+                                  context_policy=context_policy, engine=engine)
             results.insert_rows(conn, [results.episode_row(inst, ep.outcome, policy_name, seed) for inst, ep in zip(chunk, eps)])
             episodes += eps
     finally:

@@ -740,17 +740,18 @@ def pick_best(values: Sequence[float]) -> int:
     return int(np.argmax(np.asarray(values, float)))
 
 
-def rerank_best_of_n(prm: PRM | ScoreFn, candidates: Sequence[tuple[Sequence[int], Sequence[Sequence[int]]]]
-                     ) -> list[tuple[int, list[float]]]:
+def rerank_best_of_n(prm: PRM | ScoreFn, candidates: Sequence[tuple[Sequence[int], Sequence[Sequence[int]]]],
+                     batch_size: int = 16) -> list[tuple[int, list[float]]]:
     """For each state (context ids, the N candidates' action ids): (index of the highest-scored candidate,
-    all N scores). One scoring call over every (context + action) sequence."""
+    all N scores). One scoring call over every (context + action) sequence (a ``PRM`` scores ``batch_size``
+    of them per forward; a plain ScoreFn takes the list whole)."""
     seqs, sizes = [], []
     for context, actions in candidates:
         if not len(actions):
             raise ValueError("a state without candidates")
         seqs += [list(context) + list(a) for a in actions]
         sizes.append(len(actions))
-    scores = [float(s) for s in (prm(seqs) if seqs else [])]
+    scores = [float(s) for s in ((prm(seqs, batch_size) if isinstance(prm, PRM) else prm(seqs)) if seqs else [])]
     if len(scores) != len(seqs):
         raise ValueError(f"the scorer returned {len(scores)} scores for {len(seqs)} sequences")
     out, start = [], 0
@@ -794,11 +795,13 @@ class BestOfNResult:
 def best_of_n_episodes(policy_model, tokenizer, prm: PRM | ScoreFn | None, instances: Sequence[Instance], n: int,
                        sampling: SamplingConfig, env_config: EnvConfig | None = None, chooser: str = "prm",
                        max_prompt_tokens: int = 3072, context_policy: str = "trim", policy_name: str | None = None,
-                       seed: int = 0, generate_batch_size: int | None = None) -> BestOfNResult:
+                       seed: int = 0, generate_batch_size: int | None = None, engine: str = "generate",
+                       score_batch_size: int = 16) -> BestOfNResult:
     """Lockstep best-of-N episodes (module docstring). Each turn: the live episodes' prompts (fitted as
-    ``run_lm_episodes`` fits them), each repeated ``n`` times, in one ``generate_chats`` call seeded
-    ``sampling.seed + turn`` (``generate_batch_size`` rows per ``generate``; None: all); the ``chooser``'s
-    candidate is sent to the env. ``policy_name`` / ``seed`` label the result rows."""
+    ``run_lm_episodes`` fits them), each repeated ``n`` times, in one ``generate_chats`` call with ``engine``
+    seeded ``sampling.seed + turn`` (``generate_batch_size`` rows per batch; None: all); the PRM scores the
+    candidates ``score_batch_size`` sequences per forward; the ``chooser``'s candidate is sent to the env.
+    ``policy_name`` / ``seed`` label the result rows."""
     from ..ordebug.results import episode_row
 
     if chooser not in CHOOSERS:
@@ -827,14 +830,14 @@ def best_of_n_episodes(policy_model, tokenizer, prm: PRM | ScoreFn | None, insta
         rows = [p for p in prompts for _ in range(n)]  # episode-major: episode j's candidates are rows j*n ...
         turn_sampling = dataclasses.replace(sampling, batch_size=generate_batch_size or len(rows),
                                             seed=sampling.seed + turn)
-        gens = generate_chats(policy_model, tokenizer, rows, turn_sampling)
+        gens = generate_chats(policy_model, tokenizer, rows, turn_sampling, engine=engine)
         cands = [gens[j * n:(j + 1) * n] for j in range(len(live))]
         progress = [[candidate_progress(instances[i], envs[i].model, g.text) for g in c] for i, c in zip(live, cands)]
         if chooser == "prm" and n > 1:  # the PRM reads the prompt the policy read plus each candidate
             actions = [[action_token_ids(tokenizer, g.text) for g in c] for c in cands]
             limit = prm.max_length if isinstance(prm, PRM) else None  # its longest candidate must fit too
             ranked = rerank_best_of_n(prm, [(prm_context(tokenizer, msgs, max_prompt_tokens, max(map(len, a)), limit)[0], a)
-                                            for msgs, a in zip(prompts, actions)])
+                                            for msgs, a in zip(prompts, actions)], score_batch_size)
         else:  # one candidate, or a chooser that needs no scores
             ranked = [(0, [math.nan] * n) for _ in live]
         for j, (i, c) in enumerate(zip(live, cands)):
