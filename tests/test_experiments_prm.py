@@ -110,6 +110,16 @@ def test_notebook_24_smoke_profile_trains_tests_and_uses_the_prm(tmp_path):
         mine = eps[eps.policy == policy]
         assert set(each["policy"]) == {policy} and list(each["instance_id"]) == list(mine["instance_id"])
         assert list(each["faithful"]) == list(mine["faithful"])
+    for chooser in ("prm", "first", "solver"):  # and each chooser's steps: its candidates, scores and labels
+        steps = pd.read_json(run / "prm" / f"best_of_2_{chooser}_steps.jsonl", lines=True)
+        mine = eps[eps.policy == f"best-of-2 {chooser}"].set_index("instance_id")["steps"]
+        assert steps.groupby("instance_id")["step"].max().to_dict() == mine.to_dict()
+        assert (steps["texts"].map(len) == 2).all() and (steps["progress"].map(len) == 2).all()
+        assert (steps["chosen_progress"] == [p[c] for p, c in zip(steps["progress"], steps["chosen"])]).all()
+        if chooser == "prm":
+            assert (steps["chosen"] == [int(np.argmax(x)) for x in steps["scores"]]).all()
+        if chooser == "solver":
+            assert (steps["chosen_progress"] == steps["best_progress"]).all()
     for (pol, against), got in paired.groupby(["policy", "against"]):
         again = paired_compare(eps[eps.policy == pol], eps[eps.policy == against.replace(" (upper bound)", "")])
         assert np.allclose(got["diff"].to_numpy(), again["diff"].to_numpy()), (pol, against)

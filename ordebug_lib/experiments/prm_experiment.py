@@ -207,7 +207,8 @@ class PRMExperiment:
     def prm_dir(self) -> Path:
         """``train_prm``'s output: the model and its training curve; then the test scores and the best-of-N
         episodes, each written as its step ends (``TEST_SCORES``, ``best_of_n_greedy_episodes.csv``,
-        ``best_of_<N>_<chooser>_episodes.csv``), so that a run cut short keeps the rows it has."""
+        ``best_of_<N>_<chooser>_episodes.csv`` and its steps ``best_of_<N>_<chooser>_steps.jsonl``: one line per
+        step with every candidate's text, score and progress), so that a run cut short keeps the rows it has."""
         return self.run_dir / "prm"
 
     @property
@@ -276,6 +277,9 @@ class PRMExperiment:
                 rows[name] = r.rows
                 steps.append(r.steps.assign(policy=name, n=int(n), chooser=chooser))
                 r.rows.to_csv(self.prm_dir / f"best_of_{int(n)}_{chooser}_episodes.csv", index=False)  # as each ends
+                # every step's candidates, PRM scores and progress labels: e8c's best-of-4 kept only episode rows
+                r.steps.to_json(self.prm_dir / f"best_of_{int(n)}_{chooser}_steps.jsonl", orient="records", lines=True,
+                                double_precision=15)
         paired = []
         for name, df in rows.items():
             if name != GREEDY:
