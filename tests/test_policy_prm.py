@@ -330,6 +330,10 @@ def test_rerank_picks_the_highest_score_earliest_on_ties():
     assert [g[0] for g in got] == [1, 0] and got[0][1] == [0.08, 0.12, 0.06]  # 15 vs 15 vs 15: a tie, the first
     assert seen == [(1, 2, 5), (1, 2, 9), (1, 2, 3), (7, 4, 4), (7, 8), (7, 2, 6)]
     assert pick_best([0.1, 0.7, 0.7]) == 1
+    seen.clear()  # a repeated candidate (in its state or another's) is scored once, and gets that score
+    got = rerank_best_of_n(scorer, [([1], [[5], [5], [2]]), ([1], [[2], [9]])])
+    assert seen == [(1, 5), (1, 2), (1, 9)]
+    assert got == [(0, [0.06, 0.06, 0.03]), (1, [0.03, 0.1])]
 
 
 def test_best_of_one_is_sampling_once(policy, world):

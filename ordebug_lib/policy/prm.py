@@ -743,17 +743,22 @@ def pick_best(values: Sequence[float]) -> int:
 def rerank_best_of_n(prm: PRM | ScoreFn, candidates: Sequence[tuple[Sequence[int], Sequence[Sequence[int]]]],
                      batch_size: int = 16) -> list[tuple[int, list[float]]]:
     """For each state (context ids, the N candidates' action ids): (index of the highest-scored candidate,
-    all N scores). One scoring call over every (context + action) sequence (a ``PRM`` scores ``batch_size``
-    of them per forward; a plain ScoreFn takes the list whole)."""
-    seqs, sizes = [], []
+    all N scores). One scoring call over the distinct (context + action) sequences (a ``PRM`` scores
+    ``batch_size`` of them per forward; a plain ScoreFn takes the list whole): a score is a function of the
+    sequence, and the N samples of a state may repeat an action."""
+    keys, sizes = [], []
     for context, actions in candidates:
         if not len(actions):
             raise ValueError("a state without candidates")
-        seqs += [list(context) + list(a) for a in actions]
+        keys += [tuple(context) + tuple(a) for a in actions]
         sizes.append(len(actions))
-    scores = [float(s) for s in ((prm(seqs, batch_size) if isinstance(prm, PRM) else prm(seqs)) if seqs else [])]
-    if len(scores) != len(seqs):
-        raise ValueError(f"the scorer returned {len(scores)} scores for {len(seqs)} sequences")
+    distinct = list(dict.fromkeys(keys))  # first-seen order
+    got = [float(s) for s in ((prm([list(k) for k in distinct], batch_size) if isinstance(prm, PRM)
+                               else prm([list(k) for k in distinct])) if distinct else [])]
+    if len(got) != len(distinct):
+        raise ValueError(f"the scorer returned {len(got)} scores for {len(distinct)} sequences")
+    score_of = dict(zip(distinct, got))
+    scores = [score_of[k] for k in keys]
     out, start = [], 0
     for n in sizes:
         chunk = scores[start:start + n]
