@@ -103,23 +103,27 @@ def test_notebook_24_smoke_profile_trains_tests_and_uses_the_prm(tmp_path):
     # best-of-N: the paired table follows from the per-episode rows
     eps = pd.read_csv(rep / "ordebug_prm_best_of_n_episodes.csv")
     paired = pd.read_csv(rep / "ordebug_prm_best_of_n_paired.csv")
-    assert set(eps["policy"]) == {"greedy decoding", "best-of-2 prm", "best-of-2 first", "best-of-2 solver"}
-    for name, policy in (("best_of_n_greedy", "greedy decoding"), ("best_of_2_prm", "best-of-2 prm"),
-                         ("best_of_2_solver", "best-of-2 solver")):
+    assert set(eps["policy"]) == {"greedy decoding", "plain sampling", "best-of-2 prm", "best-of-2 solver"}
+    for name, policy in (("best_of_n_greedy", "greedy decoding"), ("best_of_n_sampled", "plain sampling"),
+                         ("best_of_2_prm", "best-of-2 prm"), ("best_of_2_solver", "best-of-2 solver")):
         each = pd.read_csv(run / "prm" / f"{name}_episodes.csv")  # written as each chooser ended
         mine = eps[eps.policy == policy]
         assert set(each["policy"]) == {policy} and list(each["instance_id"]) == list(mine["instance_id"])
         assert list(each["faithful"]) == list(mine["faithful"])
-    for chooser in ("prm", "first", "solver"):  # and each chooser's steps: its candidates, scores and labels
-        steps = pd.read_json(run / "prm" / f"best_of_2_{chooser}_steps.jsonl", lines=True)
-        mine = eps[eps.policy == f"best-of-2 {chooser}"].set_index("instance_id")["steps"]
+    for stem, policy, n in (("best_of_n_sampled", "plain sampling", 1), ("best_of_2_prm", "best-of-2 prm", 2),
+                            ("best_of_2_solver", "best-of-2 solver", 2)):  # and the steps: candidates, scores, labels
+        steps = pd.read_json(run / "prm" / f"{stem}_steps.jsonl", lines=True)
+        chooser = policy.rsplit(" ", 1)[-1]
+        mine = eps[eps.policy == policy].set_index("instance_id")["steps"]
         assert steps.groupby("instance_id")["step"].max().to_dict() == mine.to_dict()
-        assert (steps["texts"].map(len) == 2).all() and (steps["progress"].map(len) == 2).all()
+        assert (steps["texts"].map(len) == n).all() and (steps["progress"].map(len) == n).all()
         assert (steps["chosen_progress"] == [p[c] for p, c in zip(steps["progress"], steps["chosen"])]).all()
         if chooser == "prm":
             assert (steps["chosen"] == [int(np.argmax(x)) for x in steps["scores"]]).all()
         if chooser == "solver":
             assert (steps["chosen_progress"] == steps["best_progress"]).all()
+    assert {("best-of-2 prm", "plain sampling"), ("plain sampling", "greedy decoding"),
+            ("best-of-2 prm", "best-of-2 solver (upper bound)")} <= set(zip(paired["policy"], paired["against"]))
     for (pol, against), got in paired.groupby(["policy", "against"]):
         again = paired_compare(eps[eps.policy == pol], eps[eps.policy == against.replace(" (upper bound)", "")])
         assert np.allclose(got["diff"].to_numpy(), again["diff"].to_numpy()), (pol, against)
