@@ -98,6 +98,12 @@ def test_notebook_24_smoke_profile_trains_tests_and_uses_the_prm(tmp_path):
     ev = pd.read_csv(rep / "ordebug_prm_prm_eval.csv").set_index("metric")["value"]
     assert ev["AUC-ROC"] == pytest.approx(auc_roc(scores["score"], scores["target"]))
     assert ev["AUC 95% CI low"] <= ev["AUC-ROC"] <= ev["AUC 95% CI high"] and ev["test steps"] == len(scores)
+    # the harm head (smoke profile: harm_head): P(harm) per test step, its AUC and the first harmful step's F1
+    harm = (scores["progress"] < 0).astype(int)
+    assert 0 < harm.sum() < len(harm)
+    assert scores["harm"].between(0, 1).all() and ev["harm AUC"] == pytest.approx(auc_roc(scores["harm"], harm))
+    assert ev["episodes with harm"] == scores[scores.progress < 0]["episode_id"].nunique()
+    assert "first-harm F1" in ev and "first-harm ProcessBench F1" in ev
     early = pd.read_csv(run / "prm" / "test_scores.csv")  # written when the scoring ended, before best-of-N
     assert np.allclose(early["score"], scores["score"]) and list(early["episode_id"]) == list(scores["episode_id"])
     # best-of-N: the paired table follows from the per-episode rows

@@ -214,6 +214,37 @@ def test_training_lowers_the_loss_and_keeps_the_step_chosen_on_val(world, traine
     assert np.allclose(load_prm(out / "model").logits([e.input_ids for e in val]), z, atol=1e-5)
 
 
+def test_a_harm_head_learns_harm_beside_progress(world, tmp_path):
+    """``harm_head``: a second logit trained on progress −1, logged on val, saved and loaded with the PRM, and
+    scored by ``evaluate_prm``; a PRM without it refuses harm, and heads must match the config."""
+    ex = world["examples"]
+    train = ex["train"]
+    harm_y = np.array([int(e.progress < 0) for e in train])
+    assert 0 < harm_y.sum() < len(harm_y)  # the 'bad' script's harmful DROP
+    prm = build_prm("tiny", seed=1, harm_head=True)
+    assert prm.heads == ("progress", "harm")
+    before = bce(prm.logits([e.input_ids for e in train], head="harm"), harm_y)
+    config = PRMTrainConfig(max_steps=8, learning_rate=2e-3, batch_size=6, eval_steps=4, seed=0, harm_head=True)
+    result = train_prm(train, config, tmp_path, val_examples=ex["val"], prm=prm)
+    after = bce(result.prm.logits([e.input_ids for e in train], head="harm"), harm_y)
+    assert after < before - 0.05
+    assert all({"harm_loss", "harm_auc"} <= set(v) for v in result.val_curve)
+    back = load_prm(tmp_path / "model")
+    seqs = [e.input_ids for e in ex["test"]]
+    assert back.heads == ("progress", "harm") and np.allclose(back.all_logits(seqs), prm.all_logits(seqs), atol=1e-5)
+    with pytest.raises(ValueError, match="asked for harm_head=False"):  # never a silently re-initialised head
+        build_prm(tmp_path / "model", harm_head=False)
+    ev = evaluate_prm(prm, ex["test"], n_boot=20)
+    assert np.allclose(ev["frame"]["harm"], prm.harm(seqs)) and np.allclose(ev["frame"]["score"], prm(seqs))
+    assert ev["harm"]["first_harm"]["n_episodes"] == ev["n_episodes"] and 0 <= ev["harm"]["auc"] <= 1
+    plain = build_prm("tiny", seed=1)
+    with pytest.raises(ValueError, match="train it with harm_head"):
+        plain.harm(seqs[:1])
+    with pytest.raises(ValueError, match="harm_head"):
+        train_prm(train, config, val_examples=ex["val"], prm=plain)
+    assert "harm" not in evaluate_prm(plain, ex["test"], n_boot=20)["frame"]
+
+
 def test_the_step_is_chosen_on_val_and_patience_stops(world):
     # val targets flipped: what lowers the training loss raises the val loss, so step 0 must be kept
     flipped = [dataclasses.replace(e, progress=0 if e.progress > 0 else 1) for e in world["examples"]["val"]]
@@ -241,6 +272,7 @@ def test_a_policy_checkpoint_gives_its_backbone_to_the_prm(policy, tmp_path):
     policy_dir = load_policy("tiny", seed=0).save(tmp_path / "policy")
     prm = build_prm(policy_dir)
     assert prm.model.config.num_labels == 1 and prm.model.config.pad_token_id == tok.pad_token_id
+    assert prm.heads == ("progress",) and build_prm(policy_dir, harm_head=True).heads == ("progress", "harm")
     for name, p in model.model.named_parameters():
         assert np.array_equal(p.detach().numpy(), prm.model.model.get_parameter(name).detach().numpy()), name
     with pytest.raises(FileNotFoundError, match="never downloads"):
@@ -301,6 +333,18 @@ def test_first_error_detection_by_hand():
     assert by["b"]["auc"] == auc_roc([0.2, 0.9, 0.8, 0.7, 0.6], [0, 1, 1, 1, 0])
     one_class = frame.assign(policy=["a"] * 3 + ["b"] * 7, progress=[1, 1, 1] + list(frame["progress"][3:]))
     assert math.isnan(evaluate_scores(one_class, n_boot=20)["auc_by_policy"]["a"]["auc"])
+    # a harm head's P(harm) flags a step at >= threshold; only e2's step 3 is harm, found there, so one TP
+    q = frame.assign(harm=[0.1, 0.2, 0.1, 0.1, 0.3, 0.7, 0.2, 0.1, 0.1, 0.8])  # e4 step 2 flagged: no harm there
+    fh = first_error_detection(q, error_at=-1, score="harm")
+    assert fh["per_episode"] == {"e1": (None, None), "e2": (3, 3), "e3": (None, None), "e4": (None, 2)}
+    assert (fh["tp"], fh["fp"], fh["fn"]) == (1, 1, 0) and fh["f1"] == pytest.approx(2 / 3)
+    assert fh["accuracy_with_error"] == 1.0 and fh["accuracy_without_error"] == pytest.approx(2 / 3)
+    assert fh["processbench_f1"] == pytest.approx(0.8)
+    h = evaluate_scores(q, n_boot=20)["harm"]
+    assert h["harm_rate"] == pytest.approx(0.1) and h["auc"] == pytest.approx(8 / 9)  # 0.7 beats 8 of the 9 others
+    assert h["first_harm"]["f1"] == fh["f1"] and "harm" not in evaluate_scores(frame, n_boot=20)
+    with pytest.raises(ValueError, match="score must be"):
+        first_error_detection(q, score="target")
 
 
 def test_evaluate_prm_on_the_test_split(world, trained):

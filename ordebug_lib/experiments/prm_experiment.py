@@ -196,7 +196,7 @@ class PRMExperiment:
         by_id = self._by_id()
         source = str(self.rl.ws.model_dir) if p["prm_source"] == "warm_start" else p["prm_source"]
         config = PRMTrainConfig(**p["prm_config"])
-        prm = build_prm(source, tokenizer=tok, seed=config.seed, device=self.rl.device)
+        prm = build_prm(source, tokenizer=tok, seed=config.seed, device=self.rl.device, harm_head=config.harm_head)
         # every context + action fits the PRM (4048 + an action passed 4096); the CPU's workers build them
         self.examples = examples_by_split(self.db, by_id, ("train", "val", "test"), tok,
                                           max_prompt_tokens=p["prm_max_prompt_tokens"], max_length=prm.max_length,
@@ -244,6 +244,11 @@ class PRMExperiment:
                 ("ProcessBench F1", fe["processbench_f1"])]
         rows += [(f"AUC within {name}'s steps ({v['n_steps']}, {v['positive_rate']:.1%} progress)", v["auc"])
                  for name, v in ev.get("auc_by_policy", {}).items()]
+        if "harm" in ev:  # the harm head: progress −1 and the first harmful step of each episode
+            h, fh = ev["harm"], ev["harm"]["first_harm"]
+            rows += [("harm share", h["harm_rate"]), ("harm AUC", h["auc"]), ("harm AUC 95% CI low", h["auc_ci"][0]),
+                     ("harm AUC 95% CI high", h["auc_ci"][1]), ("episodes with harm", fh["n_with_error"]),
+                     ("first-harm F1", fh["f1"]), ("first-harm ProcessBench F1", fh["processbench_f1"])]
         return pd.DataFrame(rows, columns=["metric", "value"])
 
     # -- 4. best-of-N at test time -------------------------------------------------------------------------------

@@ -25,7 +25,9 @@ progress  target y     meaning
 ========  ===========  ================================================================================
 
 0 and −1 share the negative class: a reranker must prefer repairs over both idling and damage, and a
-three-way head would need labels of a harm/idle order that best-of-N never uses. The loss is the binary
+three-way head would need labels of a harm/idle order that best-of-N never uses. An optional second logit
+(``PRMTrainConfig.harm_head``, ``HEADS``) is trained on −1 alone, for first-error detection only: best-of-N and
+the RL arms read the progress head. The loss is the binary
 cross-entropy of z (``pos_weight`` optional). Training reads train-split examples only and chooses its step
 on val-split ones (``selection``); test-split examples are for ``evaluate_prm`` only.
 
@@ -61,6 +63,11 @@ first_error.f1      2·TP / (2·TP + FP + FN): TP an episode whose predicted fir
                     FN a true first error not predicted at its step (a wrong step is an FP and an FN)
 processbench_f1     harmonic mean of the exact-match rate on episodes with an error and on episodes
                     without one (ProcessBench's F1, arXiv 2412.06559)
+harm.first_harm     with a harm head (``PRMTrainConfig.harm_head``, q = P(harm)): the same two F1s where
+                    the true first error is the first harmful step (progress −1) and the predicted one
+                    the first step with q ≥ ``threshold``; a diagnostic step is no error here, so
+                    episodes without harm exist and ProcessBench's F1 is defined
+harm.auc            AUC-ROC of q for progress −1, with the same episode-bootstrap interval
 ==================  ================================================================================
 
 **Best-of-N** (``best_of_n_episodes``): lockstep episodes as ``run_lm_episodes``, but each turn samples N
@@ -96,6 +103,8 @@ from .ordebug_experts import episode_env_config
 from .ordebug_lm_eval import CONTEXT_POLICIES, LMEpisode, fit_context_ids, turn_prompts
 
 CHOOSERS = ("prm", "solver", "first")
+HEADS = ("progress", "harm")
+"""The PRM's logits: P(progress > 0) always; P(progress < 0) with ``harm_head`` (first-error detection)."""
 PAIRED_METRICS = {"RR@5": "rr_at_5", "faithful_recovery": "faithful", "DA": "diagnosis_recall"}
 """Report name -> column of ``results.episode_row`` compared per instance by ``paired_compare``."""
 CURVE_FILE = "training_curve.json"
@@ -339,8 +348,17 @@ class PRM:
     def max_length(self) -> int:
         return int(self.model.config.max_position_embeddings)
 
+    @property
+    def heads(self) -> tuple[str, ...]:
+        """The logits the head gives, in order: ``HEADS[:num_labels]`` (progress; with a harm head, harm)."""
+        return HEADS[:int(self.model.config.num_labels)]
+
     def forward_logits(self, sequences: Sequence[Sequence[int]]):
-        """Logits (B,) of one batch, with gradients (training): the head reads each sequence's last position.
+        """Progress logits (B,) of one batch, with gradients (training); ``forward_heads`` gives every head."""
+        return self.forward_heads(sequences)[:, 0]
+
+    def forward_heads(self, sequences: Sequence[Sequence[int]]):
+        """Logits (B, len(heads)) of one batch, with gradients: the head reads each sequence's last position.
         Pooled here by length, not by transformers' 'last non-pad token': a sampled action may hold the pad
         token (the tiny warm start's RL rollouts did), which that rule would skip or stop at."""
         import torch
@@ -353,45 +371,62 @@ class PRM:
         ids, mask = _right_pad(sequences, self.tokenizer.pad_token_id)
         hidden = self.model.model(input_ids=ids.to(self.device), attention_mask=mask.to(self.device)).last_hidden_state
         last = torch.tensor([len(s) - 1 for s in sequences], device=hidden.device)
-        return self.model.score(hidden[torch.arange(len(sequences), device=hidden.device), last])[:, 0]  # (B,)
+        return self.model.score(hidden[torch.arange(len(sequences), device=hidden.device), last])  # (B, heads)
 
-    def logits(self, sequences: Sequence[Sequence[int]], batch_size: int = 16) -> np.ndarray:
-        """Logits of every sequence, in order (batches of similar length, eval mode, no gradients)."""
+    def logits(self, sequences: Sequence[Sequence[int]], batch_size: int = 16, head: str = "progress") -> np.ndarray:
+        """``head``'s logits of every sequence, in order (batches of similar length, eval mode, no gradients)."""
+        return self.all_logits(sequences, batch_size)[:, self._head_index(head)]
+
+    def all_logits(self, sequences: Sequence[Sequence[int]], batch_size: int = 16) -> np.ndarray:
+        """(len(sequences), len(heads)) logits, one forward per batch for every head."""
         import torch
 
+        out = np.empty((len(sequences), len(self.heads)))
         if not len(sequences):
-            return np.zeros(0)
+            return out
         order = sorted(range(len(sequences)), key=lambda i: len(sequences[i]))
-        out = np.empty(len(sequences))
         was_training = self.model.training
         self.model.eval()
         try:
             with torch.inference_mode():
                 for start in range(0, len(order), batch_size):
                     idx = order[start:start + batch_size]
-                    out[idx] = self.forward_logits([sequences[i] for i in idx]).float().cpu().numpy()
+                    out[idx] = self.forward_heads([sequences[i] for i in idx]).float().cpu().numpy()
         finally:
             self.model.train(was_training)
         return out
 
+    def _head_index(self, head: str) -> int:
+        if head not in self.heads:
+            raise ValueError(f"this PRM has the heads {self.heads}, not {head!r} (train it with harm_head=True)")
+        return self.heads.index(head)
+
     def __call__(self, sequences: Sequence[Sequence[int]], batch_size: int = 16) -> np.ndarray:
         """P(progress > 0) of every sequence."""
         return 1.0 / (1.0 + np.exp(-self.logits(sequences, batch_size)))
+
+    def harm(self, sequences: Sequence[Sequence[int]], batch_size: int = 16) -> np.ndarray:
+        """P(progress < 0) of every sequence (a PRM with a harm head)."""
+        return 1.0 / (1.0 + np.exp(-self.logits(sequences, batch_size, head="harm")))
 
     def score_examples(self, examples: Sequence[PRMExample], batch_size: int = 16) -> np.ndarray:
         return self([e.input_ids for e in examples], batch_size)
 
     def save(self, path: str | Path) -> Path:
         path = Path(path)
+        self.model.config.prm_heads = list(self.heads)  # in config.json: build_prm loads the same heads
         self.model.save_pretrained(str(path))
         self.tokenizer.save_pretrained(str(path))
         return path
 
 
-def build_prm(source: str | Path = "tiny", tokenizer=None, seed: int = 0, device: str = "cpu") -> PRM:
+def build_prm(source: str | Path = "tiny", tokenizer=None, seed: int = 0, device: str = "cpu",
+              harm_head: bool | None = None) -> PRM:
     """A PRM from a preset name (fresh, seeded, the project tokenizer unless ``tokenizer``) or from a local
     directory: a saved PRM, or a policy checkpoint (``Qwen3ForCausalLM``) whose backbone then carries a new
-    scalar head (transformers initialises ``score``). Nothing is ever downloaded (``local_files_only``)."""
+    head (transformers initialises ``score``). ``harm_head``: a second logit, harm, beside progress (``HEADS``);
+    None: a saved PRM keeps the heads it was saved with, anything else gets progress only. Nothing is ever
+    downloaded (``local_files_only``)."""
     import torch
     from transformers import AutoModelForSequenceClassification, AutoTokenizer, Qwen3ForSequenceClassification
 
@@ -404,7 +439,7 @@ def build_prm(source: str | Path = "tiny", tokenizer=None, seed: int = 0, device
     if name in PRESETS:
         tokenizer = tokenizer or project_tokenizer()
         config = preset_config(name, tokenizer)
-        config.num_labels = 1
+        config.num_labels = 2 if harm_head else 1
         torch.manual_seed(seed)
         model = Qwen3ForSequenceClassification(config)
     elif path.is_dir() and (path / "config.json").exists():
@@ -412,8 +447,15 @@ def build_prm(source: str | Path = "tiny", tokenizer=None, seed: int = 0, device
             if not (path / "tokenizer_config.json").exists():
                 raise FileNotFoundError(f"{path} holds a model but no tokenizer; pass the policy's tokenizer")
             tokenizer = AutoTokenizer.from_pretrained(str(path), local_files_only=True)
+        saved = json.loads((path / "config.json").read_text())
+        is_prm = any(a.endswith("ForSequenceClassification") for a in saved.get("architectures") or [])
+        heads = tuple(saved.get("prm_heads") or HEADS[:1])  # PRM.save records them; older PRMs had one
+        if is_prm and harm_head is not None and harm_head != ("harm" in heads):
+            # transformers would re-initialise a head of the wrong shape with a warning only
+            raise ValueError(f"{path} is a PRM with the heads {heads}; asked for harm_head={harm_head}")
+        labels = len(heads) if is_prm else 2 if harm_head else 1
         torch.manual_seed(seed)  # the fresh head of a policy backbone
-        model = AutoModelForSequenceClassification.from_pretrained(str(path), num_labels=1, local_files_only=True)
+        model = AutoModelForSequenceClassification.from_pretrained(str(path), num_labels=labels, local_files_only=True)
     else:
         raise FileNotFoundError(f"{name!r} is neither a preset nor a local directory with a config.json "
                                 "(the PRM never downloads)")
@@ -452,6 +494,12 @@ class PRMTrainConfig:
     seed: int = 0
     bf16: bool = False
     """bfloat16 autocast (GPU)."""
+    harm_head: bool = False
+    """Train a second logit on harm (progress −1) beside progress, the two BCEs summed. First-error detection
+    (ProcessBench, arXiv 2412.06559: the earliest erroneous step) needs P(harm): the progress head cannot give
+    it, since 0 and −1 share its negative class and a diagnostic step is "no progress" (e8b: 756 of 945 test
+    episodes "erred" at step 1). The PRM must be built with the same heads (``build_prm(harm_head=...)``); the
+    step is still chosen on the progress head's val loss or AUC."""
 
 
 @dataclass
@@ -460,7 +508,8 @@ class PRMTrainResult:
     train_curve: list[tuple[int, float]]
     """(step, training loss of that step's batch)."""
     val_curve: list[dict]
-    """{step, loss, auc} at every evaluation, step 0 = before training."""
+    """{step, loss, auc} at every evaluation, step 0 = before training (with a harm head also harm_loss,
+    harm_auc)."""
     best_step: int
     """The step whose weights the PRM holds (chosen on val)."""
     stopped_early: bool = False
@@ -504,7 +553,10 @@ def train_prm(examples: Sequence[PRMExample], config: PRMTrainConfig | None = No
     if config.select_on not in ("loss", "auc"):
         raise ValueError(f"select_on must be 'loss' or 'auc', got {config.select_on!r}")
     _check_training_sets(examples, val_examples)
-    prm = prm or build_prm("tiny", seed=config.seed)
+    prm = prm or build_prm("tiny", seed=config.seed, harm_head=config.harm_head)
+    if ("harm" in prm.heads) != config.harm_head:
+        raise ValueError(f"config.harm_head is {config.harm_head} but the PRM has the heads {prm.heads}: build it "
+                         f"with build_prm(..., harm_head={config.harm_head})")
     limit = config.max_length or prm.max_length
     train = [e for e in examples if len(e.input_ids) <= limit]
     val = [e for e in val_examples if len(e.input_ids) <= limit]
@@ -512,6 +564,7 @@ def train_prm(examples: Sequence[PRMExample], config: PRMTrainConfig | None = No
     if not train or not val:
         raise ValueError(f"no example fits max_length={limit} (dropped {dropped})")
     val_seqs, val_y = [e.input_ids for e in val], np.array([e.target for e in val])
+    val_harm = np.array([int(e.progress < 0) for e in val])
     model = prm.model
     optimizer = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=config.learning_rate,
                                   weight_decay=config.weight_decay)
@@ -520,8 +573,11 @@ def train_prm(examples: Sequence[PRMExample], config: PRMTrainConfig | None = No
     torch.manual_seed(config.seed)
 
     def evaluate(step: int) -> dict:
-        z = prm.logits(val_seqs, config.eval_batch_size)
-        return {"step": step, "loss": bce(z, val_y), "auc": auc_roc(z, val_y)}
+        z = prm.all_logits(val_seqs, config.eval_batch_size)  # (n_val, heads)
+        ev = {"step": step, "loss": bce(z[:, 0], val_y), "auc": auc_roc(z[:, 0], val_y)}
+        if config.harm_head:
+            ev.update(harm_loss=bce(z[:, 1], val_harm), harm_auc=auc_roc(z[:, 1], val_harm))
+        return ev
 
     def key(ev: dict) -> float:  # higher is better; a NaN AUC never wins
         return -ev["loss"] if config.select_on == "loss" else (-math.inf if math.isnan(ev["auc"]) else ev["auc"])
@@ -538,8 +594,11 @@ def train_prm(examples: Sequence[PRMExample], config: PRMTrainConfig | None = No
         idx, order = order[:config.batch_size], order[config.batch_size:]
         y = torch.tensor([float(train[i].target) for i in idx], device=prm.device)
         with torch.autocast(device_type=prm.device.type, dtype=torch.bfloat16, enabled=config.bf16):
-            z = prm.forward_logits([train[i].input_ids for i in idx])
-        loss = torch.nn.functional.binary_cross_entropy_with_logits(z.float(), y, pos_weight=pos_weight)
+            z = prm.forward_heads([train[i].input_ids for i in idx]).float()  # (B, heads)
+        loss = torch.nn.functional.binary_cross_entropy_with_logits(z[:, 0], y, pos_weight=pos_weight)
+        if config.harm_head:
+            harm = torch.tensor([float(train[i].progress < 0) for i in idx], device=prm.device)
+            loss = loss + torch.nn.functional.binary_cross_entropy_with_logits(z[:, 1], harm)
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         torch.nn.utils.clip_grad_norm_(model.parameters(), config.max_grad_norm)
@@ -647,16 +706,21 @@ def calibration(scores, targets, n_bins: int = 10) -> tuple[pd.DataFrame, float]
     return pd.DataFrame(rows), float(ece)
 
 
-def first_error_detection(frame: pd.DataFrame, threshold: float = 0.5, error_at: int = 0) -> dict:
-    """First-error detection over episodes (module docstring). ``frame``: episode_id, step, progress, score.
-    Returns f1, processbench_f1, tp, fp, fn, n_episodes, n_with_error, exact_match (share of episodes whose
-    predicted first error, None included, is the true one), and per-episode (true, predicted) steps."""
+def first_error_detection(frame: pd.DataFrame, threshold: float = 0.5, error_at: int = 0,
+                          score: str = "score") -> dict:
+    """First-error detection over episodes (module docstring). ``frame``: episode_id, step, progress and the
+    column ``score``: 'score' (P(progress)) flags a step with p < ``threshold``; 'harm' (P(harm), with
+    ``error_at=-1``: the first harmful step) flags a step with p ≥ ``threshold``. Returns f1, processbench_f1,
+    tp, fp, fn, n_episodes, n_with_error, exact_match (share of episodes whose predicted first error, None
+    included, is the true one), and per-episode (true, predicted) steps."""
+    if score not in ("score", "harm"):
+        raise ValueError(f"score must be 'score' or 'harm', got {score!r}")
     tp = fp = fn = 0
     hits_err = hits_clean = n_err = n_clean = 0
     per_episode = {}
     for eid, g in frame.sort_values(["episode_id", "step"]).groupby("episode_id", sort=True):
         errors = g.loc[g["progress"] <= error_at, "step"]
-        flagged = g.loc[g["score"] < threshold, "step"]
+        flagged = g.loc[g[score] < threshold if score == "score" else g[score] >= threshold, "step"]
         true = int(errors.iloc[0]) if len(errors) else None
         pred = int(flagged.iloc[0]) if len(flagged) else None
         per_episode[eid] = (true, pred)
@@ -685,6 +749,8 @@ def first_error_detection(frame: pd.DataFrame, threshold: float = 0.5, error_at:
 def evaluate_scores(frame: pd.DataFrame, n_boot: int = 1000, seed: int = 0, n_bins: int = 10,
                     threshold: float = 0.5, error_at: int = 0) -> dict:
     """Every metric of the module docstring from a frame with episode_id, step, progress and score (p); with a
+    harm column (P(harm) of a harm head) also ``harm``: the harm share, its AUC with the episode-bootstrap
+    interval and ``first_harm``, first-error detection of the first harmful step; with a
     policy column also ``auc_by_policy``: steps, positive share and AUC within each policy's episodes (NaN
     where it has one class). A pooled AUC can come from telling the label policies apart (the oracle's steps
     are mostly progress, a random policy's rarely); within a policy only the steps' own merits rank them."""
@@ -697,32 +763,47 @@ def evaluate_scores(frame: pd.DataFrame, n_boot: int = 1000, seed: int = 0, n_bi
         for name, g in frame.groupby("policy", sort=True):
             yg = (g["progress"].to_numpy() > 0).astype(int)
             by_policy[name] = {"n_steps": len(g), "positive_rate": float(yg.mean()), "auc": auc_roc(g["score"], yg)}
-    return {"n_steps": len(frame), "n_episodes": int(frame["episode_id"].nunique()),
-            "positive_rate": float(y.mean()), "auc": auc_roc(p, y), "auc_ci": (low, high), "n_boot_used": used,
-            "ece": ece, "brier": float(np.mean((p - y) ** 2)), "calibration": table,
-            "first_error": first_error_detection(frame, threshold, error_at), "auc_by_policy": by_policy}
+    out = {"n_steps": len(frame), "n_episodes": int(frame["episode_id"].nunique()),
+           "positive_rate": float(y.mean()), "auc": auc_roc(p, y), "auc_ci": (low, high), "n_boot_used": used,
+           "ece": ece, "brier": float(np.mean((p - y) ** 2)), "calibration": table,
+           "first_error": first_error_detection(frame, threshold, error_at), "auc_by_policy": by_policy}
+    if "harm" in frame:  # a harm head: its AUC for progress −1, and the first harmful step found by P(harm)
+        harm = (frame["progress"].to_numpy() < 0).astype(int)
+        h = frame["harm"].to_numpy(dtype=float)
+        out["harm"] = {"harm_rate": float(harm.mean()), "auc": auc_roc(h, harm),
+                       "auc_ci": auc_bootstrap_ci(h, harm, frame["episode_id"].to_numpy(), n_boot, seed)[:2],
+                       "first_harm": first_error_detection(frame, threshold, error_at=-1, score="harm")}
+    return out
 
 
-def examples_frame(examples: Sequence[PRMExample], scores=None) -> pd.DataFrame:
+def examples_frame(examples: Sequence[PRMExample], scores=None, harm=None) -> pd.DataFrame:
     """One row per example: episode_id, policy, instance_id, split, step, action_text, progress, target
-    (and score when given)."""
+    (and score, harm when given)."""
     df = pd.DataFrame([{"episode_id": e.episode_id, "policy": e.policy, "instance_id": e.instance_id,
                         "split": e.split, "step": e.step, "action_text": e.action_text, "progress": e.progress,
                         "target": e.target} for e in examples])
     if scores is not None:
         df["score"] = np.asarray(scores, float)
+    if harm is not None:
+        df["harm"] = np.asarray(harm, float)
     return df
 
 
 def evaluate_prm(prm: PRM | ScoreFn, examples: Sequence[PRMExample], n_boot: int = 1000, seed: int = 0,
                  n_bins: int = 10, threshold: float = 0.5, error_at: int = 0, batch_size: int = 16) -> dict:
-    """``evaluate_scores`` of the PRM's probabilities on ``examples`` (any split, test included), plus the
-    scored frame under ``"frame"``."""
+    """``evaluate_scores`` of the PRM's probabilities on ``examples`` (any split, test included; with a harm
+    head, P(harm) too), plus the scored frame under ``"frame"``."""
     if not examples:
         raise ValueError("evaluate_prm needs examples")
     seqs = [e.input_ids for e in examples]
-    scores = prm(seqs, batch_size) if isinstance(prm, PRM) else prm(seqs)
-    frame = examples_frame(examples, scores)
+    harm = None
+    if isinstance(prm, PRM):
+        z = prm.all_logits(seqs, batch_size)  # one forward for both heads
+        p = 1.0 / (1.0 + np.exp(-z))
+        scores, harm = p[:, 0], (p[:, 1] if "harm" in prm.heads else None)
+    else:
+        scores = prm(seqs)
+    frame = examples_frame(examples, scores, harm)
     out = evaluate_scores(frame, n_boot, seed, n_bins, threshold, error_at)
     out["frame"] = frame
     return out
