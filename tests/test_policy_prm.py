@@ -188,6 +188,26 @@ def test_evaluation_labels_are_label_episodes_and_also_reach_test(world):
     assert sorted(test["progress"]) == sorted([0, 1, 0, 0, -1, 0] * 2)
 
 
+def test_a_split_without_stored_episodes_is_refused_naming_the_stored_ones(world, policy, tmp_path):
+    import shutil
+    import sqlite3
+
+    from ordebug_lib.ordebug.results import TABLE
+
+    db = tmp_path / "no_val.sqlite"
+    shutil.copy(world["db"], db)
+    with sqlite3.connect(db) as conn:
+        conn.execute(f"DELETE FROM {TABLE} WHERE split = 'val'")
+    by_id, tok = world["by_id"], policy.tokenizer
+    message = r"no stored episode of split 'val' in .*; stored splits: \{'train': 8, 'test': 4\}"
+    for call in (lambda: label_episodes(db, by_id, "val"), lambda: evaluation_labels(db, by_id, "val"),
+                 lambda: examples_by_split(db, by_id, ("train", "val"), tok)):
+        with pytest.raises(ValueError, match=message):
+            call()
+    with pytest.raises(ValueError, match="for policy 'good'; stored splits"):
+        evaluation_labels(db, by_id, "val", policy="good")
+
+
 # -- the model and training ----------------------------------------------------------------------------------------
 def test_scores_do_not_depend_on_batching(world):
     prm = build_prm("tiny", seed=3)

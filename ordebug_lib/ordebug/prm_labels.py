@@ -384,13 +384,19 @@ def label_episodes(db_path: str | Path, instances_by_id: Mapping[str, Instance],
                          "split stays untouched until the final evaluation")
     if split not in LABEL_SPLITS:
         raise ValueError(f"split must be one of {LABEL_SPLITS}, got {split!r}")
-    stored = load_results(db_path, policy=policy)
+    rows = split_rows(load_results(db_path, policy=policy), split, db_path, policy)
+    return label_stored_rows(rows, instances_by_id, split, env_config)
+
+
+def split_rows(stored: pd.DataFrame, split: str, db_path, policy: str | None = None) -> pd.DataFrame:
+    """The rows of ``stored`` (``results.load_results`` of ``db_path``) on ``split``; none is an error that names
+    the splits the database does hold."""
     rows = stored[stored["split"] == split]
     if rows.empty:
         counts = stored["split"].fillna("<none>").value_counts().to_dict()
         raise ValueError(f"no stored episode of split {split!r} in {db_path}"
                          f"{f' for policy {policy!r}' if policy else ''}; stored splits: {counts}")
-    return label_stored_rows(rows, instances_by_id, split, env_config)
+    return rows
 
 
 def label_stored_rows(rows: pd.DataFrame, instances_by_id: Mapping[str, Instance], split: str,
@@ -465,4 +471,4 @@ def label_distribution(df: pd.DataFrame) -> pd.DataFrame:
 
 __all__ = ["ReplayMismatch", "SEED_EXPECTED", "SEED_LEVELS", "changed_elements", "diagnosis_reference",
            "episode_id", "label_distribution", "label_episodes", "model_elements", "progress_label",
-           "replay_episode", "seed_label", "seed_labels", "start_reference"]
+           "replay_episode", "seed_label", "seed_labels", "split_rows", "start_reference"]

@@ -95,7 +95,7 @@ import pandas as pd
 from ..ordebug.actions import MUTATING, ActionError, apply_action, parse_action
 from ..ordebug.env import EnvConfig, RepairEnv
 from ..ordebug.instance import Instance
-from ..ordebug.prm_labels import ReplayMismatch, episode_id, label_stored_rows, progress_label
+from ..ordebug.prm_labels import ReplayMismatch, episode_id, label_stored_rows, progress_label, split_rows
 from ..ordebug.results import load_results
 from ..selection import check_choice_split, choose
 from .generation import SamplingConfig, generate_chats, render_prompts
@@ -210,10 +210,7 @@ def evaluation_labels(db_path: str | Path, instances_by_id: Mapping[str, Instanc
     """The rows of ``prm_labels.label_episodes`` for any split, **test included**, for evaluating a PRM (never
     for training one: ``train_prm`` refuses test examples). Built from the same lower-level functions with the
     same replay checks, because ``label_episodes`` refuses the test split by design (``prm_labels.label_stored_rows``)."""
-    stored = load_results(db_path, policy=policy)
-    rows = stored[stored["split"] == split]
-    if rows.empty:
-        raise ValueError(f"no stored episode of split {split!r} in {db_path}")
+    rows = split_rows(load_results(db_path, policy=policy), split, db_path, policy)
     return label_stored_rows(rows, instances_by_id, split, env_config)
 
 
@@ -281,10 +278,7 @@ def examples_by_split(db_path: str | Path, instances_by_id: Mapping[str, Instanc
     stored = load_results(db_path, policy=policy)
     tasks = []
     for split in splits:
-        rows = stored[stored["split"] == split]
-        if rows.empty:
-            raise ValueError(f"no stored episode of split {split!r} in {db_path}"
-                             f"{f' for policy {policy!r}' if policy else ''}")
+        rows = split_rows(stored, split, db_path, policy)
         tasks += [(part, {i: instances_by_id[i] for i in part["instance_id"].unique() if i in instances_by_id},
                    split, tokenizer, max_prompt_tokens, label_config, conversation_config, max_length)
                   for part in _instance_parts(rows, workers)]
