@@ -20,7 +20,7 @@ from ordebug_lib.policy.loader import load_policy
 from ordebug_lib.policy.ordebug_episodes import episode_env_config, evaluate_lm, run_lm_episodes
 from ordebug_lib.policy.prm import (PRMTrainConfig, action_token_ids, auc_bootstrap_ci, auc_roc, bce,
                                     best_of_n_episodes, build_prm, calibration, evaluate_prm, evaluate_scores,
-                                    evaluation_labels, examples_by_split, first_error_detection, load_prm,
+                                    evaluation_labels, examples_by_split, first_error_detection, labels_by_split, load_prm,
                                     paired_compare, pick_best, prm_context, rerank_best_of_n, split_examples,
                                     stored_conversations, target_of, train_prm)
 from ordebug_lib.policy.scripted import scripted
@@ -186,6 +186,22 @@ def test_evaluation_labels_are_label_episodes_and_also_reach_test(world):
     test = evaluation_labels(db, by_id, "test")
     assert set(test["instance_id"]) == {i.id for i in world["insts"] if i.meta["split"] == "test"}
     assert sorted(test["progress"]) == sorted([0, 1, 0, 0, -1, 0] * 2)
+
+
+def test_labels_built_in_worker_processes_are_label_episodes_and_examples_built_on_them_the_same(world, policy):
+    db, by_id, tok = world["db"], world["by_id"], policy.tokenizer
+    made = labels_by_split(db, by_id, ("train", "val", "test"), workers=2)
+    for split in ("train", "val"):
+        pd.testing.assert_frame_equal(made[split], label_episodes(db, by_id, split))
+    pd.testing.assert_frame_equal(made["test"], evaluation_labels(db, by_id, "test"))
+    given = examples_by_split(db, by_id, ("train", "val", "test"), tok, workers=2,
+                              labels={"train": made["train"], "val": made["val"]})
+    assert given == world["examples"]  # test labelled there, train and val taken as given
+    short = {"train": made["train"].iloc[1:]}  # a missing step is refused, not silently skipped
+    with pytest.raises(ValueError, match="not one row per stored step"):
+        examples_by_split(db, by_id, ("train",), tok, labels=short)
+    with pytest.raises(ValueError, match="not one row per stored step"):
+        examples_by_split(db, by_id, ("val",), tok, labels={"val": made["train"]})
 
 
 def test_a_split_without_stored_episodes_is_refused_naming_the_stored_ones(world, policy, tmp_path):

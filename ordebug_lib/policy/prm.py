@@ -262,13 +262,61 @@ def split_examples(db_path: str | Path, instances_by_id: Mapping[str, Instance],
 def examples_by_split(db_path: str | Path, instances_by_id: Mapping[str, Instance], splits: Sequence[str], tokenizer,
                       policy: str | None = None, max_prompt_tokens: int = 3072, label_config: EnvConfig | None = None,
                       conversation_config: EnvConfig | None = None, max_length: int | None = None,
-                      workers: int = 1) -> dict[str, list[PRMExample]]:
+                      workers: int = 1, labels: Mapping[str, pd.DataFrame] | None = None) -> dict[str, list[PRMExample]]:
     """split -> ``split_examples`` of every split in ``splits``. ``workers`` > 1 builds them in one pool of that
     many spawned processes (``processes.process_map``), all episodes of an instance in one task; the examples and
     their order are the same. Replaying and tokenising every step's context is CPU work that leaves the GPU idle
-    (e8b: ~270 s of the PRM's 533-s cell)."""
-    from ..ordebug.prm_labels import LABEL_SPLITS
+    (e8b: ~270 s of the PRM's 533-s cell). ``labels``: label rows already made for some splits
+    (``labels_by_split``), which are not labelled again; they must hold every stored step of their split."""
     from ..processes import process_map
+
+    labels = dict(labels or {})
+    tasks = []
+    for split, rows in _stored_splits(db_path, splits, policy, workers).items():
+        given = labels.get(split)
+        if given is not None:
+            _check_labels_cover(given, rows, split)
+        tasks += [(part, {i: instances_by_id[i] for i in part["instance_id"].unique() if i in instances_by_id},
+                   split, tokenizer, max_prompt_tokens, label_config, conversation_config, max_length,
+                   None if given is None else given[given["instance_id"].isin(set(part["instance_id"]))])
+                  for part in _instance_parts(rows, workers)]
+    out = {split: [] for split in splits}
+    for (_, _, split, *_), examples in zip(tasks, process_map(_examples_of_rows, tasks, workers)):
+        out[split] += examples
+    return {split: sorted(ex, key=lambda e: (e.episode_id, e.step)) for split, ex in out.items()}  # prm_examples' order
+
+
+def labels_by_split(db_path: str | Path, instances_by_id: Mapping[str, Instance], splits: Sequence[str],
+                    policy: str | None = None, label_config: EnvConfig | None = None,
+                    workers: int = 1) -> dict[str, pd.DataFrame]:
+    """split -> the label rows of its stored episodes (``prm_labels.label_stored_rows``: ``label_episodes``' rows
+    for train and val, ``evaluation_labels``' for test), in their order, built in one pool as
+    ``examples_by_split`` builds examples. Pass them to ``examples_by_split(labels=...)`` to label once."""
+    from ..processes import process_map
+
+    tasks = []
+    for split, rows in _stored_splits(db_path, splits, policy, workers).items():
+        order = {episode_id(r.policy, r.instance_id, int(r.seed)): k for k, r in enumerate(rows.itertuples(index=False))}
+        tasks += [(part, {i: instances_by_id[i] for i in part["instance_id"].unique() if i in instances_by_id},
+                   split, label_config, order) for part in _instance_parts(rows, workers)]
+    out = {split: [] for split in splits}
+    for (_, _, split, _, order), frame in zip(tasks, process_map(_labels_of_rows, tasks, workers)):
+        out[split].append(frame)
+    result = {}
+    for split, frames in out.items():  # back into the stored order: episode by episode, steps in order
+        df = pd.concat(frames, ignore_index=True)
+        if df.empty:  # no stored step at all
+            result[split] = df
+            continue
+        order = next(t[4] for t in tasks if t[2] == split)
+        key = df["episode_id"].map(order) * 10_000 + df["step"]
+        result[split] = df.iloc[np.argsort(key.to_numpy(), kind="stable")].reset_index(drop=True)
+    return result
+
+
+def _stored_splits(db_path, splits: Sequence[str], policy: str | None, workers: int) -> dict[str, pd.DataFrame]:
+    """split -> its stored result rows, every split and ``workers`` checked first."""
+    from ..ordebug.prm_labels import LABEL_SPLITS
 
     for split in splits:
         if split not in (*LABEL_SPLITS, "test"):
@@ -276,16 +324,17 @@ def examples_by_split(db_path: str | Path, instances_by_id: Mapping[str, Instanc
     if workers < 1:
         raise ValueError(f"workers must be >= 1, got {workers}")
     stored = load_results(db_path, policy=policy)
-    tasks = []
-    for split in splits:
-        rows = split_rows(stored, split, db_path, policy)
-        tasks += [(part, {i: instances_by_id[i] for i in part["instance_id"].unique() if i in instances_by_id},
-                   split, tokenizer, max_prompt_tokens, label_config, conversation_config, max_length)
-                  for part in _instance_parts(rows, workers)]
-    out = {split: [] for split in splits}
-    for (_, _, split, *_), examples in zip(tasks, process_map(_examples_of_rows, tasks, workers)):
-        out[split] += examples
-    return {split: sorted(ex, key=lambda e: (e.episode_id, e.step)) for split, ex in out.items()}  # prm_examples' order
+    return {split: split_rows(stored, split, db_path, policy) for split in splits}
+
+
+def _check_labels_cover(labels: pd.DataFrame, rows: pd.DataFrame, split: str) -> None:
+    """Given labels must be those of exactly these stored episodes: one row per stored step."""
+    want = {episode_id(r.policy, r.instance_id, int(r.seed)): int(r.steps) for r in rows.itertuples(index=False)}
+    got = labels.groupby("episode_id").size().to_dict() if len(labels) else {}
+    if set(labels.get("split", pd.Series([split]))) != {split} or got != {k: v for k, v in want.items() if v}:
+        raise ValueError(f"the given {split} labels are not one row per stored step of the {split} episodes "
+                         f"({sum(got.values())} rows for {len(got)} episodes; stored: {sum(want.values())} steps "
+                         f"of {len(want)} episodes)")
 
 
 def _instance_parts(rows: pd.DataFrame, workers: int) -> list[pd.DataFrame]:
@@ -304,13 +353,20 @@ def _instance_parts(rows: pd.DataFrame, workers: int) -> list[pd.DataFrame]:
 
 
 def _examples_of_rows(task) -> list[PRMExample]:
-    """One part of ``split_examples`` (a worker's task): label, replay and fit the rows' steps."""
-    rows, by_id, split, tokenizer, max_prompt_tokens, label_config, conversation_config, max_length = task
-    labels = label_stored_rows(rows, by_id, split, label_config)
+    """One part of ``split_examples`` (a worker's task): label (unless labels are given), replay and fit the rows'
+    steps."""
+    rows, by_id, split, tokenizer, max_prompt_tokens, label_config, conversation_config, max_length, given = task
+    labels = label_stored_rows(rows, by_id, split, label_config) if given is None else given
     if labels.empty:
         return []
     convs = conversations_of_rows(rows, by_id, conversation_config)
     return prm_examples(labels, convs, tokenizer, max_prompt_tokens, max_length)
+
+
+def _labels_of_rows(task) -> pd.DataFrame:
+    """One part of ``labels_by_split`` (a worker's task)."""
+    rows, by_id, split, label_config, _ = task
+    return label_stored_rows(rows, by_id, split, label_config)
 
 
 # -- the model ---------------------------------------------------------------------------------------------------
@@ -969,9 +1025,10 @@ def paired_compare(a_rows: pd.DataFrame, b_rows: pd.DataFrame,
                          for name, col in metrics.items()])
 
 
-__all__ = ["BestOfNResult", "CHOOSERS", "PAIRED_METRICS", "PRM", "PRMExample", "PRMTrainConfig", "PRMTrainResult",
-           "action_token_ids", "auc_bootstrap_ci", "auc_roc", "bce", "best_of_n_episodes", "build_prm",
-           "calibration", "candidate_progress", "conversation_replay", "evaluate_prm", "evaluate_scores",
-           "evaluation_labels", "examples_frame", "first_error_detection", "load_prm", "paired_compare",
+__all__ = ["BestOfNResult", "CHOOSERS", "HEADS", "PAIRED_METRICS", "PRM", "PRMExample", "PRMTrainConfig",
+           "PRMTrainResult", "action_token_ids", "auc_bootstrap_ci", "auc_roc", "bce", "best_of_n_episodes",
+           "build_prm", "calibration", "candidate_progress", "conversation_replay", "evaluate_prm", "evaluate_scores",
+           "evaluation_labels", "examples_by_split", "examples_frame", "first_error_detection", "labels_by_split",
+           "load_prm", "paired_compare",
            "pick_best", "prm_context", "prm_examples", "rerank_best_of_n", "split_examples", "stored_conversations",
            "target_of", "train_prm"]
