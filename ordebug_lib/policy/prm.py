@@ -294,13 +294,14 @@ def labels_by_split(db_path: str | Path, instances_by_id: Mapping[str, Instance]
     ``examples_by_split`` builds examples. Pass them to ``examples_by_split(labels=...)`` to label once."""
     from ..processes import process_map
 
-    tasks = []
+    tasks, positions = [], {}
     for split, rows in _stored_splits(db_path, splits, policy, workers).items():
-        order = {episode_id(r.policy, r.instance_id, int(r.seed)): k for k, r in enumerate(rows.itertuples(index=False))}
+        positions[split] = {episode_id(r.policy, r.instance_id, int(r.seed)): k
+                            for k, r in enumerate(rows.itertuples(index=False))}
         tasks += [(part, {i: instances_by_id[i] for i in part["instance_id"].unique() if i in instances_by_id},
-                   split, label_config, order) for part in _instance_parts(rows, workers)]
+                   split, label_config) for part in _instance_parts(rows, workers)]
     out = {split: [] for split in splits}
-    for (_, _, split, _, order), frame in zip(tasks, process_map(_labels_of_rows, tasks, workers)):
+    for (_, _, split, _), frame in zip(tasks, process_map(_labels_of_rows, tasks, workers)):
         out[split].append(frame)
     result = {}
     for split, frames in out.items():  # back into the stored order: episode by episode, steps in order
@@ -308,9 +309,8 @@ def labels_by_split(db_path: str | Path, instances_by_id: Mapping[str, Instance]
         if df.empty:  # no stored step at all
             result[split] = df
             continue
-        order = next(t[4] for t in tasks if t[2] == split)
-        key = df["episode_id"].map(order) * 10_000 + df["step"]
-        result[split] = df.iloc[np.argsort(key.to_numpy(), kind="stable")].reset_index(drop=True)
+        pos = df["episode_id"].map(positions[split]).to_numpy()
+        result[split] = df.iloc[np.lexsort((df["step"].to_numpy(), pos))].reset_index(drop=True)
     return result
 
 
@@ -365,7 +365,7 @@ def _examples_of_rows(task) -> list[PRMExample]:
 
 def _labels_of_rows(task) -> pd.DataFrame:
     """One part of ``labels_by_split`` (a worker's task)."""
-    rows, by_id, split, label_config, _ = task
+    rows, by_id, split, label_config = task
     return label_stored_rows(rows, by_id, split, label_config)
 
 
